@@ -1,0 +1,40 @@
+"""Settings of the shared training loop (both model families)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    """Loop length, logging, checkpointing and device settings."""
+
+    steps: int = 1000  # optimisation steps (GAN: generator steps)
+    batch_size: int = 64
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA, fp32 on CPU
+    log_every: int = 50  # steps between scalar logs
+    eval_every: int = 500  # steps between metric evaluations against the validation split
+    eval_samples: int = 256  # generated samples per evaluation
+    sample_every: int = 500  # steps between logged sample images / audio
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_last: int = 3  # checkpoints kept besides the best one
+    best_metric: str = ""  # metric whose max marks the best checkpoint ("" = none)
+    final_samples: int = 1000  # samples drawn and evaluated against the test split at the end
+    runs_dir: str = "runs"  # run folders are created under this folder
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+
+    def __post_init__(self) -> None:
+        for key in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "eval_every",
+            "sample_every",
+            "checkpoint_every",
+            "keep_last",
+        ):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")

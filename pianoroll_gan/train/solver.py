@@ -1,0 +1,76 @@
+"""The contract between the shared :class:`~pianoroll_gan.train.trainer.Trainer` and a model family.
+
+A solver owns its networks, optimisers and losses; the trainer owns the loop, devices,
+logging, checkpoints, evaluation and distribution. Networks know nothing of either.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..spec import PianorollSpec
+
+__all__ = ["Solver"]
+
+
+class Solver(abc.ABC):
+    """One model family's training logic.
+
+    Attributes:
+        nets: the trainable networks by name (e.g. ``{"G": ..., "D": ...}``). The trainer may
+            replace entries with ``DistributedDataParallel`` wrappers; solvers always call
+            networks through this dict and use :meth:`unwrap` to reach parameters/state.
+    """
+
+    def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
+        self.cfg = cfg  # the ExperimentConfig
+        self.spec = spec
+        self.device = device
+        self.nets: dict[str, nn.Module] = {}
+
+    @staticmethod
+    def unwrap(net: nn.Module) -> nn.Module:
+        """The bare network inside a DDP (or similar) wrapper."""
+        return getattr(net, "module", net)
+
+    @abc.abstractmethod
+    def train_step(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        """One optimisation step on a real batch.
+
+        Args:
+            x: float tensor ``(B, tracks, bars, steps_per_bar, pitches)`` with values in {0, 1},
+                already on ``self.device``.
+            step: index of this step (0-based), for schedules.
+
+        Returns:
+            Scalar losses and diagnostics by name (must include ``"loss"``; gradient norms
+            as ``"grad_norm/<net>"``; learning rate as ``"lr"``).
+        """
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: networks, optimisers, schedulers, EMA."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+    @abc.abstractmethod
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, seed: int = 0, condition: np.ndarray | None = None, **options: Any
+    ) -> np.ndarray:
+        """Draw ``n`` binary samples ``(n, tracks, bars, steps_per_bar, pitches)`` (bool).
+
+        Args:
+            n: number of samples.
+            seed: seed of the sampling noise (sampling is deterministic given it).
+            condition: known tracks / regions in the canonical layout, where the family
+                supports conditioning.
+            options: family-specific sampler options (binarization, sampler, guidance, ...).
+        """

@@ -1,0 +1,40 @@
+import pytest
+
+from pianoroll_gan.config import ConfigError, from_dict, parse_overrides
+from pianoroll_gan.experiment import ExperimentConfig, load_experiment
+from pianoroll_gan.spec import PRESETS, PianorollSpec, get_spec
+
+
+def test_presets_shapes():
+    assert get_spec("lpd5").sample_shape == (5, 4, 48, 84)
+    assert get_spec("lpd5").highest_pitch == 107
+    assert get_spec("chorales").sample_shape == (4, 4, 16, 64)
+    assert get_spec("piano8bar").n_steps == 128
+    assert get_spec("lpd5").drum_mask.tolist() == [True, False, False, False, False]
+
+
+def test_spec_round_trip_and_errors():
+    spec = PRESETS["chorales"]
+    assert PianorollSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="valid presets"):
+        get_spec("nope")
+    with pytest.raises(ValueError, match="same length"):
+        PianorollSpec(track_names=("a", "b"), programs=(0,), is_drum=(False,), resolution=4)
+    with pytest.raises(ValueError, match="within MIDI"):
+        spec.replace(lowest_pitch=100)
+    with pytest.raises(ValueError, match="expects"):
+        import numpy as np
+
+        spec.check(np.zeros((2, 4, 4, 16, 63)))
+
+
+def test_overrides_and_unknown_keys():
+    assert parse_overrides(["a.b=3", "a.c='x'", "d=true"]) == {"a": {"b": 3, "c": "x"}, "d": True}
+    cfg = load_experiment(None, ["train.steps=7", "data.transpose=[-2, 3]"])
+    assert cfg.train.steps == 7 and cfg.data.transpose == (-2, 3)
+    with pytest.raises(ConfigError, match="valid keys: .*steps"):
+        load_experiment(None, ["train.stepz=1"])
+    with pytest.raises(ConfigError, match="valid choices"):
+        load_experiment(None, ["gan.mode='solo'"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        from_dict(ExperimentConfig, {"train": {"steps": "many"}})
