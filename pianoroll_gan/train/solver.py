@@ -7,6 +7,8 @@ logging, checkpoints, evaluation and distribution. Networks know nothing of eith
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,42 @@ class Solver(abc.ABC):
         self.spec = spec
         self.device = device
         self.nets: dict[str, nn.Module] = {}
+        # Mixed precision, set up by the trainer from cfg.train.precision: the autocast dtype
+        # (None = full precision) and, for fp16, the gradient scaler used by `optimize`.
+        self.amp_dtype: torch.dtype | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context for forward passes: autocast to ``amp_dtype`` when mixed precision is on."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def optimize(
+        self,
+        loss: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+        params: Iterable[nn.Parameter],
+        clip: float | None = None,
+    ) -> float:
+        """Zero grads, backpropagate ``loss``, clip (optional) and step; return the grad norm.
+
+        Goes through the fp16 gradient scaler when one is set, so solvers never touch it.
+        """
+        params = list(params)
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        return float(norm)
 
     @staticmethod
     def unwrap(net: nn.Module) -> nn.Module:
