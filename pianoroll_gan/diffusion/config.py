@@ -1,38 +1,87 @@
-"""Settings of the Polyffusion-style diffusion model: U-Net and diffusion process."""
+"""Settings of the Polyffusion-style diffusion model: U-Net and diffusion process.
+
+Torch-free so that experiment files load without importing the networks.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
+__all__ = ["UNetConfig", "DiffusionConfig", "SCHEDULES", "PREDICTIONS", "SAMPLERS"]
+
+SCHEDULES = ("linear", "scaled-linear", "cosine")
+PREDICTIONS = ("eps", "v")
+SAMPLERS = ("ddpm", "ddim")
+
 
 @dataclass
 class UNetConfig:
     """U-Net over onset/sustain piano-roll images (Polyffusion, Min et al. 2023)."""
 
-    base_channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 4, 4)
-    num_res_blocks: int = 2
-    attention_levels: tuple[int, ...] = (2, 3)  # levels (0-based) with attention; middle always
-    num_heads: int = 4
-    groups: int = 32  # GroupNorm groups
-    cond_dim: int = 0  # width of the condition tokens fed to cross-attention; 0 = none
+    base_channels: int = 64  # channels at level 0
+    channel_mult: tuple[int, ...] = (1, 2, 4, 4)  # channels per level = base * mult
+    num_res_blocks: int = 2  # residual blocks per level on the way down (+1 on the way up)
+    attention_levels: tuple[int, ...] = (2, 3)  # levels (0-based) with a spatial transformer
+    middle_attention: bool = True  # a spatial transformer between the middle res blocks
+    num_heads: int = 4  # attention heads
+    transformer_layers: int = 1  # transformer blocks per spatial transformer
+    groups: int = 32  # GroupNorm groups (must divide every level's width)
+    cond_dim: int = 0  # condition token width for cross-attention (0 = none; the solver
+    # sets it from chord_dim when chord_condition is on)
+    dropout: float = 0.0  # dropout inside residual blocks
+    channels_last: bool = False  # convolutions in channels-last memory format
+
+    def __post_init__(self) -> None:
+        levels = len(self.channel_mult)
+        if levels < 1 or self.base_channels < 1 or self.num_res_blocks < 1:
+            raise ValueError(
+                "unet: need at least one level in channel_mult, base_channels >= 1 and "
+                "num_res_blocks >= 1"
+            )
+        bad = [lv for lv in self.attention_levels if not 0 <= lv < levels]
+        if bad:
+            raise ValueError(f"unet.attention_levels {bad} lie outside 0..{levels - 1}")
+        for mult in self.channel_mult:
+            width = self.base_channels * mult
+            if width % self.groups:
+                raise ValueError(
+                    f"unet: width {width} (base_channels x {mult}) is not divisible by "
+                    f"groups={self.groups}; change base_channels or groups"
+                )
+            if width % self.num_heads:
+                raise ValueError(f"unet: width {width} is not divisible by num_heads")
 
 
 @dataclass
 class DiffusionConfig:
     """Noise schedule, parameterisation, conditioning and sampler defaults."""
 
-    schedule: Literal["linear", "scaled-linear", "cosine"] = "scaled-linear"
-    timesteps: int = 1000
-    prediction: Literal["eps", "v"] = "eps"
-    lr: float = 5e-5
-    ema_decay: float = 0.999
-    grad_clip: float = 10.0
-    chord_condition: bool = False
+    schedule: Literal["linear", "scaled-linear", "cosine"] = "scaled-linear"  # betas
+    timesteps: int = 1000  # diffusion steps T
+    prediction: Literal["eps", "v"] = "eps"  # network target (noise or velocity)
+    lr: float = 5e-5  # Adam learning rate (Polyffusion)
+    ema_decay: float = 0.999  # EMA of weights used for sampling (warm-up: (1+k)/(10+k))
+    grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)
+    chord_condition: bool = False  # learn a chord encoder + cross-attention
+    chord_dim: int = 128  # width of the chord tokens
     cond_drop_prob: float = 0.2  # classifier-free guidance: condition dropped in training
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
-    sample_steps: int = 50  # DDIM steps
-    eta: float = 0.0
-    guidance: float = 1.0
+    sampler: Literal["ddpm", "ddim"] = "ddpm"  # default sampler
+    sample_steps: int = 0  # sampler steps (0 = all timesteps for DDPM, 50 for DDIM)
+    eta: float = 0.0  # DDIM noise (0 = deterministic)
+    guidance: float = 1.0  # classifier-free guidance scale s (1 = conditional model as is)
+    resample: int = 1  # RePaint resampling rounds per step when inpainting (1 = none)
+    threshold: float = 0.5  # decoding threshold on onset / sustain channels
+    clip_denoised: bool = True  # clip predicted x0 to [-1, 1] while sampling
+    sample_batch: int = 64  # samples denoised together while sampling
     unet: UNetConfig = field(default_factory=UNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.timesteps < 2:
+            raise ValueError(f"diffusion.timesteps must be >= 2, got {self.timesteps}")
+        if not 0.0 <= self.cond_drop_prob <= 1.0:
+            raise ValueError("diffusion.cond_drop_prob must lie in [0, 1]")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError("diffusion.ema_decay must lie in (0, 1)")
+        if self.resample < 1 or self.sample_batch < 1 or self.sample_steps < 0:
+            raise ValueError("diffusion: resample and sample_batch >= 1, sample_steps >= 0")
