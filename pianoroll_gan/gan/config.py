@@ -1,4 +1,4 @@
-"""Settings of the MuseGAN-style GAN: networks, losses and optimisers."""
+"""Settings of the MuseGAN-style GAN: networks, losses, optimisers and sampling."""
 
 from __future__ import annotations
 
@@ -8,17 +8,75 @@ from typing import Literal
 
 @dataclass
 class GANConfig:
-    """MuseGAN (Dong et al. 2018) / BinaryMuseGAN (Dong & Yang 2018) settings."""
+    """MuseGAN (Dong et al. 2018) / BinaryMuseGAN (Dong & Yang 2018) settings.
 
-    mode: Literal["jamming", "composer", "hybrid"] = "hybrid"  # paper's multitrack modes
-    latent_dim: int = 128  # total latent size (split between shared and private parts)
+    Network widths are per track where the layer is per track; kernels and strides are
+    derived from the data spec (see :mod:`pianoroll_gan.models.musegan_layers`).
+    """
+
+    # Multitrack mode (paper section 3.2): jamming = one G and one D per track, private
+    # latents; composer = one G and one D, shared latents; hybrid = one G per track fed
+    # shared + private latents, one D.
+    mode: Literal["jamming", "composer", "hybrid"] = "hybrid"
+    latent_dim: int = 128  # total latent size, split between shared and private parts
+    # Losses and optimisation ------------------------------------------------------------
     loss: Literal["wgan-gp", "nonsaturating", "hinge"] = "wgan-gp"
-    gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP)
+    gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP); 0 disables the penalty
     n_critic: int = 5  # discriminator updates per generator update
-    lr: float = 2e-4  # Adam learning rate (paper)
+    # What the n_critic D updates of one train step see: "reuse" = the whole real batch each
+    # time (fresh noise and interpolates), "split" = n_critic disjoint chunks of it.
+    critic_batches: Literal["reuse", "split"] = "reuse"
+    lr: float = 2e-4  # Adam learning rate of G and D (paper: 2e-4; v3 code: 1e-3)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (paper)
-    lr_decay_start: int = 0  # linear decay to 0 from this G step; 0 disables decay
-    output: Literal["tanh", "sigmoid"] = "tanh"  # pre-binarization activation
-    binary_neurons: Literal["none", "deterministic", "stochastic"] = "none"  # BinaryMuseGAN
-    binarize: Literal["ht", "bs"] = "ht"  # sampling: hard threshold or Bernoulli
-    condition_tracks: tuple[str, ...] = ()  # accompaniment: names of given tracks
+    lr_decay_start: int = 0  # linear decay to 0 at train.steps from this G step; 0 = off
+    # Output and binarization ------------------------------------------------------------
+    output: Literal["tanh", "sigmoid"] = "tanh"  # activation of G's last layer
+    # BinaryMuseGAN binary neurons on G's output in training (need output="sigmoid").
+    binary_neurons: Literal["none", "deterministic", "stochastic"] = "none"
+    binarize: Literal["ht", "bs"] = "ht"  # sampling: hard threshold or Bernoulli sampling
+    threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
+    max_polyphony: int = 0  # sampling: keep at most this many pitches per step/track; 0 = all
+    # Accompaniment: names of the given tracks (real at training and sampling time).
+    condition_tracks: tuple[str, ...] = ()
+    condition_bank: int = 1024  # given-track phrases kept from training for unconditioned sampling
+    # Generator widths -------------------------------------------------------------------
+    g_temporal: int = 128  # hidden width of the temporal generator(s)
+    g_channels: tuple[int, int, int] = (256, 128, 64)  # shared transposed convs (per track)
+    g_branch: int = 32  # channels of each private branch (pitch-time and time-pitch)
+    cond_channels: int = 32  # width of the condition-track encoder
+    # Discriminator widths ---------------------------------------------------------------
+    d_private: int = 16  # channels of each private branch per track
+    d_channels: tuple[int, int] = (64, 128)  # shared convs
+    d_streams: tuple[Literal["chroma", "onset"], ...] = ("chroma", "onset")  # extra streams
+    d_stream_channels: int = 32  # channels of each extra stream
+    d_merge: int = 256  # width of the merge layer before the output
+    # Sampling ---------------------------------------------------------------------------
+    interpolation: Literal["slerp", "lerp"] = "slerp"  # latent path of `interpolate`
+    sample_batch: int = 256  # generator batch when sampling
+
+    def __post_init__(self) -> None:
+        for key in ("latent_dim", "n_critic", "g_temporal", "g_branch", "cond_channels"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"gan.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("d_private", "d_stream_channels", "d_merge", "sample_batch"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"gan.{key} must be >= 1, got {getattr(self, key)}")
+        if any(c < 1 for c in (*self.g_channels, *self.d_channels)):
+            raise ValueError("gan.g_channels and gan.d_channels must be positive")
+        if self.gp_weight < 0 or self.lr <= 0:
+            raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"gan.betas must lie in [0, 1), got {self.betas}")
+        if self.lr_decay_start < 0 or self.max_polyphony < 0 or self.condition_bank < 0:
+            raise ValueError("gan.lr_decay_start, max_polyphony, condition_bank must be >= 0")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"gan.threshold must lie in (0, 1), got {self.threshold}")
+        if self.binary_neurons != "none" and self.output != "sigmoid":
+            raise ValueError(
+                "gan.binary_neurons threshold the sigmoid of G's logits: set gan.output = "
+                "'sigmoid' (or gan.binary_neurons = 'none')"
+            )
+        if len(set(self.d_streams)) != len(self.d_streams):
+            raise ValueError(f"gan.d_streams has duplicates: {self.d_streams}")
+        if len(set(self.condition_tracks)) != len(self.condition_tracks):
+            raise ValueError(f"gan.condition_tracks has duplicates: {self.condition_tracks}")

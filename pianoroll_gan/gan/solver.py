@@ -1,0 +1,322 @@
+"""GAN training logic behind the shared trainer: critic and generator updates, sampling.
+
+One :meth:`GANSolver.train_step` = ``n_critic`` critic updates then one generator update
+(Gulrajani et al. 2017, Algorithm 1). With ``critic_batches = "reuse"`` every critic update
+sees the whole real batch (fresh noise and interpolates each time); with ``"split"`` the
+batch is cut into ``n_critic`` chunks, one per critic update, as in the paper, where each
+critic update draws its own real batch. The generator update uses the whole batch size.
+
+Real data arrive as {0, 1} floats and are mapped to the generator's output range: ``2x - 1``
+for tanh, unchanged for sigmoid and binary neurons.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.musegan import Discriminator, Generator
+from ..spec import PianorollSpec
+from ..train.solver import Solver
+from .config import GANConfig
+from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
+
+__all__ = ["GANSolver", "decode", "slerp"]
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents ``(D,)`` at fractions ``t (K,)`` -> ``(K, D)``.
+
+    Follows the great circle between the two directions (White 2016, "Sampling generative
+    networks"); falls back to linear interpolation for (anti)parallel latents.
+    """
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm())
+    omega = torch.arccos(cos.clamp(-1, 1))
+    t = t[:, None]
+    if omega.abs() < 1e-6 or (math.pi - omega).abs() < 1e-6:
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def decode(
+    probs: torch.Tensor,
+    binarize: str = "ht",
+    threshold: float = 0.5,
+    max_polyphony: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Binarize note probabilities ``(N, tracks, bars, steps, pitches)`` -> bool.
+
+    Args:
+        probs: probabilities in [0, 1] (``(tanh + 1) / 2`` or the sigmoid of the logits).
+        binarize: ``"ht"`` hard threshold at ``threshold``; ``"bs"`` Bernoulli sampling.
+        max_polyphony: when > 0, keep at most this many of the most probable pitches per
+            track and step (e.g. 1 for monophonic voices); 0 keeps all.
+        generator: random source of Bernoulli sampling (on the CPU).
+    """
+    if binarize not in ("ht", "bs"):
+        raise ValueError(f"unknown binarize {binarize!r}; valid choices: ['ht', 'bs']")
+    if binarize == "ht":
+        notes = probs > threshold
+    else:
+        u = torch.rand(probs.shape, generator=generator).to(probs.device)
+        notes = probs > u
+    if max_polyphony and max_polyphony < probs.shape[-1]:
+        kth = probs.topk(max_polyphony, dim=-1).values[..., -1:]  # k-th largest per step
+        notes &= probs >= kth
+    return notes
+
+
+class GANSolver(Solver):
+    """MuseGAN training (WGAN-GP by default), sampling and latent interpolation.
+
+    Networks: ``nets["G"]`` (:class:`Generator`) and ``nets["D"]`` (:class:`Discriminator`),
+    each with its own Adam optimiser. Under DistributedDataParallel the critic runs once per
+    critic update on ``[real, fake, interpolates]`` concatenated (one forward, so the reducer
+    sees one backward, and the penalty's double backward flows through it); the generator
+    update calls the bare critic with its parameters frozen, so only G's gradients are
+    reduced.
+    """
+
+    def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
+        super().__init__(cfg, spec, device)
+        self.gcfg: GANConfig = cfg.gan
+        g = self.gcfg
+        G = Generator(spec, g).to(device)
+        D = Discriminator(spec, g).to(device)
+        self.nets = {"G": G, "D": D}
+        self.optimizers = {
+            name: torch.optim.Adam(net.parameters(), lr=g.lr, betas=g.betas)
+            for name, net in self.nets.items()
+        }
+        self.lr_factor = linear_decay(g.lr_decay_start, cfg.train.steps)
+        self.cond_idx = G.cond_idx
+        self.latent_dim = G.latent_dim
+        # Given-track phrases seen in training, for sampling a conditional model without a
+        # condition (evaluation during training, `sample` without --condition).
+        self.condition_bank = torch.zeros(
+            (0, len(self.cond_idx), *spec.sample_shape[1:]), dtype=torch.bool
+        )
+
+    # Ranges ----------------------------------------------------------------------------
+    def to_range(self, x01: torch.Tensor) -> torch.Tensor:
+        """Map {0, 1} piano rolls to the generator's output range."""
+        if self.gcfg.output == "tanh" and self.gcfg.binary_neurons == "none":
+            return x01 * 2 - 1
+        return x01
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Note probabilities from G's logits: (tanh + 1) / 2 = sigmoid(2 a) or sigmoid(a)."""
+        if self.gcfg.output == "tanh" and self.gcfg.binary_neurons == "none":
+            return torch.sigmoid(2 * logits.float())
+        return torch.sigmoid(logits.float())
+
+    # Training --------------------------------------------------------------------------
+    def _critic_step(self, x: torch.Tensor) -> dict[str, float]:
+        g, D = self.gcfg, self.nets["D"]
+        G = self.unwrap(self.nets["G"])
+        n = x.shape[0]
+        cond = x[:, self.cond_idx] if self.cond_idx else None
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        with torch.no_grad(), self.autocast():
+            fake = G(z, cond).float()
+        batch = [x, fake]
+        use_gp = g.gp_weight > 0
+        if use_gp:
+            x_hat = interpolates(x, fake).requires_grad_(True)
+            batch.append(x_hat)
+        with self.autocast():
+            scores = D(torch.cat(batch)).float()  # (k * N, n_scores): one forward, see class doc
+            s_real, s_fake = scores[:n], scores[n : 2 * n]
+            loss = d_loss(g.loss, s_real, s_fake)
+            gp = gradient_penalty(scores[2 * n :], x_hat, g.gp_weight) if use_gp else loss * 0
+        norm = self.optimize(loss + gp, self.optimizers["D"], self.unwrap(D).parameters())
+        return {
+            "loss/D": float((loss + gp).detach()),
+            "gp": float(gp.detach()),
+            "score/real": float(s_real.mean()),
+            "score/fake": float(s_fake.mean()),
+            "grad_norm/D": norm,
+        }
+
+    def _generator_step(self, x: torch.Tensor) -> dict[str, float]:
+        G, D = self.nets["G"], self.unwrap(self.nets["D"])
+        cond = x[:, self.cond_idx] if self.cond_idx else None
+        z = torch.randn(x.shape[0], self.latent_dim, device=self.device)
+        D.requires_grad_(False)  # the critic is a fixed function here
+        try:
+            with self.autocast():
+                loss = g_loss(self.gcfg.loss, D(G(z, cond)).float())
+            norm = self.optimize(loss, self.optimizers["G"], self.unwrap(G).parameters())
+        finally:
+            D.requires_grad_(True)
+        return {"loss/G": float(loss.detach()), "grad_norm/G": norm}
+
+    def train_step(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        """``n_critic`` critic updates and one generator update on the real batch ``x``.
+
+        Args:
+            x: ``(B, tracks, bars, steps, pitches)`` floats in {0, 1}.
+            step: generator step (0-based), for the learning-rate schedule.
+
+        Returns:
+            ``loss`` (= critic loss incl. penalty + generator loss), ``loss/D``, ``loss/G``,
+            ``gp``, ``wdist`` (Wasserstein estimate, wgan-gp only), ``score/real``,
+            ``score/fake``, ``grad_norm/G``, ``grad_norm/D``, ``lr``; critic figures are
+            means over the critic updates.
+        """
+        g = self.gcfg
+        lr = g.lr * self.lr_factor(step)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self._remember_condition(x)
+        x = self.to_range(x)
+        if g.critic_batches == "split":
+            if x.shape[0] < g.n_critic:
+                raise ValueError(
+                    f"train.batch_size {x.shape[0]} < gan.n_critic {g.n_critic}: cannot split "
+                    "the batch; raise the batch size or set gan.critic_batches = 'reuse'"
+                )
+            chunks = list(x.chunk(g.n_critic))
+        else:
+            chunks = [x] * g.n_critic
+        critic = [self._critic_step(chunk) for chunk in chunks]
+        out = {key: sum(c[key] for c in critic) / len(critic) for key in critic[0]}
+        out.update(self._generator_step(x))
+        if g.loss == "wgan-gp":
+            out["wdist"] = out["score/real"] - out["score/fake"]
+        out["loss"] = out["loss/D"] + out["loss/G"]
+        out["lr"] = lr
+        return out
+
+    def _remember_condition(self, x01: torch.Tensor) -> None:
+        room = self.gcfg.condition_bank - self.condition_bank.shape[0]
+        if self.cond_idx and room > 0:
+            given = x01[:room, self.cond_idx].detach().to("cpu", torch.bool)
+            self.condition_bank = torch.cat([self.condition_bank, given])
+
+    # State ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {n: self.unwrap(net).state_dict() for n, net in self.nets.items()}
+        state.update({f"opt_{n}": opt.state_dict() for n, opt in self.optimizers.items()})
+        state["condition_bank"] = self.condition_bank.clone()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, net in self.nets.items():
+            self.unwrap(net).load_state_dict(state[name])
+            self.optimizers[name].load_state_dict(state[f"opt_{name}"])
+        self.condition_bank = state.get("condition_bank", self.condition_bank).to(torch.bool)
+
+    # Sampling ---------------------------------------------------------------------------
+    def _given_tracks(self, n: int, condition: Any, gen: torch.Generator) -> torch.Tensor | None:
+        """Given tracks ``(n, len(condition_tracks), bars, steps, pitches)`` as bool, or None."""
+        if not self.cond_idx:
+            if condition is not None:
+                raise ValueError(
+                    "this GAN was trained without gan.condition_tracks, so it cannot take a "
+                    "condition; train an accompaniment experiment or drop the condition"
+                )
+            return None
+        if condition is not None:
+            arr = torch.as_tensor(np.asarray(condition)).to(torch.bool)
+            if arr.dim() == 4:
+                arr = arr[None]
+            self.spec.check(arr, "condition")
+            given = arr[:, self.cond_idx]
+        elif self.condition_bank.shape[0]:
+            given = self.condition_bank[torch.randperm(self.condition_bank.shape[0], generator=gen)]
+        else:
+            names = [self.spec.track_names[i] for i in self.cond_idx]
+            raise ValueError(
+                f"this GAN generates accompaniment: pass a condition with tracks {names}"
+            )
+        reps = -(-n // given.shape[0])
+        return given.repeat(reps, 1, 1, 1, 1)[:n]
+
+    @torch.no_grad()
+    def _generate(
+        self, z: torch.Tensor, given: torch.Tensor | None, gen: torch.Generator, options: dict
+    ) -> np.ndarray:
+        g = self.gcfg
+        unknown = sorted(set(options) - {"binarize", "threshold", "max_polyphony"})
+        if unknown:
+            raise ValueError(
+                f"GAN sampling does not take {unknown}; valid options: binarize, threshold, "
+                "max_polyphony"
+            )
+        G = self.unwrap(self.nets["G"])
+        was_training = G.training
+        G.eval()
+        out = []
+        try:
+            for start in range(0, z.shape[0], g.sample_batch):
+                zc = z[start : start + g.sample_batch].to(self.device)
+                cond = None
+                if given is not None:
+                    cond = self.to_range(given[start : start + g.sample_batch].float()).to(
+                        self.device
+                    )
+                with self.autocast():
+                    probs = self.probabilities(G.logits(zc, cond)).cpu()
+                notes = decode(
+                    probs,
+                    options.get("binarize", g.binarize),
+                    options.get("threshold", g.threshold),
+                    options.get("max_polyphony", g.max_polyphony),
+                    gen,
+                )
+                if given is not None:
+                    notes[:, self.cond_idx] = given[start : start + g.sample_batch]
+                out.append(notes)
+        finally:
+            G.train(was_training)
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, seed: int = 0, condition: np.ndarray | None = None, **options: Any
+    ) -> np.ndarray:
+        """Draw ``n`` samples ``(n, tracks, bars, steps, pitches)`` bool.
+
+        Args:
+            n: number of samples.
+            seed: seeds the latents, Bernoulli sampling and the choice of given tracks.
+            condition: for accompaniment models, piano rolls ``(M, tracks, bars, steps,
+                pitches)`` (or one sample) whose given tracks are kept, cycled to ``n``;
+                without it, given tracks are drawn from those seen in training.
+            options: ``binarize`` ("ht" | "bs"), ``threshold``, ``max_polyphony``
+                (defaults from the config).
+        """
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.latent_dim, generator=gen)
+        given = self._given_tracks(n, condition, gen)
+        return self._generate(z, given, gen, options)
+
+    @torch.no_grad()
+    def interpolate(
+        self, steps: int, *, seed: int = 0, condition: np.ndarray | None = None, **options: Any
+    ) -> np.ndarray:
+        """Samples along the latent path between two random latents (ends included).
+
+        Returns:
+            ``(steps, tracks, bars, steps_per_bar, pitches)`` bool; the path is spherical
+            or linear per ``gan.interpolation``; given tracks are the same for every step.
+        """
+        if steps < 2:
+            raise ValueError(f"interpolate needs >= 2 steps, got {steps}")
+        gen = torch.Generator().manual_seed(seed)
+        z0, z1 = torch.randn(2, self.latent_dim, generator=gen)
+        t = torch.linspace(0, 1, steps)
+        if self.gcfg.interpolation == "slerp":
+            z = slerp(z0, z1, t)
+        else:
+            z = (1 - t[:, None]) * z0 + t[:, None] * z1
+        given = self._given_tracks(1, condition, gen)
+        if given is not None:
+            given = given.repeat(steps, 1, 1, 1, 1)
+        return self._generate(z, given, gen, options)
