@@ -34,6 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import mido
 import numpy as np
 import pretty_midi
 import pypianoroll
@@ -124,16 +125,27 @@ def sample_to_multitrack(
 def resample_roll(roll: np.ndarray, factor: float, onsets_only: bool = False) -> np.ndarray:
     """Change the time resolution of a binary ``(T, P)`` roll by ``factor``.
 
-    Each run of active cells (a note) keeps its onset and offset, rounded to the new grid
-    and at least one step long; with ``onsets_only`` (drums) only the onset cell is kept.
-    Unlike ``Multitrack.set_resolution``, upsampling does not leave holes inside notes.
+    Times map to ``floor(t * factor + 0.5)`` (round half up). Each run of active cells (a
+    note) keeps its onset and offset on the new grid and stays at least one step long;
+    upsampling leaves no holes inside notes (unlike ``Multitrack.set_resolution``). With
+    ``onsets_only`` (drums) every active cell is a hit and maps on its own.
 
     Returns:
         bool array ``(round(T * factor), P)``.
     """
     roll = np.asarray(roll, dtype=bool)
-    n_out = int(round(roll.shape[0] * factor))
+    n_out = int(np.floor(roll.shape[0] * factor + 0.5))
     out = np.zeros((n_out, roll.shape[1]), dtype=bool)
+
+    def to_grid(t: np.ndarray) -> np.ndarray:
+        return np.floor(t * factor + 0.5).astype(int)
+
+    if onsets_only:
+        t, p = np.nonzero(roll)
+        t = to_grid(t)
+        keep = t < n_out
+        out[t[keep], p[keep]] = True
+        return out
     padded = np.pad(roll, ((1, 1), (0, 0))).astype(np.int8)
     diff = np.diff(padded, axis=0)  # (T + 1, P): +1 at onsets, -1 at offsets
     on_t, on_p = np.nonzero(diff > 0)
@@ -142,17 +154,18 @@ def resample_roll(roll: np.ndarray, factor: float, onsets_only: bool = False) ->
     on_order = np.lexsort((on_t, on_p))
     off_order = np.lexsort((off_t, off_p))
     on_t, pitch, off_t = on_t[on_order], on_p[on_order], off_t[off_order]
-    start = np.minimum(np.round(on_t * factor).astype(int), n_out - 1)
-    end = np.maximum(np.round(off_t * factor).astype(int), start + 1)
-    if onsets_only:
-        end = start + 1
+    start = np.minimum(to_grid(on_t), n_out - 1)
+    end = np.maximum(to_grid(off_t), start + 1)
     for s, e, p in zip(start, end, pitch, strict=True):
         out[s:e, p] = True
     return out
 
 
 def multitrack_to_sample(
-    mt: pypianoroll.Multitrack, spec: PianorollSpec, bars: Bars = "spec"
+    mt: pypianoroll.Multitrack,
+    spec: PianorollSpec,
+    bars: Bars = "spec",
+    missing: Literal["error", "empty"] = "error",
 ) -> np.ndarray:
     """Map a ``Multitrack`` onto a spec's tracks, resolution, length and pitch range.
 
@@ -165,18 +178,22 @@ def multitrack_to_sample(
         spec: target layout.
         bars: ``"spec"`` for ``spec.n_bars``, ``"all"`` for as many whole bars as hold the
             last active cell (at least one bar), or a number of bars.
+        missing: ``"error"`` raises ``ValueError`` naming the spec tracks that ``mt`` lacks;
+            ``"empty"`` leaves them silent.
 
     Returns:
         bool array ``(tracks, bars, steps_per_bar, pitches)``.
     """
+    if missing not in ("error", "empty"):
+        raise ValueError(f"missing must be 'error' or 'empty', got {missing!r}")
     wanted = {name.lower(): i for i, name in enumerate(spec.track_names)}
     found = [t.name or "" for t in mt.tracks]
-    missing = [n for n in spec.track_names if n.lower() not in {f.lower() for f in found}]
-    if missing:
+    absent = [n for n in spec.track_names if n.lower() not in {f.lower() for f in found}]
+    if absent and missing == "error":
         raise ValueError(
-            f"multitrack {mt.name or ''!r} has no track named {missing} (tracks: {found}); "
+            f"multitrack {mt.name or ''!r} has no track named {absent} (tracks: {found}); "
             f"spec '{spec.name}' needs tracks named {list(spec.track_names)} "
-            "(names match case-insensitively)"
+            "(names match case-insensitively; missing='empty' leaves absent tracks silent)"
         )
     factor = spec.resolution / mt.resolution
     rolls: list[np.ndarray | None] = [None] * spec.n_tracks
@@ -194,7 +211,8 @@ def multitrack_to_sample(
         rolls[i] = roll
     # Steps up to the last active cell: trailing silence (and the half step that MIDI note
     # ends are nudged by in read_midi) never adds a bar.
-    last = [np.nonzero(r.any(axis=1))[0] for r in rolls if r is not None]
+    rolls = [np.zeros((0, 128), bool) if r is None else r for r in rolls]
+    last = [np.nonzero(r.any(axis=1))[0] for r in rolls]
     longest = max((int(t[-1]) + 1 for t in last if len(t)), default=0)
     if bars == "spec":
         n_bars = spec.n_bars
@@ -261,16 +279,25 @@ def write_midi(
     to_pretty_midi(sample, spec, tempo, velocity).write(str(path))
 
 
-def read_midi(path: str | Path, spec: PianorollSpec, bars: Bars = "spec") -> np.ndarray:
+def read_midi(
+    path: str | Path,
+    spec: PianorollSpec,
+    bars: Bars = "spec",
+    missing: Literal["error", "empty"] = "error",
+) -> np.ndarray:
     """Read a MIDI file into one sample in ``spec``'s layout.
 
     Instruments are matched to spec tracks by name (case-insensitive; same-named ones are
-    merged). The beat grid starts at the first time signature event (time 0 if none).
+    merged; others are ignored). A named track without notes (as :func:`write_midi` writes
+    for a silent track) reads as silent. The beat grid starts at the first time signature
+    event (time 0 if the file has none).
 
     Args:
         path: ``.mid`` file.
         spec: target layout.
         bars: see :func:`multitrack_to_sample` (``"all"`` keeps the whole piece).
+        missing: ``"error"``: a spec track that the file does not name at all is an error;
+            ``"empty"``: such tracks are silent (e.g. a melody-only file as a condition).
 
     Returns:
         bool array ``(tracks, bars, steps_per_bar, pitches)``.
@@ -279,7 +306,10 @@ def read_midi(path: str | Path, spec: PianorollSpec, bars: Bars = "spec") -> np.
     if not path.is_file():
         raise FileNotFoundError(f"MIDI file not found: {path}")
     try:
-        midi = pretty_midi.PrettyMIDI(str(path))
+        data = mido.MidiFile(str(path))
+        # pretty_midi keeps no instrument without notes, so collect the track names first.
+        names = {m.name for track in data.tracks for m in track if m.type == "track_name"}
+        midi = pretty_midi.PrettyMIDI(mido_object=data)
     except Exception as err:  # mido / pretty_midi raise many kinds on bad bytes
         raise ValueError(f"{path}: not a readable MIDI file ({type(err).__name__}: {err})") from err
     if not any(inst.notes for inst in midi.instruments):
@@ -297,8 +327,12 @@ def read_midi(path: str | Path, spec: PianorollSpec, bars: Bars = "spec") -> np.
     except (ValueError, IndexError) as err:
         raise ValueError(f"{path}: cannot quantize the MIDI file ({err})") from err
     mt.name = path.stem
+    have = {(t.name or "").lower() for t in mt.tracks}
+    for name in sorted(names):
+        if name.lower() not in have:
+            mt.tracks.append(pypianoroll.BinaryTrack(name=name, pianoroll=np.zeros((0, 128))))
     try:
-        return multitrack_to_sample(mt, spec, bars)
+        return multitrack_to_sample(mt, spec, bars, missing)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
 
