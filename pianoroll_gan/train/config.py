@@ -11,20 +11,22 @@ class TrainConfig:
     """Loop length, logging, checkpointing and device settings."""
 
     steps: int = 1000  # optimisation steps (GAN: generator steps)
-    batch_size: int = 64
+    batch_size: int = 64  # per process: with DDP the global batch is batch_size x world size
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 on CUDA, fp32 on CPU
     log_every: int = 50  # steps between scalar logs
     eval_every: int = 500  # steps between metric evaluations against the validation split
-    eval_samples: int = 256  # generated samples per evaluation
+    eval_samples: int = 256  # generated samples per evaluation; 0 skips evaluation
     sample_every: int = 500  # steps between logged sample images / audio
     checkpoint_every: int = 500  # steps between checkpoints
     keep_last: int = 3  # checkpoints kept besides the best one
-    best_metric: str = ""  # metric whose max marks the best checkpoint ("" = none)
-    final_samples: int = 1000  # samples drawn and evaluated against the test split at the end
+    best_metric: str = ""  # eval metric whose max marks the best checkpoint; "-KEY": min; "": none
+    final_samples: int = 1000  # drawn and evaluated against the test split at the end; 0 skips
     runs_dir: str = "runs"  # run folders are created under this folder
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    preview_samples: int = 4  # samples shown as images / audio in TensorBoard
+    solver: str = ""  # "module:Class" replacing the family's solver (custom solvers, tests)
 
     def __post_init__(self) -> None:
         for key in (
@@ -38,3 +40,8 @@ class TrainConfig:
         ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("eval_samples", "preview_samples", "final_samples", "threads"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.solver and ":" not in self.solver:
+            raise ValueError(f"solver must read 'module:Class', got {self.solver!r}")

@@ -27,7 +27,15 @@ class Solver(abc.ABC):
         nets: the trainable networks by name (e.g. ``{"G": ..., "D": ...}``). The trainer may
             replace entries with ``DistributedDataParallel`` wrappers; solvers always call
             networks through this dict and use :meth:`unwrap` to reach parameters/state.
+        batches_per_step: data batches consumed by one :meth:`train_step`. With ``k > 1``
+            the trainer passes ``k`` batches concatenated along dim 0 (``k * batch_size``
+            samples), e.g. a fresh real batch for each of a GAN's critic updates.
+        ddp_options: keyword arguments for ``DistributedDataParallel`` when the trainer wraps
+            ``nets`` (e.g. ``{"find_unused_parameters": True}``).
     """
+
+    batches_per_step: int = 1
+    ddp_options: dict[str, Any] = {}  # class default, never mutated: override in subclasses
 
     def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
         self.cfg = cfg  # the ExperimentConfig

@@ -1,0 +1,169 @@
+"""``pianoroll-gan sample``: draw samples from a trained run, write MIDI/PNG/metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "sample a trained run: samples file, MIDI, PNG grid and metrics against the test split"
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from err
+
+
+def _str_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="a run folder written by train")
+    parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default RUN/samples/<checkpoint>-seed<S>)",
+    )
+    parser.add_argument(
+        "--checkpoint", default="best", help="best (default; last when none), last or a file"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--batch", type=int, default=256, help="samples per solver call")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the metric table")
+    parser.add_argument("--midi", type=int, default=16, help="how many samples to write as MIDI")
+    cond = parser.add_mutually_exclusive_group()
+    cond.add_argument(
+        "--condition",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="known tracks or regions: samples file (.npz) or MIDI",
+    )
+    cond.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="same as --condition",
+    )
+    parser.add_argument(
+        "--interpolate",
+        type=int,
+        default=None,
+        metavar="K",
+        help="GAN: K samples along a latent interpolation instead of --n samples",
+    )
+    opts = parser.add_argument_group("sampler options (passed to the solver only when given)")
+    opts.add_argument("--binarize", choices=("ht", "bs"), help="GAN: hard threshold or Bernoulli")
+    opts.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
+    opts.add_argument("--steps", type=int, help="diffusion: sampling steps (DDIM)")
+    opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
+    opts.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")
+    chords = opts.add_mutually_exclusive_group()
+    chords.add_argument("--chords", help='diffusion: chord progression, e.g. "C G Am F"')
+    chords.add_argument("--chords-file", type=Path, help="diffusion: text file with the chords")
+    opts.add_argument(
+        "--inpaint",
+        choices=("accompaniment", "melody", "bars", "tracks"),
+        help="diffusion: which region to generate given --condition",
+    )
+    opts.add_argument("--bars", type=_int_list, help="bars for --inpaint bars, e.g. 1,2")
+    opts.add_argument(
+        "--tracks", type=_str_list, help="tracks for --inpaint tracks, e.g. Alto,Tenor"
+    )
+    opts.add_argument("--resample", type=int, help="diffusion: RePaint resampling rounds")
+    opts.add_argument("--long-bars", type=int, help="diffusion: generate this many bars by sliding")
+
+
+OPTION_KEYS = (
+    "binarize",
+    "sampler",
+    "steps",
+    "eta",
+    "guidance",
+    "chords",
+    "inpaint",
+    "bars",
+    "tracks",
+    "resample",
+    "long_bars",
+)
+
+
+def sampler_options(args: argparse.Namespace) -> dict:
+    """The sampler options the user gave (others keep the solver's defaults)."""
+    options = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k, None) is not None}
+    if getattr(args, "chords_file", None) is not None:
+        if not args.chords_file.is_file():
+            raise FileNotFoundError(f"--chords-file {args.chords_file} does not exist")
+        options["chords"] = " ".join(args.chords_file.read_text().split())
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..train.run import generate, load_condition, load_run, write_samples
+
+    if args.n < 1:
+        raise ValueError(f"--n must be >= 1, got {args.n}")
+    cfg, spec, solver = load_run(args.run_dir, args.checkpoint, device=args.device)
+    options = sampler_options(args)
+    cond_file = args.condition or args.from_file
+    condition = load_condition(cond_file, spec) if cond_file is not None else None
+    label = Path(str(args.checkpoint)).stem
+    out = args.out or args.run_dir / "samples" / f"{label}-seed{args.seed}"
+    if args.interpolate is not None:
+        if not hasattr(solver, "interpolate"):
+            raise ValueError(f"--interpolate: the {cfg.family} solver has no latent interpolation")
+        if args.interpolate < 2:
+            raise ValueError(f"--interpolate needs K >= 2, got {args.interpolate}")
+        roll = np.asarray(solver.interpolate(args.interpolate, seed=args.seed), dtype=bool)
+    else:
+        roll = generate(
+            solver, args.n, seed=args.seed, batch=args.batch, condition=condition, **options
+        )
+    reference = None
+    if not args.no_eval:
+        reference = _test_split(cfg, spec)
+    results = write_samples(
+        out,
+        roll,
+        spec,
+        reference=reference,
+        name=cfg.name,
+        n_midi=args.midi,
+        evaluate=not args.no_eval,
+        seed=args.seed,
+        checkpoint=str(args.checkpoint),
+    )
+    print(f"wrote {len(roll)} samples to {out}")
+    if results is not None:
+        print(results.to_markdown())
+    return 0
+
+
+def _test_split(cfg, spec):
+    """The test split of the run's data (None, with a note, when it cannot be read)."""
+    import logging
+
+    from ..data.prepare import ensure_prepared, load_split
+
+    roll, test_spec = load_split(ensure_prepared(cfg.data), "test")
+    if tuple(test_spec.sample_shape) != tuple(spec.sample_shape):
+        raise ValueError(
+            f"test split samples {test_spec.sample_shape} differ from the model's "
+            f"{spec.sample_shape}; was the data cache rebuilt with another spec?"
+        )
+    if len(roll) == 0:
+        logging.getLogger(__name__).warning("the test split is empty: metrics without reference")
+        return None
+    return roll

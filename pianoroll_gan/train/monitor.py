@@ -1,0 +1,119 @@
+"""What a run reports: TensorBoard, a JSON-lines log and the tqdm progress bar.
+
+Only rank 0 reports; on other ranks every method does nothing.
+
+``log.jsonl`` holds one line per logged step (``{"step": 50, "train": {...}}`` or
+``{"step": 500, "eval": {...}}``) so that scripts and tests can read the losses without
+TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..spec import PianorollSpec
+
+__all__ = ["Monitor"]
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    """Reporting of one run.
+
+    Args:
+        run_dir: the run folder (``tb/`` and ``log.jsonl`` go there).
+        enabled: False on non-zero ranks.
+        total: steps of the whole run, for the progress bar.
+        start: steps already done (resume): later entries of a crashed run are dropped.
+    """
+
+    def __init__(self, run_dir: Path, enabled: bool, total: int, start: int = 0) -> None:
+        self.enabled = enabled
+        self.writer = None
+        self.bar = None
+        self.jsonl = None
+        if not enabled:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm.auto import tqdm
+
+        # purge_step drops TensorBoard events a crashed run wrote after its last checkpoint.
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
+        path = run_dir / "log.jsonl"
+        if start and path.is_file():
+            kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= start]
+            path.write_text("".join(ln + "\n" for ln in kept))
+        self.jsonl = path.open("a")
+        self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
+
+    def train(self, step: int, values: dict[str, float], samples_per_s: float | None) -> None:
+        """Log training scalars (losses, grad norms, lr) of ``step``."""
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"train/{key}", value, step)
+        if samples_per_s is not None:
+            self.writer.add_scalar("perf/samples_per_s", samples_per_s, step)
+        self._line({"step": step, "train": values})
+
+    def progress(self, step: int, values: dict[str, float], samples_per_s: float | None) -> None:
+        if not self.enabled:
+            return
+        shown = {k: f"{v:.4g}" for k, v in values.items() if not k.startswith("grad_norm")}
+        if samples_per_s is not None:
+            shown["samples/s"] = f"{samples_per_s:.1f}"
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def eval(self, step: int, scalars: dict[str, float]) -> None:
+        """Log the metric scalars of an evaluation (``Results.scalars()``)."""
+        if not self.enabled:
+            return
+        for key, value in scalars.items():
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(f"eval/{key}", value, step)
+        self._line({"step": step, "eval": scalars})
+
+    def previews(self, step: int, roll: np.ndarray, spec: PianorollSpec) -> None:
+        """Piano-roll images and synthesized audio of a few samples ``(n, *spec.sample_shape)``."""
+        if not self.enabled or len(roll) == 0:
+            return
+        from .. import io
+
+        for i, sample in enumerate(roll):
+            image = io.sample_image(sample, spec)  # (H, W, 3) uint8
+            self.writer.add_image(f"samples/{i}", image, step, dataformats="HWC")
+            audio = np.asarray(io.synthesize(sample, spec, fs=16000), dtype=np.float32)
+            self.writer.add_audio(f"audio/{i}", audio[None], step, sample_rate=16000)
+
+    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+        """The run's settings beside its final metrics (TensorBoard's HPARAMS tab)."""
+        if not self.enabled:
+            return
+        clean = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
+        finite = {f"final/{k}": v for k, v in metrics.items() if v is not None and math.isfinite(v)}
+        self.writer.add_hparams(clean, finite, run_name=".")
+
+    def message(self, text: str) -> None:
+        """A line for the user that does not break the progress bar."""
+        if not self.enabled:
+            return
+        self.bar.write(text)
+
+    def _line(self, entry: dict[str, Any]) -> None:
+        self.jsonl.write(json.dumps(entry) + "\n")
+        self.jsonl.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.bar.close()
+        self.writer.close()
+        self.jsonl.close()

@@ -1,0 +1,489 @@
+"""The shared training loop: data, devices, precision, logging, checkpoints, DDP, signals.
+
+Both model families train through :func:`train`; what a step does lives in their
+:class:`~pianoroll_gan.train.solver.Solver`. Exactness of ``--resume``: the checkpoint holds
+the solver state, the data position (batches consumed) and every process's RNG states, and
+evaluation/sampling run inside a forked RNG, so a run resumed at step ``n`` repeats the
+uninterrupted run's losses (CPU, same seed, ``data.num_workers = 0`` or an augmentation
+that does not draw random numbers in workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..spec import PianorollSpec, get_spec
+from . import distributed as D
+from .checkpoint import CheckpointManager, load_checkpoint, rng_state, seed_all, set_rng_state
+from .data import make_loader
+from .monitor import Monitor
+from .registry import build_solver
+from .run import generate, new_run_dir, write_config, write_meta, write_samples
+from .solver import Solver
+
+__all__ = ["train", "Trainer", "TrainingInterrupted", "NonFiniteLossError", "setup_precision"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT/SIGTERM stopped the run after a checkpoint was written."""
+
+    def __init__(self, message: str, run_dir: Path, step: int) -> None:
+        super().__init__(message)
+        self.run_dir, self.step = run_dir, step
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss (or the weights) became NaN or infinite; nothing was saved from that state."""
+
+    def __init__(self, message: str, run_dir: Path, step: int) -> None:
+        super().__init__(message)
+        self.run_dir, self.step = run_dir, step
+
+
+def setup_precision(solver: Solver, precision: str) -> str:
+    """Set ``solver.amp_dtype`` / ``solver.scaler`` from ``train.precision``; return the mode.
+
+    ``auto`` is fp16 autocast with a gradient scaler on CUDA and full precision on CPU;
+    ``bf16`` autocasts without a scaler (bf16 has fp32's exponent range) and works on CPU.
+    """
+    cuda = solver.device.type == "cuda"
+    if precision == "auto":
+        precision = "fp16" if cuda else "fp32"
+    solver.amp_dtype, solver.scaler = None, None
+    if precision == "fp16":
+        if not cuda:
+            raise ValueError("train.precision='fp16' needs CUDA; on CPU use 'bf16' or 'fp32'")
+        solver.amp_dtype = torch.float16
+        solver.scaler = torch.amp.GradScaler("cuda")
+    elif precision == "bf16":
+        solver.amp_dtype = torch.bfloat16
+    elif precision != "fp32":
+        raise ValueError(f"train.precision: invalid {precision!r}; valid: auto, fp32, fp16, bf16")
+    return precision
+
+
+def train(
+    cfg: Any,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    *,
+    dataset: Dataset | None = None,
+    reference: np.ndarray | None = None,
+    test_reference: np.ndarray | None = None,
+) -> Path:
+    """Train ``cfg`` and return its run folder.
+
+    Args:
+        cfg: the :class:`~pianoroll_gan.experiment.ExperimentConfig`.
+        run_dir: folder to write into (default ``<runs_dir>/<name>-<timestamp>``).
+        resume: a run folder to continue from its last checkpoint (``cfg`` may raise
+            ``train.steps`` to train longer).
+        dataset: an in-memory training set with a ``.spec`` (e.g.
+            :class:`~pianoroll_gan.train.data.RollDataset`) instead of the prepared cache.
+        reference: validation roll for evaluations when ``dataset`` is given.
+        test_reference: test roll for the final evaluation when ``dataset`` is given.
+
+    Raises:
+        TrainingInterrupted: after SIGINT/SIGTERM, once a checkpoint is saved.
+        NonFiniteLossError: on a NaN/inf loss; the last good checkpoint stays as it was.
+    """
+    trainer = Trainer(
+        cfg,
+        run_dir=run_dir,
+        resume=resume,
+        dataset=dataset,
+        reference=reference,
+        test_reference=test_reference,
+    )
+    return trainer.fit()
+
+
+class Trainer:
+    """One training run; see :func:`train` for the arguments."""
+
+    def __init__(
+        self,
+        cfg: Any,
+        run_dir: str | Path | None = None,
+        resume: str | Path | None = None,
+        *,
+        dataset: Dataset | None = None,
+        reference: np.ndarray | None = None,
+        test_reference: np.ndarray | None = None,
+    ) -> None:
+        self.cfg = cfg
+        tc = cfg.train
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        self.dist = D.setup(tc.device)
+        self.is_main = self.dist.is_main
+        self.device = self.dist.device
+        self.stop_requested = False
+
+        # Data. Rank 0 prepares the cache first so that ranks never build it concurrently.
+        self.cache_dir: Path | None = None
+        if dataset is None:
+            from ..data.dataset import PianorollDataset
+            from ..data.prepare import ensure_prepared
+
+            if self.is_main:
+                self.cache_dir = ensure_prepared(cfg.data)
+            D.barrier(self.dist)
+            if not self.is_main:
+                self.cache_dir = ensure_prepared(cfg.data)
+            dataset = PianorollDataset(
+                self.cache_dir, "train", transpose=cfg.data.transpose, seed=cfg.data.seed
+            )
+        self.dataset = dataset
+        self.spec: PianorollSpec = getattr(dataset, "spec", None) or get_spec(cfg.data.spec)
+        self._reference = reference
+        self._test_reference = test_reference
+
+        # Solver: identical initial weights on every rank (same seed), then per-rank noise.
+        seed_all(tc.seed)
+        self.solver = build_solver(cfg, self.spec, self.device)
+        self.precision = setup_precision(self.solver, tc.precision)
+        if self.dist.rank > 0:
+            seed_all(tc.seed + self.dist.rank)
+
+        # Run folder (rank 0 names it; the others learn it to read checkpoints on resume).
+        self.resumed = resume is not None
+        if resume is not None:
+            self.run_dir = Path(resume)
+            if not (self.run_dir / "config.toml").is_file():
+                raise FileNotFoundError(f"--resume {resume}: not a run folder (no config.toml)")
+        elif run_dir is not None:
+            self.run_dir = Path(run_dir)
+        else:
+            path = new_run_dir(tc.runs_dir, cfg.name) if self.is_main else None
+            self.run_dir = Path(D.broadcast(str(path) if path else None, self.dist))
+        self.checkpoints = CheckpointManager(
+            self.run_dir / "checkpoints", tc.keep_last, enabled=self.is_main
+        )
+        self.step = 0
+        self.batches = 0  # global batches consumed (the data position)
+        self.best: dict[str, Any] = {"metric": tc.best_metric, "value": None, "step": None}
+        self.last_checkpoint: Path | None = None
+        if resume is not None:
+            self._restore()
+        D.wrap_nets(self.solver, self.dist)
+
+        k = self.solver.batches_per_step
+        self.loader, self.sampler = make_loader(
+            dataset,
+            tc.batch_size * k,
+            seed=tc.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            start=self.batches,
+            num_workers=cfg.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        self.samples_per_step = tc.batch_size * k * self.dist.world_size
+
+    # State ---------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        path = self.checkpoints.latest()
+        if path is None:
+            raise FileNotFoundError(
+                f"--resume {self.run_dir}: no checkpoint in {self.checkpoints.folder}"
+            )
+        state = load_checkpoint(path, map_location=self.device)
+        self.solver.load_state_dict(state["solver"])
+        self.step, self.batches = int(state["step"]), int(state["data"]["batches"])
+        if state.get("scaler") and self.solver.scaler is not None:
+            self.solver.scaler.load_state_dict(state["scaler"])
+        self.best = state.get("best", self.best)
+        self.best["metric"] = self.cfg.train.best_metric
+        rngs = state["rng"]
+        if len(rngs) == self.dist.world_size:
+            set_rng_state(rngs[self.dist.rank])
+        else:
+            log.warning(
+                "checkpoint has RNG states of %d processes, this run has %d: reseeding, so the "
+                "continuation is not bit-exact",
+                len(rngs),
+                self.dist.world_size,
+            )
+            seed_all(self.cfg.train.seed + 7919 * self.step + self.dist.rank)
+        self.last_checkpoint = path
+        if self.is_main:
+            log.info("resuming %s from %s (step %d)", self.run_dir, path.name, self.step)
+
+    def _state(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
+        with D.unwrapped(self.solver):
+            solver_state = self.solver.state_dict()
+        scaler = self.solver.scaler
+        return {
+            "solver": solver_state,
+            "step": self.step,
+            "data": {"batches": self.batches, "epoch": self.sampler.epoch_of(self.batches)},
+            "rng": rngs,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "best": dict(self.best),
+            "config": self.cfg.to_dict(),
+            "spec": self.spec.to_dict(),
+        }
+
+    def _check_weights(self) -> None:
+        """Refuse to keep going (and to save) when a weight is NaN/inf."""
+        for name, net in self.solver.nets.items():
+            for pname, p in Solver.unwrap(net).named_parameters():
+                if not torch.isfinite(p).all():
+                    self._nonfinite(f"weight {name}.{pname} is not finite")
+
+    def _nonfinite(self, what: str) -> None:
+        good = self.last_checkpoint or "none yet"
+        raise NonFiniteLossError(
+            f"training stopped at step {self.step}: {what}; nothing was saved from this state. "
+            f"Last good checkpoint: {good}. Lower the learning rate or use train.precision="
+            "'fp32', then resume from the checkpoint or start again.",
+            self.run_dir,
+            self.step,
+        )
+
+    def save_checkpoint(self) -> Path | None:
+        """Checkpoint the current step on rank 0 (a collective: every rank must call it)."""
+        self._check_weights()
+        rngs = D.gather(rng_state(), self.dist)
+        if not self.is_main:
+            return None
+        path = self.checkpoints.save(self._state(rngs), self.step)
+        self.last_checkpoint = path
+        return path
+
+    # Sampling and evaluation (rank 0 only) ---------------------------------------------------
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[None]:
+        """Bare networks, a forked RNG and restored train/eval modes around sampling.
+
+        Sampling must not shift the training RNG streams, or a resumed run (which does not
+        repeat the evaluation it resumed after) would diverge from an uninterrupted one.
+        """
+        modes = {k: Solver.unwrap(n).training for k, n in self.solver.nets.items()}
+        np_state, py_state = np.random.get_state(), random.getstate()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), D.unwrapped(self.solver):
+            try:
+                yield
+            finally:
+                np.random.set_state(np_state)
+                random.setstate(py_state)
+                for k, n in self.solver.nets.items():
+                    Solver.unwrap(n).train(modes[k])
+
+    def _split(self, split: str) -> np.ndarray | None:
+        given = self._reference if split == "valid" else self._test_reference
+        if given is not None or self.cache_dir is None:
+            return given
+        from ..data.prepare import load_split
+
+        roll, _ = load_split(self.cache_dir, split)
+        return roll if len(roll) else None
+
+    def evaluate(self) -> dict[str, float]:
+        """Metrics of ``eval_samples`` samples against the validation split; maybe ``best.pt``."""
+        from ..metrics import evaluate
+
+        tc = self.cfg.train
+        with self.sampling():
+            roll = generate(self.solver, tc.eval_samples, seed=tc.seed, batch=tc.batch_size)
+        results = evaluate(
+            roll, self.spec, reference=self._split("valid"), reference_name="validation"
+        )
+        scalars = {k: float(v) for k, v in results.scalars().items()}
+        self.monitor.eval(self.step, scalars)
+        if tc.best_metric:
+            key, sign = tc.best_metric.lstrip("-"), -1.0 if tc.best_metric[0] == "-" else 1.0
+            if key not in scalars:
+                raise ValueError(
+                    f"train.best_metric: {key!r} is not an evaluation metric; valid: "
+                    f"{', '.join(sorted(scalars))}"
+                )
+            value = scalars[key]
+            if math.isfinite(value) and (
+                self.best["value"] is None or sign * value > sign * self.best["value"]
+            ):
+                self.best.update(value=value, step=self.step)
+                self._check_weights()
+                # Rank 0 alone is here, so only its RNG state goes into best.pt (resume always
+                # uses the step checkpoints, which hold every rank's).
+                self.checkpoints.save_best(self._state([rng_state()]))
+                self.monitor.message(f"step {self.step}: new best {key} = {value:.4g}")
+        return scalars
+
+    def previews(self) -> None:
+        tc = self.cfg.train
+        if not tc.preview_samples:
+            return
+        with self.sampling():
+            roll = generate(self.solver, tc.preview_samples, seed=tc.seed, batch=tc.batch_size)
+        self.monitor.previews(self.step, roll, self.spec)
+        from .. import io
+
+        out = self.run_dir / "samples"
+        io.plot_grid(roll, self.spec, out / f"step_{self.step:08d}.png")
+
+    def final_samples(self) -> dict[str, float]:
+        """Samples, MIDI, grid and the metric table against the test split in ``samples/final``."""
+        tc = self.cfg.train
+        with self.sampling():
+            roll = generate(self.solver, tc.final_samples, seed=tc.seed, batch=tc.batch_size)
+        results = write_samples(
+            self.run_dir / "samples" / "final",
+            roll,
+            self.spec,
+            reference=self._split("test"),
+            name=self.cfg.name,
+            step=self.step,
+            seed=tc.seed,
+        )
+        self.monitor.message(f"final samples and metrics in {self.run_dir / 'samples' / 'final'}")
+        return {k: float(v) for k, v in results.scalars().items()}
+
+    # The loop ----------------------------------------------------------------------------
+    def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
+        """Signal handler: finish the current step, checkpoint, then stop."""
+        self.stop_requested = True
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        saved = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved[sig] = signal.signal(sig, self.request_stop)
+        return saved
+
+    def _start_files(self) -> None:
+        if not self.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("checkpoints", "samples"):
+            (self.run_dir / sub).mkdir(exist_ok=True)
+        extra = {
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else "cpu",
+            "precision": self.precision,
+            "world_size": self.dist.world_size,
+            "solver": f"{type(self.solver).__module__}:{type(self.solver).__qualname__}",
+            "data_cache": str(self.cache_dir) if self.cache_dir else None,
+            "spec": self.spec.to_dict(),
+            "train_items": len(self.dataset),
+        }
+        if self.resumed:
+            # Keep the original meta.json; record the resume beside it.
+            meta_path = self.run_dir / "meta.json"
+            import json
+
+            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            meta.setdefault("resumes", []).append({"step": self.step, **extra})
+            meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        else:
+            write_config(self.run_dir, self.cfg)
+            write_meta(self.run_dir, **extra)
+
+    def fit(self) -> Path:
+        """Run the loop to ``train.steps``; return the run folder."""
+        tc = self.cfg.train
+        self._start_files()
+        self.monitor = Monitor(self.run_dir, self.is_main, tc.steps, start=self.step)
+        saved_handlers = self._install_signals()
+        try:
+            self._loop()
+            if self.is_main:
+                final = self.final_samples() if tc.final_samples else {}
+                self.monitor.hparams(_flat_hparams(self.cfg), final)
+                self.monitor.message(f"done: {self.run_dir}")
+            D.barrier(self.dist)
+        finally:
+            for sig, handler in saved_handlers.items():
+                signal.signal(sig, handler)
+            self.monitor.close()
+            D.teardown(self.dist)
+        return self.run_dir
+
+    def _loop(self) -> None:
+        tc = self.cfg.train
+        data = iter(self.loader)
+        window_start, window_steps = time.perf_counter(), 0
+        samples_per_s = None
+        while self.step < tc.steps:
+            x = next(data).to(self.device, non_blocking=True)  # (B*k, tracks, bars, S, P)
+            values = {k: float(v) for k, v in self.solver.train_step(x, self.step).items()}
+            self.step += 1
+            self.batches += 1
+            window_steps += 1
+            bad = _first_nonfinite(values, skip_grad_norms=self.solver.scaler is not None)
+            stop, nonfinite = D.any_flag([self.stop_requested, bad is not None], self.dist)
+            if nonfinite:
+                self._nonfinite(f"{bad[0]} = {bad[1]}" if bad else "another rank's loss is NaN/inf")
+
+            if self.step % tc.log_every == 0 or self.step == tc.steps:
+                elapsed = time.perf_counter() - window_start
+                samples_per_s = window_steps * self.samples_per_step / max(elapsed, 1e-9)
+                self.monitor.train(self.step, values, samples_per_s)
+                window_start, window_steps = time.perf_counter(), 0
+            self.monitor.progress(self.step, values, samples_per_s)
+            if self.is_main and tc.eval_samples and self.step % tc.eval_every == 0:
+                self.evaluate()
+            if self.is_main and self.step % tc.sample_every == 0:
+                self.previews()
+            saved = False
+            if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
+                self.save_checkpoint()
+                saved = True
+            if stop:
+                if not saved:
+                    self.save_checkpoint()
+                raise TrainingInterrupted(
+                    f"interrupted at step {self.step}; checkpoint saved in "
+                    f"{self.checkpoints.folder}. Continue with: pianoroll-gan train --resume "
+                    f"{self.run_dir}",
+                    self.run_dir,
+                    self.step,
+                )
+
+
+def _first_nonfinite(values: dict[str, float], skip_grad_norms: bool) -> tuple[str, float] | None:
+    """The first NaN/inf entry of a step's scalars (fp16 grad norms may be inf: skipped)."""
+    for key, value in values.items():
+        if skip_grad_norms and key.startswith("grad_norm"):
+            continue
+        if not math.isfinite(float(value)):
+            return key, float(value)
+    return None
+
+
+def _flat_hparams(cfg: Any) -> dict[str, Any]:
+    """``section.key -> value`` for scalar settings (lists as strings)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(name + ".", value)
+            elif isinstance(value, (list, tuple)):
+                out[name] = str(list(value))
+            else:
+                out[name] = value
+
+    walk("", cfg.to_dict())
+    return out
