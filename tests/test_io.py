@@ -204,12 +204,16 @@ def test_samples_file_round_trip(tmp_path):
     spec = get_spec("lpd5")
     roll = np.random.default_rng(0).random((3, *spec.sample_shape)) < 0.02
     as_tensor = torch.from_numpy(roll.astype(np.float32))  # torch input is accepted too
-    io.save_samples(tmp_path / "s.npz", as_tensor, spec, seed=np.arange(3))
+    io.save_samples(tmp_path / "s.npz", as_tensor, spec, seed=np.arange(3), note=None)
     loaded, loaded_spec = io.load_samples(tmp_path / "s.npz")
     assert loaded.dtype == np.bool_
     np.testing.assert_array_equal(loaded, roll)
     assert loaded_spec == spec
-    assert io.load_sample_extras(tmp_path / "s.npz")["seed"].tolist() == [0, 1, 2]
+    assert {k: v.tolist() for k, v in io.load_sample_extras(tmp_path / "s.npz").items()} == {
+        "seed": [0, 1, 2]
+    }
+    with pytest.raises(ValueError, match=r"extras \['bad'\] are not numeric"):
+        io.save_samples(tmp_path / "r.npz", roll, spec, bad={"a": 1})
     # Bars come from the array: an 8-bar chorale sample gives an 8-bar spec.
     chorales = get_spec("chorales")
     one = np.zeros((4, 8, 16, 64), bool)

@@ -46,7 +46,8 @@ def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any)
             ``bars`` may differ from ``spec.n_bars``.
         spec: layout of ``roll``.
         **extra: further arrays to store (e.g. ``seed=3``, ``condition=...``); they must not
-            use the reserved keys.
+            use the reserved keys. ``None`` values are left out; other values must convert
+            to numeric, bool or string arrays (no pickled objects).
     """
     if hasattr(roll, "detach"):  # torch tensor
         roll = roll.detach().cpu().numpy()
@@ -62,6 +63,13 @@ def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any)
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
         raise ValueError(f"save_samples: extra keys {clash} are reserved ({list(_RESERVED)})")
+    arrays = {k: np.asarray(v) for k, v in extra.items() if v is not None}
+    objects = sorted(k for k, v in arrays.items() if v.dtype.hasobject)
+    if objects:
+        raise ValueError(
+            f"save_samples: extras {objects} are not numeric, bool or string arrays; "
+            "a samples file stores no pickled objects"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -74,7 +82,7 @@ def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any)
         beats_per_bar=np.int64(spec.beats_per_bar),
         lowest_pitch=np.int64(spec.lowest_pitch),
         spec_name=np.str_(spec.name),
-        **{k: np.asarray(v) for k, v in extra.items()},
+        **arrays,
     )
 
 
