@@ -112,7 +112,7 @@ def test_read_foreign_midi_by_name_touching_notes_and_no_time_signature(tmp_path
     spec = get_spec("chorales")  # at 120 bpm a step is 0.125 s
     tracks = {
         "SOPRANO": [(62, 1.0, 1.5), (62, 1.5, 2.0)],  # touching notes of one pitch
-        "alto": [(60, 2.0, 2.25)],
+        "alto": [(60, 2.0, 2.25), (67, 3.0, 3.03)],  # the second is shorter than a step
         "Alto": [(55, 2.0, 2.5)],  # a second 'alto' part is merged
         "tenor": [(48, 0.51, 0.74)],  # slightly off the grid: rounds to steps 4-5
         "bass": [(40, 0.0, 8.0)],  # held across all four bars
@@ -124,7 +124,7 @@ def test_read_foreign_midi_by_name_touching_notes_and_no_time_signature(tmp_path
     # LPD convention: the earlier of two touching notes loses its last step (8-10, 12-15).
     assert np.nonzero(flat[0, :, 62 - 28])[0].tolist() == [8, 9, 10, 12, 13, 14, 15]
     alto = np.argwhere(flat[1]).tolist()
-    assert alto == [[16, 27], [16, 32], [17, 27], [17, 32], [18, 27], [19, 27]]  # 55 and 60
+    assert alto == [[16, 27], [16, 32], [17, 27], [17, 32], [18, 27], [19, 27], [24, 39]]
     assert np.argwhere(flat[2]).tolist() == [[4, 20], [5, 20]]
     assert flat[3, :, 40 - 28].all() and flat[3].sum() == 64
     # The roll read from touching notes is a fixed point of write -> read.

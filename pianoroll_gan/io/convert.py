@@ -22,8 +22,8 @@ Workarounds for pypianoroll 1.0.4 (see REFERENCE.md section 3):
 - its ``mode="max"`` adds velocities in uint8 (overlapping notes can wrap to 0); ``"sum"``
   actually takes the maximum, so that mode is used.
 - without a time signature it guesses the first beat from the notes
-  (``estimate_beat_start``), which shifts rolls that begin with silence; written files carry
-  the spec's time signature and files without one are read from time 0.
+  (``estimate_beat_start``), which shifts rolls that begin with silence; files are read on a
+  grid from time 0 (MIDI's origin) and written files carry the spec's time signature.
 - drum tracks are read as onsets only, so each active drum cell is written as its own
   one-step note (a drum cell is an onset, never a held note).
 - ``Multitrack.copy`` and ``remove_empty`` are not used (both are broken).
@@ -289,8 +289,9 @@ def read_midi(
 
     Instruments are matched to spec tracks by name (case-insensitive; same-named ones are
     merged; others are ignored). A named track without notes (as :func:`write_midi` writes
-    for a silent track) reads as silent. The beat grid starts at the first time signature
-    event (time 0 if the file has none).
+    for a silent track) reads as silent. The grid starts at time 0 with ``spec.resolution``
+    steps per beat of the file's tempo map (beats as pretty_midi counts them); onsets and
+    ends round to the nearest step and every note keeps at least one step.
 
     Args:
         path: ``.mid`` file.
@@ -314,15 +315,16 @@ def read_midi(
         raise ValueError(f"{path}: not a readable MIDI file ({type(err).__name__}: {err})") from err
     if not any(inst.notes for inst in midi.instruments):
         raise ValueError(f"{path}: MIDI file has no notes")
-    first_beat = min((ts.time for ts in midi.time_signature_changes), default=0.0)
-    _round_note_ends(midi, first_beat, spec.resolution)
+    _round_note_ends(midi, spec.resolution)
     try:
         mt = pypianoroll.from_pretty_midi(
             midi,
             resolution=spec.resolution,
             mode="sum",  # in pypianoroll 1.0.4 "sum" takes the maximum (no uint8 wrap)
+            # The grid starts at time 0, MIDI's own origin; pypianoroll would otherwise start
+            # it at the first time signature or guess it from the first notes.
             algorithm="custom",
-            first_beat_time=first_beat,
+            first_beat_time=0.0,
         )
     except (ValueError, IndexError) as err:
         raise ValueError(f"{path}: cannot quantize the MIDI file ({err})") from err
@@ -337,16 +339,20 @@ def read_midi(
         raise ValueError(f"{path}: {err}") from err
 
 
-def _round_note_ends(midi: pretty_midi.PrettyMIDI, first_beat: float, resolution: int) -> None:
-    """Move every note end half a step later, in place, so truncation acts as rounding."""
-    beats = midi.get_beats(first_beat)
+def _round_note_ends(midi: pretty_midi.PrettyMIDI, resolution: int) -> None:
+    """Prepare note ends, in place, for pypianoroll's truncating quantizer.
+
+    Half a step later, truncation acts as rounding; and every note ends at least a step and
+    a half after its start, so a note shorter than a step still takes one step.
+    """
+    beats = midi.get_beats(0.0)
     if len(beats) < 2:
         return
-    beat_length = np.diff(np.append(beats, 2 * beats[-1] - beats[-2]))
+    step = np.diff(np.append(beats, 2 * beats[-1] - beats[-2])) / resolution  # per beat
     for instrument in midi.instruments:
         for note in instrument.notes:
             k = int(np.clip(np.searchsorted(beats, note.end, side="right") - 1, 0, len(beats) - 1))
-            note.end += 0.5 * beat_length[k] / resolution
+            note.end = max(note.end + 0.5 * step[k], note.start + 1.5 * step[k])
 
 
 def write_npz(path: str | Path, sample: Any, spec: PianorollSpec, tempo: float = 100.0) -> None:
