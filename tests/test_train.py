@@ -117,6 +117,25 @@ class IntSolver(NoisySolver):
     signum = signal.SIGINT
 
 
+class AugmentedDataset(RollDataset):
+    """Flips one random bit per item with its own generator, whose state it exposes."""
+
+    def __init__(self, roll, spec):
+        super().__init__(roll, spec)
+        self.rng = np.random.default_rng(5)
+
+    def __getitem__(self, index):
+        x = self.roll[index].clone().flatten()
+        x[self.rng.integers(len(x))] = 1.0
+        return x.reshape(self.roll.shape[1:])
+
+    def state_dict(self):
+        return self.rng.bit_generator.state
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state
+
+
 def tiny_roll(n=20, seed=0):
     rng = np.random.default_rng(seed)
     return rng.random((n, *SPEC.sample_shape)) < 0.2
@@ -173,14 +192,17 @@ def test_resume_after_signal_repeats_uninterrupted_losses(tmp_path, killer):
         assert torch.equal(value, weights(resumed)[key]), key
 
 
-def test_resume_from_older_checkpoint_drops_later_log_entries(tmp_path):
-    data = RollDataset(tiny_roll(), SPEC)
-    full = train(tiny_cfg(tmp_path), run_dir=tmp_path / "full", dataset=data)
+def test_resume_from_older_checkpoint_with_dataset_rng(tmp_path):
+    # A fresh dataset per run: its own generator's state travels in the checkpoints.
+    def data():
+        return AugmentedDataset(tiny_roll(), SPEC)
+
+    full = train(tiny_cfg(tmp_path), run_dir=tmp_path / "full", dataset=data())
     # Pretend the run crashed after step 4's log line but before its checkpoint.
     cut = tmp_path / "cut"
-    train(tiny_cfg(tmp_path, "NoisySolver", "train.steps=4"), run_dir=cut, dataset=data)
+    train(tiny_cfg(tmp_path, "NoisySolver", "train.steps=4"), run_dir=cut, dataset=data())
     (cut / "checkpoints" / "step_00000004.pt").unlink()
-    resumed = train(tiny_cfg(tmp_path), resume=cut, dataset=data)
+    resumed = train(tiny_cfg(tmp_path), resume=cut, dataset=data())
     log = train_log(resumed)
     assert [e["step"] for e in log] == [1, 2, 3, 4, 5, 6]
     assert log == train_log(full)

@@ -7,6 +7,10 @@ The loader draws from an endless stream of permutations of the training set: epo
 consumed: resuming from it reproduces the exact batches, whatever ``num_workers`` prefetched,
 and the union of the ranks' batches in data-parallel training is the batch a single process
 with ``G`` samples would see.
+
+A dataset that draws random numbers of its own (augmentation) may expose ``state_dict()`` /
+``load_state_dict(state)``; the trainer then checkpoints that state too (per rank, with
+``num_workers = 0``, where the main process's dataset does the drawing).
 """
 
 from __future__ import annotations
@@ -100,7 +104,9 @@ class RollDataset(Dataset):
         return self.roll[index]  # (tracks, bars, steps_per_bar, pitches) float32
 
 
-def _collate(items: list) -> torch.Tensor:
+def _collate(items: list | torch.Tensor) -> torch.Tensor:
+    if isinstance(items, torch.Tensor):
+        return items  # a whole batch from the dataset's ``__getitems__``
     # Datasets may return the sample alone or as the first element of a tuple.
     if isinstance(items[0], (tuple, list)):
         items = [item[0] for item in items]

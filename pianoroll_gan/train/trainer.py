@@ -213,6 +213,8 @@ class Trainer:
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
+            if "dataset" in rngs[self.dist.rank]:
+                self.dataset.load_state_dict(rngs[self.dist.rank]["dataset"])
         else:
             log.warning(
                 "checkpoint has RNG states of %d processes, this run has %d: reseeding, so the "
@@ -240,6 +242,13 @@ class Trainer:
             "spec": self.spec.to_dict(),
         }
 
+    def _rng_state(self) -> dict[str, Any]:
+        """This process's RNG states, with the dataset's own when it keeps one."""
+        state = rng_state()
+        if hasattr(self.dataset, "state_dict") and not self.cfg.data.num_workers:
+            state["dataset"] = self.dataset.state_dict()
+        return state
+
     def _check_weights(self) -> None:
         """Refuse to keep going (and to save) when a weight is NaN/inf."""
         for name, net in self.solver.nets.items():
@@ -260,7 +269,7 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Checkpoint the current step on rank 0 (a collective: every rank must call it)."""
         self._check_weights()
-        rngs = D.gather(rng_state(), self.dist)
+        rngs = D.gather(self._rng_state(), self.dist)
         if not self.is_main:
             return None
         path = self.checkpoints.save(self._state(rngs), self.step)
@@ -323,7 +332,7 @@ class Trainer:
                 self._check_weights()
                 # Rank 0 alone is here, so only its RNG state goes into best.pt (resume always
                 # uses the step checkpoints, which hold every rank's).
-                self.checkpoints.save_best(self._state([rng_state()]))
+                self.checkpoints.save_best(self._state([self._rng_state()]))
                 self.monitor.message(f"step {self.step}: new best {key} = {value:.4g}")
         return scalars
 
