@@ -12,7 +12,13 @@ import numpy as np
 
 from ..spec import PianorollSpec
 
-__all__ = ["as_bool_roll", "pitch_class_matrix", "fold_pitch_classes", "beat_pitch_counts"]
+__all__ = [
+    "as_bool_roll",
+    "pitch_class_matrix",
+    "fold_pitch_classes",
+    "beat_pitch_counts",
+    "count_last_axis",
+]
 
 
 def as_bool_roll(roll: Any, spec: PianorollSpec, what: str = "piano roll") -> np.ndarray:
@@ -47,8 +53,34 @@ def pitch_class_matrix(spec: PianorollSpec, dtype: Any = np.float32) -> np.ndarr
 
 
 def fold_pitch_classes(counts: np.ndarray, spec: PianorollSpec) -> np.ndarray:
-    """Sum a ``(..., P)`` array over octaves into float32 ``(..., 12)`` (index 0 = C)."""
-    return counts.astype(np.float32, copy=False) @ pitch_class_matrix(spec)
+    """Sum a ``(..., P)`` array over octaves into int32 ``(..., 12)`` (index 0 = C)."""
+    front = spec.lowest_pitch % 12
+    back = -(front + spec.n_pitches) % 12
+    if front or back:  # pad so that the pitch axis starts on a C and holds whole octaves
+        pad = [(0, 0)] * (counts.ndim - 1) + [(front, back)]
+        counts = np.pad(counts, pad)
+    octaves = counts.reshape(*counts.shape[:-1], -1, 12)
+    return octaves.sum(axis=-2, dtype=np.int32)
+
+
+def count_last_axis(x: np.ndarray) -> np.ndarray:
+    """Number of True entries along the last axis of a bool array, as uint8 ``x.shape[:-1]``.
+
+    Same as ``x.sum(-1)`` (for up to 255 entries) but about 3x faster: groups of 8 (or 4)
+    bool bytes are read as one integer whose byte lanes are then added in one multiply.
+    """
+    width = x.shape[-1]
+    if width > 255:
+        return x.sum(axis=-1)
+    for lane, dtype in ((8, np.uint64), (4, np.uint32)):
+        if width % lane == 0 and x.strides[-1] == 1:
+            words = np.ascontiguousarray(x).view(np.uint8).view(dtype)
+            acc = words.sum(axis=-1, dtype=dtype)  # each byte lane holds a partial count
+            shift = dtype(8 * (lane - 1))
+            ones = dtype(int("01" * lane, 16))
+            with np.errstate(over="ignore"):  # the multiply wraps by design
+                return ((acc * ones) >> shift).astype(np.uint8)
+    return x.sum(axis=-1, dtype=np.uint8)
 
 
 def beat_pitch_counts(x: np.ndarray, spec: PianorollSpec) -> np.ndarray:
@@ -57,9 +89,10 @@ def beat_pitch_counts(x: np.ndarray, spec: PianorollSpec) -> np.ndarray:
     Args:
         x: bool ``(N, K, B, S, P)``.
     Returns:
-        int32 ``(N, K, B * beats_per_bar, P)``: for each beat, how many of its
-        ``spec.resolution`` steps each pitch is active.
+        ``(N, K, B * beats_per_bar, P)`` (uint8 up to 255 steps per beat, else int32): for
+        each beat, how many of its ``spec.resolution`` steps each pitch is active.
     """
     n, k, b, _, p = x.shape
     beats = x.reshape(n, k, b * spec.beats_per_bar, spec.resolution, p)
-    return beats.sum(axis=3, dtype=np.int32)
+    dtype = np.uint8 if spec.resolution <= 255 else np.int32
+    return beats.view(np.uint8).sum(axis=3, dtype=dtype)

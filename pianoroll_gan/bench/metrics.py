@@ -1,0 +1,150 @@
+"""Benchmark of the metrics module against a per-sample loop over muspy's metrics.
+
+Figures printed (all on "music-like" random rolls of the lpd5 spec: 4 bars x 5 tracks, a
+chord per bar, triads on piano / guitar / strings, a bass line, a drum pattern on the 16th
+grid with a few onsets one step off):
+
+1. the full per-track and per-pair suite (EB, UPC, QN, PP, DP, TD, polyphony, pitch
+   statistics, entropy, scale and groove consistency) on 5,000 samples = 20,000 bars per
+   track, MuseGAN's evaluation size;
+2. :func:`pianoroll_gan.metrics.evaluate` on 1,000 samples against a 1,000-sample reference
+   (both rows plus the distribution metrics);
+3. a per-sample Python loop over muspy 0.5's metrics (building one ``muspy.Music`` per sample
+   from the roll, then its per-music metrics), timed on a subset and extrapolated linearly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..spec import PianorollSpec, get_spec
+from .common import time_call
+
+__all__ = ["music_like_roll", "run"]
+
+_CHORD = (0, 4, 7)
+
+
+def music_like_roll(n: int, spec: PianorollSpec, seed: int = 0) -> np.ndarray:
+    """Random rolls with musical structure, ``(n, tracks, bars, S, P)`` bool.
+
+    Melodic tracks play chord tones of one random major triad per bar on a grid of half beats
+    (new note 60 %, held 30 %, rest 10 %; a new note ends the previous one a step early);
+    the bass track (by name, else the last melodic one) plays single chord tones, the
+    others triads. Drum tracks hit four drum pitches on the 16th-note grid, 10 % of hits
+    one step late.
+    """
+    rng = np.random.default_rng(seed)
+    k, b, s, p = spec.sample_shape
+    r = spec.resolution
+    slot = max(1, r // 2)  # steps per half beat
+    n_slots = b * s // slot
+    x = np.zeros((n, k, b * s, p), bool)
+    roots = rng.integers(0, 12, size=(n, b))
+    slot_root = np.repeat(roots, n_slots // b, axis=1)  # (n, slots)
+    melodic = [i for i, d in enumerate(spec.is_drum) if not d]
+    named_bass = [i for i in melodic if "bass" in spec.track_names[i].lower()]
+    bass_track = named_bass[0] if named_bass else melodic[-1]
+    for rank, track in enumerate(melodic):
+        bass_line = track == bass_track and len(melodic) > 1
+        octave = 36 if bass_line else 48 + 12 * (rank % 3)
+        state = rng.choice(3, size=(n, n_slots), p=(0.6, 0.3, 0.1))  # 0 new, 1 hold, 2 rest
+        state[:, 0] = 0
+        new_id = np.maximum.accumulate(np.where(state == 0, np.arange(n_slots), 0), axis=1)
+        root = np.take_along_axis(slot_root, new_id, axis=1)  # (n, slots)
+        pick = rng.integers(0, 3, size=(n, n_slots))  # the bass's chord tone per note
+        pick = np.take_along_axis(pick, new_id, axis=1)
+        for j in range(1) if bass_line else range(3):
+            interval = np.asarray(_CHORD)[pick] if bass_line else _CHORD[j]
+            pitch = octave + (root + interval) % 12
+            pitch = np.clip(pitch - spec.lowest_pitch, 0, p - 1)  # (n, slots)
+            steps = np.repeat(pitch, slot, axis=1)  # (n, T)
+            on = np.repeat(state != 2, slot, axis=1)
+            ends = np.zeros((n, n_slots, slot), bool)
+            ends[:, :-1, -1] = state[:, 1:] == 0  # articulate before a new note
+            on &= ~ends.reshape(n, -1)
+            ni, ti = np.nonzero(on)
+            x[ni, track, ti, steps[ni, ti]] = True
+    g = max(1, r // 4)
+    for track in np.flatnonzero(spec.drum_mask):
+        for drum, prob in ((36, 0.3), (38, 0.2), (42, 0.6), (46, 0.1)):
+            hits = rng.random((n, b * s // g)) < prob
+            ni, gi = np.nonzero(hits)
+            ti = gi * g + (rng.random(gi.size) < 0.1)
+            pi = min(max(drum - spec.lowest_pitch, 0), p - 1)
+            x[ni, track, np.minimum(ti, b * s - 1), pi] = True
+    return x.reshape(n, k, b, s, p)
+
+
+def _muspy_music(sample: np.ndarray, spec: PianorollSpec):
+    """One ``muspy.Music`` from a sample ``(K, B, S, P)``: each run of a pitch is a note."""
+    import muspy
+
+    tracks = []
+    for i in range(spec.n_tracks):
+        roll = sample[i].reshape(-1, spec.n_pitches)
+        full = np.zeros((roll.shape[0], 128), bool)
+        full[:, spec.lowest_pitch : spec.lowest_pitch + spec.n_pitches] = roll
+        music = muspy.from_pianoroll_representation(
+            full, resolution=spec.resolution, program=spec.programs[i],
+            is_drum=spec.is_drum[i], encode_velocity=False,
+        )  # fmt: skip
+        tracks.append(music.tracks[0])
+    return muspy.Music(resolution=spec.resolution, tracks=tracks)
+
+
+def _muspy_loop(roll: np.ndarray, spec: PianorollSpec) -> float:
+    """Seconds for one muspy pass: build Music, then its per-music metrics for each sample."""
+    import muspy
+
+    start = time.perf_counter()
+    for sample in roll:
+        music = _muspy_music(sample, spec)
+        muspy.empty_beat_rate(music)
+        muspy.n_pitches_used(music)
+        muspy.n_pitch_classes_used(music)
+        muspy.pitch_range(music)
+        muspy.polyphony(music)
+        muspy.polyphony_rate(music, threshold=3)
+        muspy.pitch_class_entropy(music)
+        muspy.scale_consistency(music)
+        muspy.groove_consistency(music, measure_resolution=spec.steps_per_bar)
+        muspy.drum_pattern_consistency(music)
+    return time.perf_counter() - start
+
+
+def run(quick: bool = False) -> dict:
+    """Time the metric suite and the muspy loop; print and return the figures."""
+    from ..metrics import evaluate
+    from ..metrics.musical import musical_metrics
+
+    spec = get_spec("lpd5")
+    n_suite, n_dist, n_muspy = (500, 200, 20) if quick else (5000, 1000, 200)
+    roll = music_like_roll(n_suite, spec, seed=0)
+    bars = n_suite * spec.n_bars
+    print(f"rolls: {n_suite} samples x {spec.sample_shape} (lpd5), {bars} bars per track")
+    suite_s = time_call(lambda: musical_metrics(roll, spec), repeat=3, warmup=1)
+    print(f"per-track suite, {n_suite} samples: {suite_s:.3f} s ({bars / suite_s:,.0f} bars/s)")
+
+    gen, ref = roll[:n_dist], music_like_roll(n_dist, spec, seed=1)
+    dist_s = time_call(lambda: evaluate(gen, spec, reference=ref), repeat=1, warmup=0)
+    print(f"evaluate with reference, {n_dist} vs {n_dist} samples: {dist_s:.3f} s")
+
+    subset_s = _muspy_loop(roll[:n_muspy], spec)
+    muspy_s = subset_s * n_suite / n_muspy
+    print(
+        f"muspy per-sample loop: {subset_s:.2f} s for {n_muspy} samples, extrapolated "
+        f"linearly to {n_suite}: {muspy_s:.1f} s; speed-up {muspy_s / suite_s:,.0f}x"
+    )
+    return {
+        "n_samples": n_suite,
+        "suite_s": suite_s,
+        "n_distribution": n_dist,
+        "evaluate_with_reference_s": dist_s,
+        "muspy_subset": n_muspy,
+        "muspy_subset_s": subset_s,
+        "muspy_extrapolated_s": muspy_s,
+        "speedup": muspy_s / suite_s,
+    }

@@ -1,0 +1,264 @@
+"""Per-track and per-pair musical metrics of a set of piano-roll samples (MuseGAN's and more).
+
+Definitions (input ``x`` binary ``(N, K, B, S, P)``, ``r`` = steps per beat, ``L`` = lowest
+pitch; every value is computed over the whole set, and is NaN when there is nothing to
+average over):
+
+- *note*: a maximal run of active steps of one pitch along the sample's whole time axis
+  (``B * S`` steps), so a note held over a barline is one note; in drum tracks every run
+  start is an onset.
+- ``EB`` (all tracks): empty bars / (N B).
+- ``UPC`` (non-drum): mean over non-empty bars of the number of pitch classes (L + p) mod 12
+  active in the bar.
+- ``QN`` (non-drum): notes at least ``q`` steps long / notes; ``q = ceil(r / 8)`` by default
+  (3 at 24 steps per beat, MuseGAN's 32nd note).
+- ``PP`` (non-drum): steps with more than 2 active pitches / (N B S).
+- ``polyphony`` (non-drum): active cells / steps with at least one active pitch.
+- ``DP`` (drums): with ``g = r / 4`` steps per 16th note (defined when ``r % 4 == 0`` and
+  ``g >= 2``), an onset at phase ``(t - phi) mod g`` weighs 1 at 0, the tolerance (0.3) at
+  1 and g - 1, else 0; DP = max over ``phi`` of the summed weights of all onsets / onsets.
+- ``TD`` (pairs of non-drum tracks, Harte et al. 2006, eq. 2-3): per beat, each track's
+  chroma (active steps summed per pitch class), L1-normalized, projected by the 6 x 12
+  tonal-centroid matrix; Euclidean distance; mean over the beats where both tracks sound.
+- per sample and track, then averaged over the samples where the track sounds:
+  ``pitch_range`` (highest - lowest pitch), ``pitches_used``, ``pitch_classes_used``,
+  ``pitch_class_entropy`` (bits, of the note-count pitch-class histogram),
+  ``scale_consistency`` (largest share of notes inside one of the 24 major / natural
+  minor scales), ``groove_consistency`` (all tracks: 1 - mean Hamming distance between
+  the onset patterns of consecutive bars / S; needs 2 bars).
+
+Everything is vectorized over the batch; the batch is processed in chunks of samples only to
+keep temporaries in cache, and chunk results are summed.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from ..spec import PianorollSpec
+from .rolls import as_bool_roll, beat_pitch_counts, count_last_axis, fold_pitch_classes
+
+__all__ = [
+    "PER_TRACK_METRICS",
+    "tonal_centroid_matrix",
+    "default_qn_threshold",
+    "musical_metrics",
+    "track_pairs",
+]
+
+#: Metric names in table order, with the tracks they apply to.
+PER_TRACK_METRICS: dict[str, str] = {
+    "EB": "all",
+    "UPC": "melodic",
+    "QN": "melodic",
+    "PP": "melodic",
+    "DP": "drum",
+    "polyphony": "melodic",
+    "pitch_range": "melodic",
+    "pitches_used": "melodic",
+    "pitch_classes_used": "melodic",
+    "pitch_class_entropy": "melodic",
+    "scale_consistency": "melodic",
+    "groove_consistency": "all",
+}
+_MAJOR = (0, 2, 4, 5, 7, 9, 11)
+_MINOR = (0, 2, 3, 5, 7, 8, 10)
+_CHUNK_CELLS = 1 << 23  # about 8 MB of bool cells per chunk
+
+
+def tonal_centroid_matrix() -> np.ndarray:
+    """Harte et al. (2006) tonal-centroid projection ``(6, 12)``.
+
+    Rows: circle of fifths (angle 7 pi / 6 per semitone, radius 1), minor thirds (3 pi / 2,
+    radius 1), major thirds (2 pi / 3, radius 0.5), each as a sin row and a cos row.
+    """
+    l = np.arange(12)  # noqa: E741 - the paper's pitch-class index
+    rows = []
+    for angle, radius in ((7 * np.pi / 6, 1.0), (3 * np.pi / 2, 1.0), (2 * np.pi / 3, 0.5)):
+        rows += [radius * np.sin(l * angle), radius * np.cos(l * angle)]
+    return np.array(rows)
+
+
+def default_qn_threshold(spec: PianorollSpec) -> int:
+    """``ceil(r / 8)`` steps: a 32nd note (3 steps at 24 steps per beat)."""
+    return max(1, math.ceil(spec.resolution / 8))
+
+
+def track_pairs(spec: PianorollSpec) -> list[tuple[int, int]]:
+    """Index pairs of non-drum tracks in spec order (TD's pairs)."""
+    melodic = [i for i, d in enumerate(spec.is_drum) if not d]
+    return list(combinations(melodic, 2))
+
+
+def _scale_matrix(spec: PianorollSpec) -> np.ndarray:
+    """``(12, 24)``: column k is the pitch-class mask of major (k < 12) / minor key k % 12."""
+    cols = []
+    for steps in (_MAJOR, _MINOR):
+        for root in range(12):
+            mask = np.zeros(12)
+            mask[[(root + s) % 12 for s in steps]] = 1
+            cols.append(mask)
+    return np.array(cols).T
+
+
+def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -> dict:
+    """Sums and per-sample values for one chunk ``x`` bool ``(n, K, B, S, P)``."""
+    n, k, b, s, p = x.shape
+    mel = ~spec.drum_mask
+    out: dict[str, Any] = {}
+    xt = x.reshape(n, k, b * s, p)
+    step_count = count_last_axis(xt)  # (n, K, T) active pitches per step
+    out["poly_steps"] = (step_count > 2).sum(axis=(0, 2))
+    out["sounding_steps"] = np.count_nonzero(step_count, axis=(0, 2))
+    out["active_cells"] = np.array([np.count_nonzero(xt[:, i]) for i in range(k)])
+
+    # Notes along the whole time axis: onset where a step is on and the previous one off.
+    onset = xt.copy()
+    np.greater(xt[:, :, 1:], xt[:, :, :-1], out=onset[:, :, 1:])
+    out["notes"] = np.array([np.count_nonzero(onset[:, i]) for i in range(k)])
+    # A note is qualified when its first q steps are all on.
+    qualified = onset[:, :, : b * s - q + 1]
+    for j in range(1, q):
+        qualified = qualified & xt[:, :, j : b * s - q + 1 + j]
+    out["qualified"] = np.array([np.count_nonzero(qualified[:, i]) for i in range(k)])
+    t_dtype = np.uint8 if b * s <= 255 else np.int32
+    notes_per_pitch = onset.view(np.uint8).sum(axis=2, dtype=t_dtype)  # (n, K, P)
+    onset_steps = count_last_axis(onset)  # (n, K, T)
+
+    # Pitch activity per beat (TD) and per bar / sample (UPC, pitch statistics).
+    beat_counts = beat_pitch_counts(x, spec)  # (n, K, beats, P)
+    bar_pitch = beat_counts.reshape(n, k, b, spec.beats_per_bar, p).any(axis=3)
+    bar_pcs = fold_pitch_classes(bar_pitch, spec) > 0  # (n, K, B, 12)
+    bar_active = bar_pitch.any(axis=-1)  # (n, K, B)
+    out["empty_bars"] = (~bar_active).sum(axis=(0, 2))
+    out["upc_sum"] = (bar_pcs.sum(axis=-1) * bar_active).sum(axis=(0, 2))
+    out["nonempty_bars"] = bar_active.sum(axis=(0, 2))
+    used = bar_pitch.any(axis=2)  # (n, K, P)
+    has_note = used.any(axis=-1)
+    lowest = np.argmax(used, axis=-1)
+    highest = p - 1 - np.argmax(used[..., ::-1], axis=-1)
+    per_sample = {
+        "pitch_range": (highest - lowest).astype(float),
+        "pitches_used": used.sum(axis=-1).astype(float),
+        "pitch_classes_used": (fold_pitch_classes(used, spec) > 0).sum(axis=-1).astype(float),
+    }
+    pc_notes = fold_pitch_classes(notes_per_pitch, spec).astype(np.float64)  # (n, K, 12)
+    total = pc_notes.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prob = pc_notes / total
+        plogp = np.where(prob > 0, prob * np.log2(np.where(prob > 0, prob, 1)), 0.0)
+        per_sample["pitch_class_entropy"] = -plogp.sum(axis=-1)
+        per_sample["scale_consistency"] = (pc_notes @ _scale_matrix(spec)).max(-1) / total[..., 0]
+    for key in per_sample:
+        per_sample[key][~has_note] = np.nan
+
+    # Groove: onset pattern per bar, compared with the next bar.
+    pattern = (onset_steps > 0).reshape(n, k, b, s)
+    if b >= 2:
+        hamming = (pattern[:, :, 1:] != pattern[:, :, :-1]).sum(axis=(2, 3))
+        groove = 1.0 - hamming / (s * (b - 1))
+        groove[~pattern.any(axis=(2, 3))] = np.nan
+    else:
+        groove = np.full((n, k), np.nan)
+    per_sample["groove_consistency"] = groove
+    out["per_sample"] = per_sample
+
+    # DP: onsets per phase of the 16th-note grid, scored for every grid offset phi.
+    g = spec.resolution // 4
+    if spec.resolution % 4 == 0 and g >= 2:
+        per_phase = onset_steps.reshape(n, k, -1, g).sum(axis=(0, 2), dtype=np.int64)  # (K, g)
+        weights = np.zeros(g)
+        weights[1] = weights[-1] = tolerance
+        weights[0] = 1.0
+        shift = (np.arange(g)[None, :] + np.arange(g)[:, None]) % g  # [phi, j] -> phase
+        out["dp_scores"] = per_phase[:, shift] @ weights  # (K, phi)
+    out["onsets"] = onset_steps.sum(axis=(0, 2), dtype=np.int64)
+
+    # TD: L1-normalized beat chroma of melodic tracks, projected to the tonal centroid.
+    chroma = fold_pitch_classes(beat_counts[:, mel], spec)  # (n, Km, beats, 12)
+    mass = chroma.sum(axis=-1, keepdims=True)
+    phi = tonal_centroid_matrix().T.astype(np.float32)
+    centroid = (chroma / np.maximum(mass, 1).astype(np.float32)) @ phi  # (n, Km, beats, 6)
+    sounding = mass[..., 0] > 0
+    mel_index = {t: i for i, t in enumerate(np.flatnonzero(mel))}
+    td_sum, td_count = [], []
+    for a, c in track_pairs(spec):
+        ia, ic = mel_index[a], mel_index[c]
+        both = sounding[:, ia] & sounding[:, ic]
+        dist = np.linalg.norm(centroid[:, ia] - centroid[:, ic], axis=-1)
+        td_sum.append(float(dist[both].sum()))
+        td_count.append(int(both.sum()))
+    out["td_sum"], out["td_count"] = np.array(td_sum), np.array(td_count)
+    return out
+
+
+def _ratio(num: Any, den: Any) -> np.ndarray:
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
+
+
+def _nanmean(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    ok = ~np.isnan(values)
+    return _ratio(np.where(ok, values, 0).sum(axis=axis), ok.sum(axis=axis))
+
+
+def musical_metrics(
+    roll: Any,
+    spec: PianorollSpec,
+    *,
+    qn_threshold: int | None = None,
+    dp_tolerance: float = 0.3,
+) -> dict[str, dict[str, float]]:
+    """All per-track and per-pair metrics of a set (definitions in the module docstring).
+
+    Args:
+        roll: ``(N, tracks, bars, S, P)`` binary, numpy or torch; any number of bars.
+        spec: the roll's spec.
+        qn_threshold: minimum qualified note length in steps (default ``ceil(r / 8)``).
+        dp_tolerance: DP weight of an onset one step off the grid.
+    Returns:
+        ``{metric: {track name: value}}`` for :data:`PER_TRACK_METRICS`, plus
+        ``"TD": {"A-B": value}`` for each pair of non-drum tracks.
+    """
+    x = as_bool_roll(roll, spec)
+    q = default_qn_threshold(spec) if qn_threshold is None else int(qn_threshold)
+    if q < 1:
+        raise ValueError(f"qn_threshold must be >= 1 step, got {q}")
+    n = x.shape[0]
+    chunk = max(1, _CHUNK_CELLS // max(1, x[0].size))
+    totals: dict[str, Any] = {}
+    per_sample: dict[str, list[np.ndarray]] = {}
+    for start in range(0, n, chunk):
+        stats = _chunk_stats(x[start : start + chunk], spec, q, dp_tolerance)
+        for key, value in stats.pop("per_sample").items():
+            per_sample.setdefault(key, []).append(value)
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0) + value
+    bars = n * x.shape[2]
+    values: dict[str, np.ndarray] = {
+        "EB": _ratio(totals.get("empty_bars", np.zeros(spec.n_tracks)), bars),
+        "UPC": _ratio(totals.get("upc_sum", 0), totals.get("nonempty_bars", 0)),
+        "QN": _ratio(totals.get("qualified", 0), totals.get("notes", 0)),
+        "PP": _ratio(totals.get("poly_steps", 0), bars * spec.steps_per_bar),
+        "polyphony": _ratio(totals.get("active_cells", 0), totals.get("sounding_steps", 0)),
+    }
+    if "dp_scores" in totals:
+        values["DP"] = _ratio(totals["dp_scores"].max(axis=-1), totals["onsets"])
+    else:
+        values["DP"] = np.full(spec.n_tracks, np.nan)
+    for key, parts in per_sample.items():
+        values[key] = _nanmean(np.concatenate(parts))
+    names = spec.track_names
+    result: dict[str, dict[str, float]] = {}
+    for metric, which in PER_TRACK_METRICS.items():
+        vec = np.broadcast_to(values.get(metric, np.nan), (spec.n_tracks,))
+        keep = {"all": [True] * spec.n_tracks, "melodic": ~spec.drum_mask, "drum": spec.drum_mask}
+        result[metric] = {t: float(v) for t, v, k in zip(names, vec, keep[which]) if k}
+    td = _ratio(totals.get("td_sum", 0), totals.get("td_count", 0))
+    td = np.broadcast_to(td, (len(track_pairs(spec)),))
+    result["TD"] = {f"{names[a]}-{names[c]}": float(v) for (a, c), v in zip(track_pairs(spec), td)}
+    return result
