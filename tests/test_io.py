@@ -306,3 +306,26 @@ def test_synthesize_length_and_pitch():
     assert np.argmax(spectrum) * 8000 / len(audio) == pytest.approx(440.0, abs=1.0)
     silent = io.synthesize(np.zeros((4, 2, 16, 64), bool), spec, fs=1000, tempo=60.0)
     assert silent.shape == (8000,) and not silent.any()
+
+
+def test_read_real_chorale_exported_by_music21(tmp_path):
+    """A real chorale, written as MIDI by music21 (another writer), reads note for note."""
+    from music21 import corpus
+
+    spec = get_spec("chorales")
+    score = corpus.parse("bach/bwv66.6")
+    score.write("midi", fp=str(tmp_path / "bwv66.6.mid"))
+    y = io.read_midi(tmp_path / "bwv66.6.mid", spec, bars="all")
+    flat = y.reshape(4, -1, 64)  # (tracks, T, P); the file starts with a one-beat pickup
+    expected = np.zeros_like(flat)
+    for k, part in enumerate(score.parts):  # Soprano, Alto, Tenor, Bass
+        notes = [
+            (n.pitch.midi, round(4 * float(n.offset)), round(4 * float(n.offset + n.quarterLength)))
+            for n in part.stripTies().flatten().notes
+        ]
+        onsets = {(p, on) for p, on, _ in notes}
+        for p, on, off in notes:
+            off -= (p, off) in onsets  # a repeated note shortens the one before (LPD gap)
+            expected[k, on:off, p - spec.lowest_pitch] = True
+    assert y.shape == (4, 9, 16, 64) and flat.sum() == 553
+    np.testing.assert_array_equal(flat, expected)
