@@ -244,6 +244,8 @@ def to_pretty_midi(
     The result has the spec's time signature at time 0, a tick resolution on which every
     step is a whole number of ticks, and one one-step note per active drum cell.
     """
+    if not 1 <= velocity <= 127:
+        raise ValueError(f"velocity must lie in 1..127, got {velocity}")
     mt = sample_to_multitrack(sample, spec, tempo)
     converted = mt.to_pretty_midi(default_tempo=tempo, default_velocity=velocity)
     ticks = spec.resolution * -(-_MIN_TICKS_PER_BEAT // spec.resolution)

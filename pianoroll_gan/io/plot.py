@@ -92,6 +92,8 @@ def _draw_track(ax, roll: np.ndarray, spec: PianorollSpec, index: int, last: boo
     ax.set_xticks(np.arange(0, n_steps + 1, spec.resolution), minor=True)
     ax.set_xticks(np.arange(0, n_steps, spec.steps_per_bar))
     ax.set_xticklabels([str(b + 1) for b in range(n_bars)] if last else [])
+    if last:
+        ax.set_xlabel("bar", fontsize=8, labelpad=1)
     ax.tick_params(axis="x", which="minor", length=2)
     ax.set_xlim(0, n_steps)
     c_pitches = [p for p in range(spec.lowest_pitch, spec.highest_pitch + 1) if p % 12 == 0]
@@ -121,9 +123,17 @@ def plot_sample(sample: Any, spec: PianorollSpec, ax: Any = None, title: str | N
     """
     roll = as_sample(sample, spec)
     if ax is None:
-        fig = _new_figure(figure_size(spec, roll.shape[1]))
+        width, height = figure_size(spec, roll.shape[1])
+        fig = _new_figure((width, height))
         axes = fig.subplots(spec.n_tracks, 1, sharex=True, squeeze=False)[:, 0]
-        fig.subplots_adjust(left=0.12, right=0.98, top=0.92 if title else 0.97, hspace=0.1)
+        # Margins in inches, so long pieces keep a narrow label column.
+        fig.subplots_adjust(
+            left=0.8 / width,
+            right=1 - 0.15 / width,
+            top=1 - (0.3 if title else 0.1) / height,
+            bottom=0.45 / height,
+            hspace=0.1,
+        )
     else:
         axes = list(ax) if isinstance(ax, Sequence | np.ndarray) else [ax]
         if len(axes) != spec.n_tracks:
