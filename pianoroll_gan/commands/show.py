@@ -1,4 +1,4 @@
-"""``pianoroll-gan show``: summarize a samples file (or a MIDI / pianoroll file), write PNG/MIDI."""
+"""``pianoroll-gan show``: summarize samples (file, MIDI or prepared split); write PNG/MIDI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ _DEFAULT_COUNT = 8  # samples written when --samples is not given
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "file", type=Path, help="samples .npz, or a .mid/.midi or pypianoroll .npz with --spec"
+        "file",
+        type=Path,
+        help="samples .npz; a .mid/.midi or pypianoroll .npz with --spec; or a prepared "
+        "dataset split DIR:train|valid|test",
     )
     parser.add_argument(
         "--samples",
@@ -57,12 +60,17 @@ def parse_indices(text: str | None, n: int) -> list[int]:
 
 
 def load_any(path: Path, spec_name: str | None):
-    """Return ``(roll, spec)`` from a samples file, MIDI file or pypianoroll ``.npz``."""
+    """``(roll, spec)`` from a samples file, MIDI file, pypianoroll ``.npz`` or ``DIR:split``."""
     import numpy as np
 
     from pianoroll_gan import io
     from pianoroll_gan.spec import get_spec
 
+    folder, sep, split = str(path).rpartition(":")
+    if not path.exists() and sep and Path(folder).is_dir():
+        from pianoroll_gan.data.prepare import load_dataset_ref
+
+        return load_dataset_ref(str(path))  # a prepared dataset split, DIR:split
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     if path.suffix.lower() in (".mid", ".midi"):
@@ -134,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if len(roll) == 0:
         raise ValueError(f"{args.file}: the file holds no samples to write")
     indices = parse_indices(args.samples, len(roll))
-    stem = args.file.stem
+    stem = args.file.stem.replace(":", "_")  # DIR:split names a split, not a file
     for i in indices:
         if args.png is not None:
             io.save_png(args.png / f"{stem}_{i:04d}.png", roll[i], spec, title=f"{stem} #{i}")
