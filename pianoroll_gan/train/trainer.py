@@ -179,6 +179,9 @@ class Trainer:
         self.batches = 0  # global batches consumed (the data position)
         self.best: dict[str, Any] = {"metric": tc.best_metric, "value": None, "step": None}
         self.last_checkpoint: Path | None = None
+        # Sums of the scalars since the last log line (checkpointed: exact logs on resume).
+        self.window: dict[str, float] = {}
+        self.window_steps = 0
         if resume is not None:
             self._restore()
         D.wrap_nets(self.solver, self.dist)
@@ -209,6 +212,8 @@ class Trainer:
         if state.get("scaler") and self.solver.scaler is not None:
             self.solver.scaler.load_state_dict(state["scaler"])
         self.best = state.get("best", self.best)
+        self.window = dict(state.get("log_window", {}).get("sums", {}))
+        self.window_steps = int(state.get("log_window", {}).get("steps", 0))
         self.best["metric"] = self.cfg.train.best_metric
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
@@ -238,6 +243,7 @@ class Trainer:
             "rng": rngs,
             "scaler": scaler.state_dict() if scaler is not None else None,
             "best": dict(self.best),
+            "log_window": {"sums": dict(self.window), "steps": self.window_steps},
             "config": self.cfg.to_dict(),
             "spec": self.spec.to_dict(),
         }
@@ -431,24 +437,30 @@ class Trainer:
     def _loop(self) -> None:
         tc = self.cfg.train
         data = iter(self.loader)
-        window_start, window_steps = time.perf_counter(), 0
+        # Scalars are averaged over each logging window; samples/s counts the time spent in
+        # data loading and training steps only (not evaluation, previews or checkpoints).
+        window_time = 0.0
         samples_per_s = None
         while self.step < tc.steps:
+            start = time.perf_counter()
             x = next(data).to(self.device, non_blocking=True)  # (B*k, tracks, bars, S, P)
             values = {k: float(v) for k, v in self.solver.train_step(x, self.step).items()}
+            window_time += time.perf_counter() - start
             self.step += 1
             self.batches += 1
-            window_steps += 1
+            self.window_steps += 1
+            for key, value in values.items():
+                self.window[key] = self.window.get(key, 0.0) + value
             bad = _first_nonfinite(values, skip_grad_norms=self.solver.scaler is not None)
             stop, nonfinite = D.any_flag([self.stop_requested, bad is not None], self.dist)
             if nonfinite:
                 self._nonfinite(f"{bad[0]} = {bad[1]}" if bad else "another rank's loss is NaN/inf")
 
             if self.step % tc.log_every == 0 or self.step == tc.steps:
-                elapsed = time.perf_counter() - window_start
-                samples_per_s = window_steps * self.samples_per_step / max(elapsed, 1e-9)
-                self.monitor.train(self.step, values, samples_per_s)
-                window_start, window_steps = time.perf_counter(), 0
+                samples_per_s = self.window_steps * self.samples_per_step / max(window_time, 1e-9)
+                means = {k: v / self.window_steps for k, v in self.window.items()}
+                self.monitor.train(self.step, means, samples_per_s)
+                self.window, self.window_steps, window_time = {}, 0, 0.0
             self.monitor.progress(self.step, values, samples_per_s)
             if self.is_main and tc.eval_samples and self.step % tc.eval_every == 0:
                 self.evaluate()
