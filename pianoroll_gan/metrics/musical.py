@@ -229,7 +229,7 @@ def musical_metrics(
     if q < 1:
         raise ValueError(f"qn_threshold must be >= 1 step, got {q}")
     n = x.shape[0]
-    chunk = max(1, _CHUNK_CELLS // max(1, x[0].size))
+    chunk = max(1, _CHUNK_CELLS // max(1, int(np.prod(x.shape[1:]))))
     totals: dict[str, Any] = {}
     per_sample: dict[str, list[np.ndarray]] = {}
     for start in range(0, n, chunk):
