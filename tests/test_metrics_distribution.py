@@ -56,8 +56,8 @@ def test_sample_features_by_hand():
     assert f["note_count"][0, 0] == 3
     assert f["avg_ioi"][0, 0] == 1.0  # distinct onsets at beats 0 and 1
     # lengths 1, 2, 1/2 beats -> log2 classes 0, 1, -1 of -3..3
-    third = 1 / 3
-    assert f["note_length_histogram"][0].tolist() == pytest.approx([0, 0, third, third, third, 0, 0])
+    nlh = f["note_length_histogram"][0]
+    assert nlh.tolist() == pytest.approx([0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0])
     # the empty second sample: counts are 0, everything else undefined
     assert f["note_count"][1, 0] == 0 and f["pitch_count"][1, 0] == 0
     for key in ("pitch_range", "avg_pitch_interval", "avg_ioi", "pitch_class_histogram"):
