@@ -137,8 +137,8 @@ class GANSolver(Solver):
         return {
             "loss/D": float((loss + gp).detach()),
             "gp": float(gp.detach()),
-            "score/real": float(s_real.mean()),
-            "score/fake": float(s_fake.mean()),
+            "score/real": float(s_real.mean().detach()),
+            "score/fake": float(s_fake.mean().detach()),
             "grad_norm/D": norm,
         }
 

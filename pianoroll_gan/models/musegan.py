@@ -18,6 +18,8 @@ from torch import nn
 from ..gan.config import GANConfig
 from ..spec import PianorollSpec
 from .musegan_layers import (
+    AxisConv,
+    BatchNormLast,
     binary_neuron,
     chroma_per_beat,
     down_block,
@@ -151,42 +153,42 @@ class Generator(nn.Module):
         c_in = lay.shared_static + lay.shared_temporal + lay.private_static + lay.private_temporal
         c1, c2, c3 = cfg.g_channels
         self.shared = nn.Sequential(
-            up_block(g * c_in, g * c1, (1, f.beats, 1), (1, f.beats, 1), g),
-            up_block(g * c1, g * c2, (1, 1, f.octaves), (1, 1, 1), g),
-            up_block(g * c2, g * c3, (1, f.res_shared, 1), (1, f.res_shared, 1), g),
+            up_block(g * c_in, g * c1, 2, f.beats, groups=g),  # (1, 1) -> (beats, 1)
+            up_block(g * c1, g * c2, 3, f.octaves, groups=g),  # -> (beats, octaves)
+            up_block(g * c2, g * c3, 2, f.res_shared, groups=g),  # -> (coarse_steps, octaves)
         )
         n_cond, ce = len(self.cond_idx), cfg.cond_channels
         self.encoder = None
         if n_cond:
             # Given tracks -> features at the shared output's resolution (mirror of the branches).
             self.encoder = nn.Sequential(
-                nn.Conv3d(n_cond, ce, (1, 1, f.pitch_kernel), (1, 1, f.pitch_stride), bias=False),
-                nn.BatchNorm3d(ce),
+                AxisConv(n_cond, ce, 3, f.pitch_kernel, f.pitch_stride, bias=False),
+                BatchNormLast(ce),
                 nn.ReLU(inplace=True),
-                nn.Conv3d(ce, ce, (1, f.res_private, 1), (1, f.res_private, 1), bias=False),
-                nn.BatchNorm3d(ce),
+                AxisConv(ce, ce, 2, f.res_private, bias=False),
+                BatchNormLast(ce),
                 nn.ReLU(inplace=True),
             )
         # Private branches. In composer mode all tracks read the same shared features, so the
-        # first branch layer is one ungrouped conv from them (same maths as copying them).
+        # first branch layer is one ungrouped layer from them (same maths as copying them).
         gb = 1 if cfg.mode == "composer" else T
         c_br = gb * (c3 + (ce if n_cond else 0))
-        cb, pk, ps, rp = cfg.g_branch, f.pitch_kernel, f.pitch_stride, f.res_private
+        (cb, co), pk, ps, rp = cfg.g_branch, f.pitch_kernel, f.pitch_stride, f.res_private
         self.pitch_time = nn.Sequential(
-            up_block(c_br, T * cb, (1, 1, pk), (1, 1, ps), gb),
-            up_block(T * cb, T * cb, (1, rp, 1), (1, rp, 1), T),
+            up_block(c_br, T * cb, 3, pk, ps, groups=gb),
+            up_block(T * cb, T * co, 2, rp, groups=T),
         )
         self.time_pitch = nn.Sequential(
-            up_block(c_br, T * cb, (1, rp, 1), (1, rp, 1), gb),
-            up_block(T * cb, T * cb, (1, 1, pk), (1, 1, ps), T),
+            up_block(c_br, T * cb, 2, rp, groups=gb),
+            up_block(T * cb, T * co, 3, pk, ps, groups=T),
         )
-        self.merge = nn.Conv3d(2 * T * cb, T, 1, groups=T)
+        self.merge = AxisConv(2 * T * co, T, 3, 1, groups=T)  # 1x1x1, one channel per track
 
     def _bar_latents(self, z: torch.Tensor) -> torch.Tensor:
-        """Per-bar inputs of the shared generator.
+        """Per-bar inputs of the shared generator, channels-last.
 
-        Returns ``(N, c, bars, 1, 1)`` (composer), ``(N * tracks, c, bars, 1, 1)`` (hybrid)
-        or ``(N, tracks * c, bars, 1, 1)`` (jamming).
+        Returns ``(N, bars, 1, 1, c)`` (composer), ``(N * tracks, bars, 1, 1, c)`` (hybrid)
+        or ``(N, bars, 1, 1, tracks * c)`` (jamming).
         """
         lay, T, B = self.layout, self.spec.n_tracks, self.spec.n_bars
         n = z.shape[0]
@@ -198,15 +200,15 @@ class Generator(nn.Module):
             shared.append(self.temporal_shared(z_st)[:, 0])
         shared = torch.cat(shared, dim=1)
         if self.mode == "composer":
-            return shared[..., None, None]
+            return shared.transpose(1, 2)[:, :, None, None]
         private = [z_p.reshape(n, T, -1, 1).expand(-1, -1, -1, B)]  # (N, T, c, bars)
         if self.temporal_private is not None:
             private.append(self.temporal_private(z_pt))
         private = torch.cat(private, dim=2)
         if self.mode == "jamming":
-            return private.reshape(n, -1, B, 1, 1)
+            return private.permute(0, 3, 1, 2).reshape(n, B, 1, 1, -1)
         per_track = torch.cat([shared.unsqueeze(1).expand(-1, T, -1, -1), private], dim=2)
-        return per_track.reshape(n * T, -1, B, 1, 1)
+        return per_track.transpose(2, 3).reshape(n * T, B, 1, 1, -1)
 
     def logits(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Pre-activation output.
@@ -222,20 +224,19 @@ class Generator(nn.Module):
         if z.shape[1:] != (self.latent_dim,):
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected (N, {self.latent_dim})")
         n, T = z.shape[0], self.spec.n_tracks
-        h = self.shared(self._bar_latents(z))  # (N', c3, bars, coarse_steps, octaves)
-        if self.mode == "hybrid":
-            h = h.reshape(n, -1, *h.shape[2:])  # tracks into channels: (N, T * c3, ...)
+        h = self.shared(self._bar_latents(z))  # (N', bars, coarse_steps, octaves, c3)
+        if self.mode == "hybrid":  # tracks into channels: (N, bars, coarse, octaves, T * c3)
+            h = h.reshape(n, T, *h.shape[1:]).permute(0, 2, 3, 4, 1, 5).flatten(4)
         if self.encoder is not None:
             if cond is None:
                 raise ValueError("this generator is conditional: pass the given tracks as cond")
-            e = self.encoder(cond)  # (N, ce, bars, coarse_steps, octaves)
-            h = (
-                group_cat([h, e.repeat(1, T, 1, 1, 1)], T)
-                if self.mode != "composer"
-                else (torch.cat([h, e], dim=1))
-            )
-        branches = group_cat([self.pitch_time(h), self.time_pitch(h)], T)
-        return self.merge(branches)  # (N, T, bars, steps, pitches)
+            e = self.encoder(cond.permute(0, 2, 3, 4, 1))  # (N, bars, coarse, octaves, ce)
+            if self.mode == "composer":
+                h = torch.cat([h, e], dim=-1)
+            else:
+                h = group_cat([h, e.repeat(1, 1, 1, 1, T)], T)
+        h = group_cat([self.pitch_time(h), self.time_pitch(h)], T)
+        return self.merge(h).permute(0, 4, 1, 2, 3)  # (N, T, bars, steps, pitches)
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """Output nonlinearity: binary neurons (values {0, 1}), tanh or sigmoid."""
@@ -280,38 +281,44 @@ class Discriminator(nn.Module):
         self.n_scores = T if self.jamming else 1
         g = self.n_scores  # groups of the shared layers
         c_in = 1 + len(self.cond_idx) if self.jamming else 1  # inputs per private group
-        cp, pk, ps, rp = cfg.d_private, f.pitch_kernel, f.pitch_stride, f.res_private
+        (cp, ct), pk, ps, rp = cfg.d_private, f.pitch_kernel, f.pitch_stride, f.res_private
         self.pitch_time = nn.Sequential(
-            down_block(T * c_in, T * cp, (1, 1, pk), (1, 1, ps), T),
-            down_block(T * cp, T * cp, (1, rp, 1), (1, rp, 1), T),
+            down_block(T * c_in, T * cp, 3, pk, ps, groups=T),
+            down_block(T * cp, T * cp, 2, rp, groups=T),
         )
-        self.time_pitch = nn.Sequential(
-            down_block(T * c_in, T * cp, (1, rp, 1), (1, rp, 1), T),
-            down_block(T * cp, T * cp, (1, 1, pk), (1, 1, ps), T),
-        )
-        self.private_merge = down_block(2 * T * cp, 2 * T * cp, (1, 1, 1), (1, 1, 1), T)
+        self.time_pitch = None
+        if ct:
+            self.time_pitch = nn.Sequential(
+                down_block(T * c_in, T * ct, 2, rp, groups=T),
+                down_block(T * ct, T * ct, 3, pk, ps, groups=T),
+            )
+        c_priv = T * (cp + ct)
+        self.private_merge = down_block(c_priv, c_priv, 3, 1, groups=T)
         c1, c2 = cfg.d_channels
         self.shared = nn.Sequential(
-            down_block(2 * T * cp, g * c1, (1, f.res_shared, 1), (1, f.res_shared, 1), g),
-            down_block(g * c1, g * c2, (1, 1, f.octaves), (1, 1, 1), g),
-        )  # -> (N, g * c2, bars, beats, 1)
+            down_block(c_priv, g * c1, 2, f.res_shared, groups=g),  # -> (beats, octaves)
+            down_block(g * c1, g * c2, 3, f.octaves, groups=g),  # -> (beats, 1)
+        )
         cs = cfg.d_stream_channels
         self.streams = nn.ModuleDict()
         if "chroma" in cfg.d_streams:
-            self.streams["chroma"] = down_block(T * c_in, g * cs, (1, 1, 12), (1, 1, 1), g)
+            self.streams["chroma"] = down_block(T * c_in, g * cs, 3, 12, groups=g)
         if "onset" in cfg.d_streams:
-            r = spec.resolution
-            self.streams["onset"] = down_block(T * c_in, g * cs, (1, r, 1), (1, r, 1), g)
+            self.streams["onset"] = down_block(T * c_in, g * cs, 2, spec.resolution, groups=g)
         c_merge = c2 + cs * len(self.streams)
-        self.merge = down_block(g * c_merge, g * cfg.d_merge, (1, f.beats, 1), (1, 1, 1), g)
-        self.out = nn.Conv3d(g * cfg.d_merge, g, (B, 1, 1), groups=g)
+        self.merge = down_block(g * c_merge, g * cfg.d_merge, 2, f.beats, groups=g)
+        self.out = AxisConv(g * cfg.d_merge, g, 1, B, groups=g)  # over the bars
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, tracks * c_in, ...)``: in jamming mode each track followed by the given tracks."""
+        """Channels-last input ``(N, bars, steps, pitches, tracks * c_in)``.
+
+        In jamming mode each track is followed by the given tracks.
+        """
+        x = x.permute(0, 2, 3, 4, 1)
         if not (self.jamming and self.cond_idx):
             return x
-        given = x[:, self.cond_idx]
-        return group_cat([x, given.repeat(1, self.spec.n_tracks, 1, 1, 1)], self.spec.n_tracks)
+        given = x[..., self.cond_idx]
+        return group_cat([x, given.repeat(1, 1, 1, 1, self.spec.n_tracks)], self.spec.n_tracks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores ``(N, n_scores)`` of piano rolls ``(N, tracks, bars, steps, pitches)``.
@@ -320,12 +327,13 @@ class Discriminator(nn.Module):
         """
         xin = self._inputs(x)
         T, g = self.spec.n_tracks, self.n_scores
-        h = group_cat([self.pitch_time(xin), self.time_pitch(xin)], T)
-        h = self.shared(self.private_merge(h))
-        feats = [h]
+        h = self.pitch_time(xin)
+        if self.time_pitch is not None:
+            h = group_cat([h, self.time_pitch(xin)], T)
+        feats = [self.shared(self.private_merge(h))]  # (N, bars, beats, 1, g * c2)
         if "chroma" in self.streams:
             feats.append(self.streams["chroma"](chroma_per_beat(xin, self.spec)))
         if "onset" in self.streams:
             feats.append(self.streams["onset"](onset_per_step(xin)))
-        h = self.merge(group_cat(feats, g))  # (N, g * d_merge, bars, 1, 1)
+        h = self.merge(group_cat(feats, g))  # (N, bars, 1, 1, g * d_merge)
         return self.out(h).reshape(x.shape[0], g)
