@@ -1,0 +1,131 @@
+"""The Results object's tables and the ``evaluate`` command through ``pianoroll_gan.cli.main``."""
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pianoroll_gan.cli import main
+from pianoroll_gan.io import save_samples
+from pianoroll_gan.metrics import evaluate, render_markdown
+from pianoroll_gan.spec import get_spec
+
+SPEC = get_spec("chorales")
+
+
+def chorale_like(n, seed):
+    """Four voices, each holding one chord tone of C major or A minor per beat."""
+    rng = np.random.default_rng(seed)
+    roll = np.zeros((n, *SPEC.sample_shape), bool)
+    chords = [(48, 64, 67, 72), (45, 60, 64, 69)]  # bass .. soprano
+    for i in range(n):
+        for beat in range(SPEC.n_bars * SPEC.beats_per_bar):
+            bar, b = divmod(beat, SPEC.beats_per_bar)
+            pitches = chords[rng.integers(2)]
+            for voice, midi in enumerate(reversed(pitches)):  # Soprano first
+                roll[i, voice, bar, b * 4 : b * 4 + 3, midi - SPEC.lowest_pitch] = True
+    return roll
+
+
+def test_results_tables_json_csv_and_scalars():
+    gen, ref = chorale_like(12, 0), chorale_like(12, 1)
+    res = evaluate(gen, SPEC, reference=ref, name="hybrid", chords="C Am C Am")
+    assert [label for label, _ in res.rows] == ["training data", "hybrid"]
+    data = json.loads(res.to_json())
+    assert data["EB"] == {"Soprano": 0.0, "Alto": 0.0, "Tenor": 0.0, "Bass": 0.0}
+    # bass pitches are C3 / A2 only, so pitch classes per bar = distinct pitches per bar
+    assert data["UPC"]["Bass"] == pytest.approx(gen[:, 3].any(axis=2).sum(-1).mean())
+    assert set(data["TD"]) == {"Soprano-Alto", "Soprano-Tenor", "Soprano-Bass", "Alto-Tenor",
+                               "Alto-Bass", "Tenor-Bass"}  # fmt: skip
+    assert data["reference"]["name"] == "training data" and data["reference"]["n_samples"] == 12
+    assert data["DP"] == {}  # no drum track
+    assert set(data["OA"]) == {
+        "pitch_count", "pitch_class_histogram", "pitch_range", "avg_pitch_interval",
+        "note_count", "avg_ioi", "note_length_histogram",
+    }  # fmt: skip
+    assert 0 <= data["chord_accuracy"]["all"] <= 1
+    scalars = res.scalars()
+    assert scalars["EB/Soprano"] == 0.0 and "TD/Alto-Bass" in scalars
+    assert "OA/pitch_class_histogram" in scalars and "FSS_consistency/pitch" in scalars
+    rows = list(csv.DictReader(io.StringIO(res.to_csv())))
+    assert {"row": "hybrid", "metric": "QN", "key": "Alto", "value": "1"} in rows
+    assert {r["row"] for r in rows} == {"training data", "hybrid"}
+    md = res.to_markdown()
+    lines = md.splitlines()
+    assert "| | EB % (S A T B) | UPC (S A T B) | QN % (S A T B) | PP % (S A T B) | DP % () |" in [
+        line.replace("|  |", "| |") for line in lines
+    ]
+    table1 = [line for line in lines if line.startswith("| training data") or "| hybrid" in line]
+    assert table1[0].startswith("| training data | 0.00 0.00 0.00 0.00 |")
+
+
+def test_render_markdown_several_models_share_one_training_row():
+    ref = chorale_like(6, 1)
+    a = evaluate(chorale_like(6, 2), SPEC, reference=ref)
+    b = evaluate(np.zeros_like(ref), SPEC, reference=ref)
+    md = render_markdown([("jamming", a), ("empty", b)])
+    first_table = md.split("\n\n")[1].splitlines()
+    assert [row.split(" | ")[0] for row in first_table[2:]] == [
+        "| training data", "| jamming", "| empty",
+    ]  # fmt: skip
+    assert "| empty | 100.00 100.00 100.00 100.00 | - - - - |" in md  # EB 100 %, UPC NaN
+
+
+def test_nan_becomes_null_in_json():
+    res = evaluate(np.zeros((2, *SPEC.sample_shape), bool), SPEC)
+    data = json.loads(res.to_json())
+    assert data["UPC"]["Soprano"] is None and data["EB"]["Soprano"] == 1.0
+    assert math.isnan(res.scalars()["UPC/Soprano"])
+
+
+def test_evaluate_cli_markdown_json_csv(tmp_path, capsys):
+    save_samples(tmp_path / "gen.npz", chorale_like(5, 0), SPEC)
+    save_samples(tmp_path / "ref.npz", chorale_like(5, 1), SPEC)
+    assert (
+        main(["evaluate", str(tmp_path / "gen.npz"), "--reference", str(tmp_path / "ref.npz")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "| ref |" in out and "| gen |" in out and "OA vs ref" in out
+    target = tmp_path / "out" / "m.json"
+    argv = ["evaluate", str(tmp_path / "gen.npz"), "--format", "json", "--out", str(target)]
+    assert main(argv + ["--qn-threshold", "4"]) == 0
+    assert capsys.readouterr().out == f"wrote {target}\n"
+    data = json.loads(target.read_text())
+    assert data["qn_threshold"] == 4 and data["QN"]["Soprano"] == 0.0  # notes are 3 steps
+    assert main(["evaluate", str(tmp_path / "gen.npz"), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("row,metric,key,value\ngen,EB,Soprano,0\n")
+
+
+def test_evaluate_cli_errors(tmp_path, capsys):
+    save_samples(tmp_path / "gen.npz", chorale_like(2, 0), SPEC)
+    other = get_spec("piano8bar")
+    save_samples(tmp_path / "piano.npz", np.zeros((2, *other.sample_shape), bool), other)
+    assert (
+        main(["evaluate", str(tmp_path / "gen.npz"), "--reference", str(tmp_path / "piano.npz")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "different specs" in err and "track_names" in err and "resolution" not in err
+    assert main(["evaluate", str(tmp_path / "missing.npz")]) == 2
+    assert "no such samples file" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "gen.npz"), "--qn-threshold", "0"]) == 2
+    assert "qn_threshold must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_cli_prepared_split(chorale_cache, tmp_path, capsys):
+    from pianoroll_gan.data.prepare import load_split
+
+    train, spec = load_split(chorale_cache, "train")
+    save_samples(tmp_path / "train.npz", train, spec)
+    ref = f"{chorale_cache}:test"
+    assert (
+        main(["evaluate", str(tmp_path / "train.npz"), "--reference", ref, "--format", "json"]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["reference"]["name"] == f"{chorale_cache.name}:test"
+    assert data["n_samples"] == len(train)
+    assert data["PP"] == {"Soprano": 0.0, "Alto": 0.0, "Tenor": 0.0, "Bass": 0.0}  # one voice each
