@@ -1,0 +1,320 @@
+"""Diffusion process: schedules, forward noising, loss, samplers, guidance, representation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pianoroll_gan.diffusion.conditioning import ChordEncoder, Denoiser, guided_model
+from pianoroll_gan.diffusion.gaussian import GaussianDiffusion, make_betas, timestep_sequence
+from pianoroll_gan.diffusion.inpaint import known_mask
+from pianoroll_gan.diffusion.representation import (
+    decode,
+    encode,
+    image_shape,
+    roll_to_image_mask,
+)
+from pianoroll_gan.spec import get_spec
+
+torch.set_num_threads(1)
+
+
+# Schedules -------------------------------------------------------------------------------
+def test_scaled_linear_schedule_constants():
+    betas = make_betas("scaled-linear", 1000)
+    assert betas.shape == (1000,)
+    assert betas[0] == pytest.approx(0.00085, abs=1e-15)
+    assert betas[-1] == pytest.approx(0.012, abs=1e-15)
+    # Three steps: the middle beta is the squared mean of the square roots.
+    mid = make_betas("scaled-linear", 3)[1]
+    assert mid == pytest.approx(((math.sqrt(0.00085) + math.sqrt(0.012)) / 2) ** 2, rel=1e-12)
+
+
+def test_linear_schedule_and_alphas_cumprod():
+    betas = make_betas("linear", 1000)
+    assert betas[0] == pytest.approx(1e-4) and betas[-1] == pytest.approx(0.02)
+    assert betas[1] - betas[0] == pytest.approx((0.02 - 1e-4) / 999)
+    diffusion = GaussianDiffusion(betas)
+    ab = diffusion.alphas_cumprod.numpy()
+    assert ab[0] == pytest.approx(1 - 1e-4, rel=1e-15)
+    assert ab[1] == pytest.approx((1 - betas[0]) * (1 - betas[1]), rel=1e-15)
+    # log alpha_bar_t = sum log(1 - beta_s): about -10.1 at the end of the linear schedule.
+    assert math.log(ab[-1]) == pytest.approx(np.log1p(-betas).sum(), rel=1e-12)
+    assert ab[-1] == pytest.approx(4.04e-5, rel=0.01)
+
+
+def test_cosine_schedule_matches_closed_form():
+    steps = 1000
+    diffusion = GaussianDiffusion(make_betas("cosine", steps))
+
+    def f(t):
+        return math.cos((t / steps + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    for t in (0, 10, 250, 500, 900):
+        assert diffusion.alphas_cumprod[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert make_betas("cosine", steps).max() <= 0.999
+
+
+def test_unknown_schedule_lists_choices():
+    with pytest.raises(ValueError, match="scaled-linear"):
+        make_betas("quadratic")
+
+
+def test_timestep_sequence():
+    assert timestep_sequence(10, 0) == list(range(9, -1, -1))
+    assert timestep_sequence(1000, 50)[0] == 999 and timestep_sequence(1000, 50)[-1] == 0
+    assert len(timestep_sequence(1000, 50)) == 50
+    assert timestep_sequence(10, 4) == [9, 6, 3, 0]
+
+
+# Forward process and loss ----------------------------------------------------------------
+def test_q_sample_at_t0_and_formula():
+    diffusion = GaussianDiffusion(make_betas("linear"))
+    x0 = torch.rand(3, 2, 8, 8) * 2 - 1
+    t0 = torch.zeros(3, dtype=torch.long)
+    # At t = 0, x_t = sqrt(1 - beta_0) x0 + sqrt(beta_0) noise: with zero noise, a scaled x0.
+    out = diffusion.q_sample(x0, t0, torch.zeros_like(x0))
+    torch.testing.assert_close(out, x0 * math.sqrt(1 - 1e-4), rtol=0, atol=1e-7)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 500, 999])
+    ab = diffusion.alphas_cumprod[t].float().reshape(3, 1, 1, 1)
+    expected = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    torch.testing.assert_close(diffusion.q_sample(x0, t, noise), expected)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_perfect_predictor_has_zero_loss(prediction):
+    diffusion = GaussianDiffusion(make_betas("scaled-linear"), prediction=prediction)
+    x0 = torch.rand(4, 2, 8, 8) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 1, 500, 999])
+
+    def oracle(x_t, t, cond):  # knows x0, recovers the noise from x_t
+        ab = diffusion.alpha_bar(t, x_t)
+        eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+        return eps if prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
+
+    losses = diffusion.training_losses(oracle, x0, t, None, noise=noise)
+    assert losses.shape == (4,)
+    assert losses.max().item() < 1e-9
+    wrong = diffusion.training_losses(lambda x, t, c: torch.zeros_like(x), x0, t, None, noise)
+    assert wrong.min().item() > 0.1
+
+
+def test_v_prediction_identity():
+    diffusion = GaussianDiffusion(make_betas("cosine"), prediction="v")
+    x0 = torch.rand(3, 2, 4, 4) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([3, 400, 990])
+    x_t = diffusion.q_sample(x0, t, noise)
+    v = diffusion.target(x0, t, noise)
+    eps, x0_hat = diffusion.split_prediction(v, x_t, t)
+    torch.testing.assert_close(eps, noise, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(x0_hat, x0, rtol=1e-4, atol=1e-4)
+
+
+# Samplers --------------------------------------------------------------------------------
+def point_mass_eps(diffusion, c):
+    """Exact noise predictor when the data distribution is the single point ``c``."""
+
+    def fn(x_t, t):
+        ab = diffusion.alpha_bar(t, x_t)
+        return (x_t - ab.sqrt() * c) / (1 - ab).sqrt()
+
+    return fn
+
+
+@pytest.mark.parametrize("sampler,steps", [("ddpm", 0), ("ddpm", 20), ("ddim", 10)])
+def test_sampler_recovers_point_mass(sampler, steps):
+    diffusion = GaussianDiffusion(make_betas("linear", 200))
+    c = torch.rand(1, 2, 4, 4) * 1.6 - 0.8
+    g = torch.Generator().manual_seed(0)
+    x = diffusion.sample(
+        point_mass_eps(diffusion, c), (2, 2, 4, 4), generator=g, sampler=sampler, steps=steps
+    )
+    torch.testing.assert_close(x, c.expand(2, -1, -1, -1), rtol=0, atol=1e-4)
+
+
+def random_model(x_t, t):
+    """A fixed nonlinear function standing in for a network."""
+    return torch.tanh(x_t * 1.3 + t.float().reshape(-1, 1, 1, 1) / 100)
+
+
+def test_ddim_eta0_deterministic_and_ddpm_reproducible():
+    diffusion = GaussianDiffusion(make_betas("linear", 50))
+    shape = (2, 2, 4, 4)
+
+    def run(sampler, seed, eta=0.0):
+        g = torch.Generator().manual_seed(seed)
+        return diffusion.sample(
+            random_model, shape, generator=g, sampler=sampler, eta=eta, steps=10
+        )
+
+    assert torch.equal(run("ddim", 3), run("ddim", 3))
+    assert torch.equal(run("ddpm", 3), run("ddpm", 3))
+    assert not torch.equal(run("ddpm", 3), run("ddpm", 4))
+    # eta = 0: the only randomness is x_T, so DDIM is a deterministic map of it.
+    g = torch.Generator().manual_seed(3)
+    x_T = torch.randn(shape, generator=g)
+    assert torch.equal(run("ddim", 3), run_from(diffusion, x_T))
+
+
+def run_from(diffusion, x_T):
+    seq = timestep_sequence(diffusion.num_timesteps, 10)
+    x = x_T
+    for i, t in enumerate(seq):
+        t_prev = seq[i + 1] if i + 1 < len(seq) else -1
+        eps, x0 = diffusion._predict(random_model, x, t)
+        x = diffusion.ddim_step(eps, x0, x, t, t_prev, torch.zeros(()), 0.0)
+    return x
+
+
+def test_ddim_eta1_full_steps_equals_ddpm():
+    # Song et al. 2021: with sigma = posterior std (eta = 1), DDIM is the DDPM ancestral step.
+    diffusion = GaussianDiffusion(make_betas("linear", 30))
+    outs = []
+    for sampler in ("ddpm", "ddim"):
+        g = torch.Generator().manual_seed(7)
+        outs.append(
+            diffusion.sample(
+                random_model, (2, 2, 4, 4), generator=g, sampler=sampler, eta=1.0, steps=30
+            )
+        )
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+
+
+def test_inpainting_keeps_known_region_exactly():
+    diffusion = GaussianDiffusion(make_betas("linear", 40))
+    shape = (2, 2, 8, 8)
+    known = torch.randint(0, 2, shape).float() * 2 - 1
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[:, :, :4] = True
+    for sampler, resample in (("ddpm", 1), ("ddim", 3)):
+        g = torch.Generator().manual_seed(0)
+        x = diffusion.sample(
+            random_model, shape, generator=g, sampler=sampler, steps=8,
+            known=known, mask=mask, resample=resample,
+        )  # fmt: skip
+        assert torch.equal(x[mask], known[mask])
+        assert not torch.equal(x[~mask], known[~mask])
+
+
+# Guidance and chord encoder -----------------------------------------------------------------
+def tiny_denoiser():
+    from pianoroll_gan.diffusion.config import UNetConfig
+    from pianoroll_gan.models.unet import UNet
+
+    cfg = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
+                     attention_levels=(1,), num_heads=2, groups=4, cond_dim=8)  # fmt: skip
+    torch.manual_seed(0)
+    return Denoiser(UNet(2, cfg), ChordEncoder(7, 16, 8)).eval()
+
+
+def test_guidance_scale_zero_is_unconditional():
+    model = tiny_denoiser()
+    x = torch.randn(3, 2, 16, 8)
+    t = torch.tensor([1, 10, 100])
+    chords = torch.randint(-1, 7, (3, 16, 3))
+    with torch.no_grad():
+        out_u = model(x, t, None)
+        out_c = model(x, t, chords)
+        assert torch.equal(guided_model(model, chords, 0.0)(x, t), out_u)
+        assert torch.equal(guided_model(model, chords, 1.0)(x, t), out_c)
+        assert not torch.allclose(out_u, out_c)
+        guided = guided_model(model, chords, 3.0)(x, t)
+    torch.testing.assert_close(guided, out_u + 3.0 * (out_c - out_u), rtol=1e-4, atol=1e-5)
+
+
+def test_chord_encoder_shapes_and_null_token():
+    enc = ChordEncoder(n_qualities=7, max_beats=16, dim=8)
+    labels = torch.tensor([[[0, 0, 0]] * 16, [[-1, -1, -1]] * 16])  # C major vs no chord
+    keep = torch.tensor([True, False])
+    tokens = enc(labels, keep)
+    assert tokens.shape == (2, 16, 8)
+    assert torch.equal(tokens[1], enc.null.expand(16, 8))
+    assert not torch.allclose(tokens[0, 0], tokens[0, 1])  # positions differ
+    assert enc(None, batch=3).shape == (3, 1, 8)
+    with pytest.raises(ValueError, match="beats"):
+        enc(torch.zeros(1, 17, 3, dtype=torch.long))
+
+
+# Representation ---------------------------------------------------------------------------
+def test_encode_hand_example_and_round_trip():
+    spec = get_spec("chorales")
+    roll = np.zeros((1, *spec.sample_shape), dtype=bool)
+    roll[0, 0, 0, 0:3, 10] = True  # steps 0-2: one note
+    roll[0, 0, 0, 15, 12] = True  # crosses the bar line: one note of 3 steps
+    roll[0, 0, 1, 0:2, 12] = True
+    image = encode(roll, spec)
+    assert image.shape == (1, *image_shape(spec)) == (1, 8, 64, 64)
+    assert image[0, 0, :4, 10].tolist() == [1, 0, 0, 0]  # onset
+    assert image[0, 1, :4, 10].tolist() == [0, 1, 1, 0]  # sustain
+    assert image[0, 0, 15:18, 12].tolist() == [1, 0, 0]
+    assert image[0, 1, 15:18, 12].tolist() == [0, 1, 1]
+    back, stats = decode(image, spec)
+    assert np.array_equal(back, roll)
+    assert (stats.notes, stats.orphan_sustains, stats.integrity) == (2, 0, 1.0)
+    rng = np.random.default_rng(0)
+    random_roll = rng.random((3, *spec.sample_shape)) < 0.3  # many touching notes
+    assert np.array_equal(decode(encode(random_roll), spec)[0], random_roll)
+    piano = get_spec("piano8bar")
+    assert encode(np.zeros((1, *piano.sample_shape), bool)).shape == (1, 2, 128, 128)
+
+
+def test_decode_threshold_and_orphan_sustain():
+    spec = get_spec("chorales")
+    image = torch.zeros(1, *image_shape(spec))
+    image[0, 1, 5:8, 20] = 0.8  # sustain with no onset: still a note, counted
+    image[0, 0, 10, 30] = 0.6  # onset just above 0.5
+    image[0, 1, 11, 30] = 0.4  # sustain below the threshold: note ends
+    roll, stats = decode(image, spec)
+    assert roll[0, 0, 0, 5:8, 20].all() and roll.sum() == 4
+    assert (stats.notes, stats.orphan_sustains) == (2, 1)
+    assert stats.integrity == 0.5
+    roll_low, _ = decode(image, spec, threshold=0.3)
+    assert roll_low.sum() == 5
+    roll_high, stats_high = decode(image, spec, threshold=0.7)
+    assert roll_high.sum() == 3 and stats_high.notes == 1
+
+
+def test_image_mask_shares_cells():
+    mask = np.zeros((1, 2, 1, 4, 3), dtype=bool)
+    mask[0, 1, 0, 2, 1] = True
+    image_mask = roll_to_image_mask(mask)
+    assert image_mask.shape == (1, 4, 4, 3)
+    assert image_mask[0, 2, 2, 1] and image_mask[0, 3, 2, 1] and image_mask.sum() == 2
+
+
+# Masks -------------------------------------------------------------------------------------
+def test_top_voice_masks_one_track():
+    spec = get_spec("piano8bar").replace(n_bars=1, n_pitches=8, lowest_pitch=60)
+    roll = np.zeros((1, *spec.sample_shape), dtype=bool)
+    roll[0, 0, 0, 0, [1, 3, 5]] = True  # chord: melody pitch 5
+    roll[0, 0, 0, 1, 2] = True  # lone note: the melody
+    melody = known_mask(roll, spec, "accompaniment")  # given: melody and above
+    accomp = known_mask(roll, spec, "melody")
+    assert melody[0, 0, 0, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    assert accomp[0, 0, 0, 0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert melody[0, 0, 0, 1].tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+    assert not melody[0, 0, 0, 2].any() and not accomp[0, 0, 0, 2].any()  # silent step
+
+
+def test_multitrack_masks():
+    spec = get_spec("chorales")
+    roll = np.zeros((2, *spec.sample_shape), dtype=bool)
+    assert known_mask(roll, spec, "accompaniment")[:, 0].all()
+    assert not known_mask(roll, spec, "accompaniment")[:, 1:].any()
+    assert known_mask(roll, spec, "melody")[:, 1:].all()
+    kept = known_mask(roll, spec, "tracks", tracks=["Alto", "Tenor"])
+    assert kept[:, [0, 3]].all() and not kept[:, [1, 2]].any()
+    by_bar = known_mask(roll, spec, "bars", bars=[1, 2])
+    assert by_bar[:, :, [0, 3]].all() and not by_bar[:, :, [1, 2]].any()
+    with pytest.raises(ValueError, match="valid tracks"):
+        known_mask(roll, spec, "tracks", tracks=["Viola"])
+    with pytest.raises(ValueError, match="outside"):
+        known_mask(roll, spec, "bars", bars=[4])
+    with pytest.raises(ValueError, match="valid choices"):
+        known_mask(roll, spec, "harmony")

@@ -1,0 +1,229 @@
+"""DiffusionSolver: training step, EMA, state, sampling options, experiments, end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pianoroll_gan.diffusion.solver import DiffusionSolver
+from pianoroll_gan.experiment import load_experiment
+from pianoroll_gan.models.unet import count_parameters
+from pianoroll_gan.spec import PianorollSpec, get_spec
+
+torch.set_num_threads(1)
+
+SPEC = PianorollSpec(
+    track_names=("Soprano", "Bass"),
+    programs=(52, 52),
+    is_drum=(False, False),
+    resolution=2,
+    beats_per_bar=2,
+    n_bars=2,
+    lowest_pitch=48,
+    n_pitches=8,
+    name="tiny",
+)  # images (4, 8, 8)
+
+TINY = [
+    "family='diffusion'",
+    "diffusion.timesteps=20",
+    "diffusion.lr=1e-3",
+    "diffusion.unet.base_channels=8",
+    "diffusion.unet.channel_mult=[1, 2]",
+    "diffusion.unet.attention_levels=[1]",
+    "diffusion.unet.num_res_blocks=1",
+    "diffusion.unet.num_heads=2",
+    "diffusion.unet.groups=4",
+    "diffusion.chord_dim=8",
+    "diffusion.sampler='ddim'",
+    "diffusion.sample_steps=4",
+]
+
+
+def make_solver(*extra: str, spec: PianorollSpec = SPEC) -> DiffusionSolver:
+    torch.manual_seed(0)
+    return DiffusionSolver(load_experiment(None, [*TINY, *extra]), spec, torch.device("cpu"))
+
+
+def tiny_roll(n=6, seed=0, spec=SPEC):
+    return np.random.default_rng(seed).random((n, *spec.sample_shape)) < 0.15
+
+
+def test_train_step_updates_weights_and_ema_warmup():
+    solver = make_solver()
+    before = [p.detach().clone() for p in solver.model.parameters()]
+    out = solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
+    assert set(out) == {"loss", "grad_norm/unet", "lr"}
+    assert np.isfinite(out["loss"]) and out["loss"] > 0 and out["lr"] == 1e-3
+    after = list(solver.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(after, before))
+    # First EMA update: decay = min(0.999, (1 + 0) / (10 + 0)) = 0.1.
+    for ema, old, new in zip(solver.ema.parameters(), before, after):
+        torch.testing.assert_close(ema, 0.1 * old + 0.9 * new.detach())
+
+
+def test_state_dict_round_trip_and_deterministic_sampling():
+    solver = make_solver()
+    for step in range(2):
+        solver.train_step(torch.from_numpy(tiny_roll(seed=step)).float(), step)
+    a = solver.sample(3, seed=5)
+    assert a.shape == (3, *SPEC.sample_shape) and a.dtype == bool
+    assert np.array_equal(a, solver.sample(3, seed=5))
+    assert not np.array_equal(a, solver.sample(3, seed=6))
+    assert np.array_equal(
+        solver.sample(2, seed=1, sampler="ddpm"), solver.sample(2, seed=1, sampler="ddpm")
+    )
+    other = make_solver("train.seed=3")
+    torch.manual_seed(9)
+    other.load_state_dict(solver.state_dict())
+    assert other.ema_updates == 2
+    assert np.array_equal(other.sample(3, seed=5), a)
+    assert 0.0 <= solver.last_stats.integrity <= 1.0
+
+
+@pytest.mark.parametrize(
+    "mask,options",
+    [
+        ("accompaniment", {}),
+        ("melody", {"sampler": "ddpm", "steps": 5}),
+        ("bars", {"bars": [1], "resample": 3}),
+        ("tracks", {"tracks": ["Bass"], "sampler": "ddpm", "resample": 2}),
+    ],
+)
+def test_inpainting_returns_known_region_bit_exactly(mask, options):
+    from pianoroll_gan.diffusion.inpaint import known_mask
+
+    solver = make_solver()
+    condition = tiny_roll(2, seed=4)
+    out = solver.sample(2, seed=0, condition=condition, inpaint=mask, **options)
+    known = known_mask(condition, SPEC, mask, options.get("bars"), options.get("tracks"))
+    assert known.any() and (~known).any()
+    assert np.array_equal(out[known], condition[known])
+    # One given sample is shared by all n samples.
+    single = solver.sample(3, seed=0, condition=condition[0], inpaint=mask, **options)
+    assert np.array_equal(
+        single[:, known[0]], np.broadcast_to(condition[0][known[0]], (3, known[0].sum()))
+    )
+
+
+def test_one_track_top_voice_inpainting_keeps_melody():
+    spec = get_spec("piano8bar").replace(n_bars=2, lowest_pitch=56, n_pitches=16)
+    solver = make_solver(spec=spec)
+    condition = tiny_roll(1, seed=1, spec=spec)
+    out = solver.sample(1, seed=0, condition=condition, inpaint="accompaniment")
+    from pianoroll_gan.diffusion.inpaint import known_mask
+
+    known = known_mask(condition, spec, "accompaniment")
+    assert np.array_equal(out[known], condition[known])
+
+
+def test_long_pieces_slide_by_half_window():
+    solver = make_solver()
+    out = solver.sample(2, seed=0, long_bars=5)
+    assert out.shape == (2, 2, 5, 4, 8)
+    condition = tiny_roll(1, seed=2, spec=SPEC.replace(n_bars=5))
+    kept = solver.sample(1, seed=0, long_bars=5, condition=condition, inpaint="bars", bars=[2, 3])
+    assert np.array_equal(kept[:, :, [0, 1, 4]], condition[:, :, [0, 1, 4]])
+    with pytest.raises(ValueError, match="bars"):
+        solver.sample(1, long_bars=5, condition=condition[:, :, :3], inpaint="bars", bars=[0])
+
+
+def test_chord_conditioning_and_guidance_zero():
+    solver = make_solver("diffusion.chord_condition=true")
+    assert solver.model.encoder is not None
+    out = solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
+    assert np.isfinite(out["loss"])
+    unconditional = solver.sample(2, seed=3)
+    assert np.array_equal(solver.sample(2, seed=3, chords="C G", guidance=0.0), unconditional)
+    assert solver.sample(2, seed=3, chords="C G", guidance=4.0).shape == (2, *SPEC.sample_shape)
+    # "C G": one chord per bar (2 beats), bass = root; the same as explicit labels.
+    labels = np.array([[0, 0, 0], [0, 0, 0], [7, 0, 7], [7, 0, 7]])
+    by_text = solver.sample(2, seed=3, chords="C G", guidance=2.0)
+    assert np.array_equal(solver.sample(2, seed=3, chords=labels, guidance=2.0), by_text)
+    # The condition reaches the network (binary samples of an untrained net may not show it).
+    x, t = torch.randn(1, 4, 8, 8), torch.tensor([5])
+    c_major = torch.from_numpy(labels)[None]
+    with torch.no_grad():
+        assert not torch.allclose(solver.ema(x, t, c_major), solver.ema(x, t, c_major + 2))
+
+
+def test_chords_from_text_and_file(tmp_path):
+    from pianoroll_gan.diffusion.conditioning import chords_from_text
+
+    spec = get_spec("chorales")
+    labels = chords_from_text("C G", spec, 16)
+    assert labels.shape == (16, 3)
+    assert labels[:4].tolist() == [[0, 0, 0]] * 4  # C major, bass C, one chord per bar
+    assert labels[4].tolist() == [7, 0, 7] and labels[8].tolist() == [0, 0, 0]
+    path = tmp_path / "chords.txt"
+    path.write_text("Am | F\n")
+    assert chords_from_text(str(path), spec, 8)[:, 0].tolist() == [9] * 4 + [5] * 4
+
+
+def test_option_errors():
+    solver = make_solver()
+    with pytest.raises(ValueError, match="chord_condition"):
+        solver.sample(1, chords="C G")
+    with pytest.raises(ValueError, match="--inpaint"):
+        solver.sample(1, condition=tiny_roll(1))
+    with pytest.raises(ValueError, match="valid choices"):
+        solver.sample(1, sampler="euler")
+    with pytest.raises(ValueError, match="condition has shape"):
+        solver.sample(1, condition=np.zeros((1, 3, 2, 4, 8), bool), inpaint="melody")
+
+
+def test_experiment_files_load_and_build():
+    chorales = load_experiment("experiments/diffusion_chorales.toml")
+    assert chorales.family == "diffusion" and chorales.data.spec == "chorales"
+    solver = DiffusionSolver(chorales, get_spec("chorales"), torch.device("cpu"))
+    assert count_parameters(solver.model) == 921_240
+    pop = load_experiment("experiments/polyffusion_pop909.toml")
+    assert (pop.data.spec, pop.diffusion.schedule, pop.diffusion.lr) == (
+        "piano8bar",
+        "scaled-linear",
+        5e-5,
+    )
+    assert pop.train.batch_size == 16
+    pop_solver = DiffusionSolver(pop, get_spec("piano8bar"), torch.device("cpu"))
+    assert count_parameters(pop_solver.model.unet) == 41_082_370
+
+
+@pytest.mark.slow
+def test_end_to_end_train_sample_evaluate(tmp_path):
+    from pianoroll_gan.train.data import RollDataset
+    from pianoroll_gan.train.run import load_run
+    from pianoroll_gan.train.trainer import train
+
+    cfg = load_experiment(
+        None,
+        [
+            *TINY,
+            "diffusion.chord_condition=true",
+            "train.steps=4",
+            "train.batch_size=4",
+            "train.log_every=2",
+            "train.eval_every=4",
+            "train.eval_samples=4",
+            "train.sample_every=4",
+            "train.preview_samples=1",
+            "train.checkpoint_every=2",
+            "train.final_samples=4",
+            "train.device='cpu'",
+            "train.precision='bf16'",
+            f"train.runs_dir='{tmp_path / 'runs'}'",
+        ],
+    )
+    roll = tiny_roll(12)
+    run_dir = train(
+        cfg,
+        run_dir=tmp_path / "run",
+        dataset=RollDataset(roll, SPEC),
+        reference=roll[:6],
+        test_reference=roll[6:],
+    )
+    _, spec, solver = load_run(run_dir, "last", device="cpu")
+    assert spec.sample_shape == SPEC.sample_shape and solver.ema_updates == 4
+    out = solver.sample(2, seed=0, sampler="ddpm", chords="C G", guidance=2.0)
+    assert out.shape == (2, *SPEC.sample_shape)
+    assert np.array_equal(out, solver.sample(2, seed=0, sampler="ddpm", chords="C G", guidance=2.0))
