@@ -66,7 +66,8 @@ class Monitor:
     def progress(self, step: int, values: dict[str, float], samples_per_s: float | None) -> None:
         if not self.enabled:
             return
-        shown = {k: f"{v:.4g}" for k, v in values.items() if not k.startswith("grad_norm")}
+        # Losses only: the full set of diagnostics goes to TensorBoard and log.jsonl.
+        shown = {k: f"{v:.4g}" for k, v in values.items() if k.startswith("loss")}
         if samples_per_s is not None:
             shown["samples/s"] = f"{samples_per_s:.1f}"
         self.bar.set_postfix(shown, refresh=False)
