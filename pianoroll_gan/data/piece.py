@@ -102,6 +102,8 @@ def lpd5_family(program: int, is_drum: bool) -> str | None:
     return None
 
 
+FAMILIES = ("piano", "guitar", "bass", "strings")
+
 # Names under which the four voices appear in scores (English, German, Italian, Latin).
 VOICE_ALIASES = {
     "soprano": {"soprano", "sopran", "soprani", "sopr", "canto", "cantus", "discantus", "s"},
@@ -149,6 +151,9 @@ def assign_tracks(
     drum_tracks = [k for k in range(spec.n_tracks) if spec.is_drum[k]]
     lowered = [t.lower() for t in spec.track_names]
     taken: set[int] = set()
+    # Family rules hold when every pitched spec track is named after an LPD-5 family; then a
+    # part that no rule matched is dropped on purpose rather than placed by pitch order.
+    by_family = all(lowered[k] in FAMILIES for k in non_drum)
     for i, name in enumerate(names):
         for k, track in enumerate(spec.track_names):
             if k not in taken and _name_matches(name, track) and bool(drums[i]) == spec.is_drum[k]:
@@ -165,14 +170,14 @@ def assign_tracks(
         if len(non_drum) == 1:
             targets[i] = non_drum[0]
             continue
-        if programs[i] is not None:
+        if by_family and programs[i] is not None:
             family = lpd5_family(int(programs[i]), False)
             if family in lowered and not spec.is_drum[lowered.index(family)]:
                 targets[i] = lowered.index(family)
     filled = set(targets)
     empty_tracks = [k for k in non_drum if k not in filled]
     left = [i for i in range(n_parts) if targets[i] < 0 and not drums[i]]
-    if empty_tracks and len(left) == len(empty_tracks):
+    if empty_tracks and len(left) == len(empty_tracks) and not by_family:
         by_pitch = sorted(left, key=lambda i: -mean_pitches[i])
         for i, k in zip(by_pitch, empty_tracks):
             targets[i] = k

@@ -34,9 +34,10 @@ class Segments:
 def render(notes: np.ndarray, spec: PianorollSpec, n_steps: int) -> np.ndarray:
     """Draw a note table into a roll, already cropped to the spec's pitch range.
 
-    Repeated notes of one pitch get a one-step gap (the previous note ends a step early, as
-    in LPD) so that they stay two notes in a binary roll; tied notes were merged by the
-    reader and stay one. Drum notes become one-step onsets.
+    A note that starts exactly where the previous note of its pitch ends (a repeated note)
+    makes that note end a step early, as in LPD, so that the two stay two notes in a binary
+    roll; tied notes were merged by the reader and stay one; overlapping notes of one pitch
+    (parts merged into one track) merge ('max'). Drum notes become one-step onsets.
 
     Args:
         notes: int ``(n, 4)`` rows ``[track, pitch, start, end]``, pitches inside the range.
@@ -51,7 +52,7 @@ def render(notes: np.ndarray, spec: PianorollSpec, n_steps: int) -> np.ndarray:
     order = np.lexsort((start, pitch, track))
     track, pitch, start, end = track[order], pitch[order], start[order], end[order]
     same = (track[1:] == track[:-1]) & (pitch[1:] == pitch[:-1])
-    touches = same & (start[1:] <= end[:-1]) & (start[1:] - 1 > start[:-1])
+    touches = same & (start[1:] == end[:-1]) & (start[1:] - 1 > start[:-1])
     end[:-1] = np.where(touches, np.minimum(end[:-1], start[1:] - 1), end[:-1])
     start = np.clip(start, 0, n_steps)
     end = np.clip(end, 0, n_steps)

@@ -1,0 +1,89 @@
+"""PianorollDataset: float tensors, transposition without wrapping, drums, workers."""
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from pianoroll_gan.data.config import DataConfig
+from pianoroll_gan.data.dataset import PianorollDataset, collate, make_loader
+from pianoroll_gan.data.prepare import load_split, prepare
+
+
+def test_items_match_load_split(chorale_cache):
+    roll, spec = load_split(chorale_cache, "train")
+    ds = PianorollDataset(chorale_cache, "train")
+    assert len(ds) == len(roll) == 28 and ds.spec == spec
+    item = ds[3]
+    assert item.dtype == torch.float32 and tuple(item.shape) == spec.sample_shape
+    assert torch.equal(item, torch.from_numpy(roll[3]).float())
+    batch = collate(ds.__getitems__([5, 0, 5]))
+    assert torch.equal(batch, torch.from_numpy(roll[[5, 0, 5]]).float())
+    assert torch.equal(ds[-1], ds[len(ds) - 1])
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+    with pytest.raises(ValueError, match="split 'dev'"):
+        PianorollDataset(chorale_cache, "dev")
+
+
+def _shift_of(original, moved, pitched):
+    """The semitone shift that turns ``original`` into ``moved`` (pitched tracks)."""
+    for s in sorted(range(-original.shape[-1] + 1, original.shape[-1]), key=abs):
+        if np.array_equal(np.roll(original[pitched], s, axis=-1), moved[pitched]):
+            return s
+    raise AssertionError("not a transposition")
+
+
+def test_transposition_range_and_no_wrap(chorale_cache):
+    roll, spec = load_split(chorale_cache, "train")
+    ds = PianorollDataset(chorale_cache, "train", transpose=(-30, 30), seed=1)
+    pitched = ~spec.drum_mask
+    used = roll.any(axis=(1, 2, 3))  # (N, P)
+    low = used.argmax(axis=1)
+    high = spec.n_pitches - 1 - used[:, ::-1].argmax(axis=1)
+    seen = {i: set() for i in range(len(roll))}
+    for _ in range(40):
+        batch = collate(ds.__getitems__(list(range(len(roll))))).numpy().astype(bool)
+        for i in range(len(roll)):
+            s = _shift_of(roll[i], batch[i], pitched)
+            # np.roll wraps; equality above plus these bounds mean no note left the range
+            assert -low[i] <= s <= spec.n_pitches - 1 - high[i]
+            assert batch[i].sum() == roll[i].sum()
+            seen[i].add(s)
+    # the chorale spec leaves room on both sides: shifts both ways are drawn for each phrase
+    assert all(min(v) < 0 < max(v) for v in seen.values())
+    narrow = PianorollDataset(chorale_cache, "train", transpose=(2, 2))
+    shifts = narrow.draw_shifts(np.arange(len(roll)))
+    assert set(shifts.tolist()) <= {0, 2}
+    assert (shifts == 2).tolist() == (high + 2 <= spec.n_pitches - 1).tolist()
+
+
+def test_drums_never_move(make_files, tmp_path):
+    notes = [(40 + b, 4 * b, 4 * b + 2) for b in range(8)]
+    hits = [(36 + b % 2, b, b + 0.25) for b in range(32)]
+    (tmp_path / "src").mkdir()
+    make_files.midi(
+        tmp_path / "src" / "a.mid", [("Drums", 0, True, hits), ("Piano", 0, False, notes)]
+    )
+    cfg = DataConfig(spec="lpd5", source=str(tmp_path / "src"), min_notes_per_track=0)
+    out = prepare(cfg, tmp_path / "c", progress=False)
+    roll, spec = load_split(out, "train")
+    ds = PianorollDataset(out, "train", transpose=(-5, 5), seed=0)
+    batch = collate(ds.__getitems__(list(range(len(roll))) * 10)).numpy().astype(bool)
+    originals = np.concatenate([roll] * 10)
+    np.testing.assert_array_equal(batch[:, 0], originals[:, 0])  # the drum track
+    shifts = [_shift_of(o, b, ~spec.drum_mask) for o, b in zip(originals, batch)]
+    assert len(set(shifts)) > 1 and all(-5 <= s <= 5 for s in shifts)
+
+
+def test_dataloader_workers(chorale_cache):
+    roll, _ = load_split(chorale_cache, "train")
+    ds = PianorollDataset(chorale_cache, "train")
+    loader = make_loader(ds, batch_size=8, shuffle=False, num_workers=2, drop_last=False)
+    got = torch.cat(list(loader))
+    assert torch.equal(got, torch.from_numpy(roll).float())
+    # the plain DataLoader with its default collate gives the same batches
+    plain = DataLoader(ds, batch_size=8, num_workers=2)
+    assert torch.equal(torch.cat(list(plain)), got)
+    shuffled = torch.cat(list(make_loader(ds, batch_size=8, num_workers=0, drop_last=True, seed=0)))
+    assert shuffled.shape[0] == 24 and not torch.equal(shuffled, got[:24])
