@@ -52,6 +52,10 @@ def test_transposition_range_and_no_wrap(chorale_cache):
             seen[i].add(s)
     # the chorale spec leaves room on both sides: shifts both ways are drawn for each phrase
     assert all(min(v) < 0 < max(v) for v in seen.values())
+    state = ds.state_dict()
+    again = ds.draw_shifts(np.arange(len(roll)))
+    ds.load_state_dict(state)
+    assert np.array_equal(ds.draw_shifts(np.arange(len(roll))), again)  # resumable draws
     narrow = PianorollDataset(chorale_cache, "train", transpose=(2, 2))
     shifts = narrow.draw_shifts(np.arange(len(roll)))
     assert set(shifts.tolist()) <= {0, 2}

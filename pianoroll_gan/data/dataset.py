@@ -94,6 +94,13 @@ class PianorollDataset(Dataset):
             self._rng = np.random.default_rng([self.seed, info.seed if info else 0])
         return self._rng
 
+    def state_dict(self) -> dict:
+        """State of the transposition draws (for exact resume with ``num_workers = 0``)."""
+        return {"rng": self._generator().bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._generator().bit_generator.state = state["rng"]
+
     def draw_shifts(self, index: np.ndarray) -> np.ndarray:
         """Random semitone shift per phrase, uniform among the shifts that fit it."""
         low, high = self.shift_low[index], self.shift_high[index]
