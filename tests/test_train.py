@@ -232,7 +232,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["step_00000002.pt", "step_00000004.pt"]  # nothing from the NaN state
     good = ckpt.load_checkpoint(run / "checkpoints" / "step_00000004.pt")
-    assert good["step"] == 4 and good["data"]["batches"] == 4
+    assert good["step"] == 4 and good["data"] == {"items": 16, "epoch": 0.8}
     assert all(torch.isfinite(v).all() for v in good["solver"]["net"].values())
     assert [e["step"] for e in train_log(run)] == [1, 2, 3, 4]
 
@@ -448,11 +448,13 @@ def test_stream_is_seeded_resumable_and_shardable():
     assert flat[:10] != flat[10:20]
     assert take(StreamBatchSampler(10, 4, seed=1), 6) == single
     assert take(StreamBatchSampler(10, 4, seed=2), 6) != single
-    assert take(StreamBatchSampler(10, 4, seed=1, start=4), 2) == single[4:]
+    assert take(StreamBatchSampler(10, 4, seed=1, start=16), 2) == single[4:]
+    # Resuming the same stream with another batch size or world size.
+    assert take(StreamBatchSampler(10, 2, seed=1, start=8), 2) == [single[2][:2], single[2][2:]]
     # Two ranks with batch 2 see, together, the single process's batches of 4.
     ranks = [take(StreamBatchSampler(10, 2, seed=1, rank=r, world_size=2), 6) for r in (0, 1)]
     assert [a + b for a, b in zip(*ranks)] == single
-    assert StreamBatchSampler(10, 4, seed=1, world_size=2).epoch_of(5) == 4.0
+    assert StreamBatchSampler(10, 4, seed=1, world_size=2).epoch_of(25) == 2.5
     tiny = take(StreamBatchSampler(3, 4, seed=0), 3)  # smaller than a batch
     assert sorted(sum(tiny, [])) == sorted(list(range(3)) * 4)
     with pytest.raises(ValueError, match="empty"):

@@ -93,7 +93,7 @@ def test_ddp_two_gloo_processes_match_single_process_and_resume(tmp_path):
 
     # Only rank 0 wrote the run folder; its checkpoint holds both ranks' RNG states.
     state = ckpt.load_checkpoint(tmp_path / "ddp" / "run" / "checkpoints" / "step_00000004.pt")
-    assert len(state["rng"]) == 2 and state["data"]["batches"] == 4
+    assert len(state["rng"]) == 2 and state["data"]["items"] == 16
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
     lines = (tmp_path / "ddp" / "run" / "log.jsonl").read_text().splitlines()
     assert len(lines) == 4

@@ -1,12 +1,12 @@
 """Deterministic, resumable and shardable batches for the training loop.
 
 The loader draws from an endless stream of permutations of the training set: epoch ``e`` is
-``rng([seed, e]).permutation(n)``, epochs follow one another, and global batch ``b`` is items
-``b*G .. (b+1)*G - 1`` of the stream (``G = batch_size * world_size``), rank ``r`` taking the
-``r``-th slice. The whole data position is therefore one number, the count of batches
-consumed: resuming from it reproduces the exact batches, whatever ``num_workers`` prefetched,
-and the union of the ranks' batches in data-parallel training is the batch a single process
-with ``G`` samples would see.
+``rng([seed, e]).permutation(n)``, epochs follow one another, and each global batch takes the
+next ``G = batch_size * world_size`` items of the stream, rank ``r`` taking the ``r``-th
+slice. The whole data position is therefore one number, the count of items consumed:
+resuming from it reproduces the exact batches (whatever ``num_workers`` prefetched, and
+even with another batch size or world size), and the union of the ranks' batches in
+data-parallel training is the batch a single process with ``G`` samples would see.
 
 A dataset that draws random numbers of its own (augmentation) may expose ``state_dict()`` /
 ``load_state_dict(state)``; the trainer then checkpoints that state too (per rank, with
@@ -35,7 +35,7 @@ class StreamBatchSampler:
         seed: seed of the permutations.
         rank: this process's index among ``world_size`` data-parallel processes.
         world_size: number of data-parallel processes.
-        start: global batches already consumed (the resume position).
+        start: items of the stream already consumed by all ranks (the resume position).
     """
 
     def __init__(
@@ -63,13 +63,13 @@ class StreamBatchSampler:
         """Order of the dataset in ``epoch`` (the same on every rank)."""
         return np.random.default_rng([self.seed, epoch]).permutation(self.n_items)
 
-    def epoch_of(self, batches: int) -> float:
-        """Epochs (fractional) covered after ``batches`` global batches."""
-        return batches * self.batch_size * self.world_size / self.n_items
+    def epoch_of(self, items: int) -> float:
+        """Epochs (fractional) covered after ``items`` items of the stream."""
+        return items / self.n_items
 
     def __iter__(self) -> Iterator[list[int]]:
         global_batch = self.batch_size * self.world_size
-        item = self.start * global_batch + self.rank * self.batch_size
+        item = self.start + self.rank * self.batch_size
         epoch, perm = -1, np.empty(0, dtype=np.int64)
         while True:
             batch = []
@@ -124,7 +124,7 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> tuple[DataLoader, StreamBatchSampler]:
-    """An endless DataLoader over ``dataset`` starting after ``start`` global batches.
+    """An endless DataLoader over ``dataset`` starting after ``start`` items of the stream.
 
     Returns:
         The loader (iterate it once: it never ends) and its batch sampler.

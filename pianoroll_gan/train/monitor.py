@@ -19,7 +19,7 @@ import numpy as np
 
 from ..spec import PianorollSpec
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "flat_hparams"]
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +118,21 @@ class Monitor:
         self.bar.close()
         self.writer.close()
         self.jsonl.close()
+
+
+def flat_hparams(config: dict[str, Any]) -> dict[str, Any]:
+    """``section.key -> value`` for scalar settings (lists as strings)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(name + ".", value)
+            elif isinstance(value, (list, tuple)):
+                out[name] = str(list(value))
+            else:
+                out[name] = value
+
+    walk("", config)
+    return out

@@ -2,7 +2,7 @@
 
 Both model families train through :func:`train`; what a step does lives in their
 :class:`~pianoroll_gan.train.solver.Solver`. Exactness of ``--resume``: the checkpoint holds
-the solver state, the data position (batches consumed) and every process's RNG states, and
+the solver state, the data position (items consumed) and every process's RNG states, and
 evaluation/sampling run inside a forked RNG, so a run resumed at step ``n`` repeats the
 uninterrupted run's losses (CPU, same seed, ``data.num_workers = 0`` or an augmentation
 that does not draw random numbers in workers).
@@ -29,7 +29,8 @@ from ..spec import PianorollSpec, get_spec
 from . import distributed as D
 from .checkpoint import CheckpointManager, load_checkpoint, rng_state, seed_all, set_rng_state
 from .data import make_loader
-from .monitor import Monitor
+from .monitor import Monitor, flat_hparams
+from .precision import setup_precision
 from .registry import build_solver
 from .run import generate, new_run_dir, write_config, write_meta, write_samples
 from .solver import Solver
@@ -53,28 +54,6 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, message: str, run_dir: Path, step: int) -> None:
         super().__init__(message)
         self.run_dir, self.step = run_dir, step
-
-
-def setup_precision(solver: Solver, precision: str) -> str:
-    """Set ``solver.amp_dtype`` / ``solver.scaler`` from ``train.precision``; return the mode.
-
-    ``auto`` is fp16 autocast with a gradient scaler on CUDA and full precision on CPU;
-    ``bf16`` autocasts without a scaler (bf16 has fp32's exponent range) and works on CPU.
-    """
-    cuda = solver.device.type == "cuda"
-    if precision == "auto":
-        precision = "fp16" if cuda else "fp32"
-    solver.amp_dtype, solver.scaler = None, None
-    if precision == "fp16":
-        if not cuda:
-            raise ValueError("train.precision='fp16' needs CUDA; on CPU use 'bf16' or 'fp32'")
-        solver.amp_dtype = torch.float16
-        solver.scaler = torch.amp.GradScaler("cuda")
-    elif precision == "bf16":
-        solver.amp_dtype = torch.bfloat16
-    elif precision != "fp32":
-        raise ValueError(f"train.precision: invalid {precision!r}; valid: auto, fp32, fp16, bf16")
-    return precision
 
 
 def train(
@@ -135,6 +114,21 @@ class Trainer:
         self.device = self.dist.device
         self.stop_requested = False
 
+        try:
+            self._build(dataset, run_dir, resume, reference, test_reference)
+        except BaseException:
+            D.teardown(self.dist)  # leave no process group behind a failed start
+            raise
+
+    def _build(
+        self,
+        dataset: Dataset | None,
+        run_dir: str | Path | None,
+        resume: str | Path | None,
+        reference: np.ndarray | None,
+        test_reference: np.ndarray | None,
+    ) -> None:
+        cfg, tc = self.cfg, self.cfg.train
         # Data. Rank 0 prepares the cache first so that ranks never build it concurrently.
         self.cache_dir: Path | None = None
         if dataset is None:
@@ -176,7 +170,7 @@ class Trainer:
             self.run_dir / "checkpoints", tc.keep_last, enabled=self.is_main
         )
         self.step = 0
-        self.batches = 0  # global batches consumed (the data position)
+        self.items = 0  # items of the data stream consumed by all ranks (the data position)
         self.best: dict[str, Any] = {"metric": tc.best_metric, "value": None, "step": None}
         self.last_checkpoint: Path | None = None
         # Sums of the scalars since the last log line (checkpointed: exact logs on resume).
@@ -193,7 +187,7 @@ class Trainer:
             seed=tc.seed,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
-            start=self.batches,
+            start=self.items,
             num_workers=cfg.data.num_workers,
             pin_memory=self.device.type == "cuda",
         )
@@ -208,7 +202,7 @@ class Trainer:
             )
         state = load_checkpoint(path, map_location=self.device)
         self.solver.load_state_dict(state["solver"])
-        self.step, self.batches = int(state["step"]), int(state["data"]["batches"])
+        self.step, self.items = int(state["step"]), int(state["data"]["items"])
         if state.get("scaler") and self.solver.scaler is not None:
             self.solver.scaler.load_state_dict(state["scaler"])
         self.best = state.get("best", self.best)
@@ -239,7 +233,7 @@ class Trainer:
         return {
             "solver": solver_state,
             "step": self.step,
-            "data": {"batches": self.batches, "epoch": self.sampler.epoch_of(self.batches)},
+            "data": {"items": self.items, "epoch": self.sampler.epoch_of(self.items)},
             "rng": rngs,
             "scaler": scaler.state_dict() if scaler is not None else None,
             "best": dict(self.best),
@@ -424,7 +418,7 @@ class Trainer:
             self._loop()
             if self.is_main:
                 final = self.final_samples() if tc.final_samples else {}
-                self.monitor.hparams(_flat_hparams(self.cfg), final)
+                self.monitor.hparams(flat_hparams(self.cfg.to_dict()), final)
                 self.monitor.message(f"done: {self.run_dir}")
             D.barrier(self.dist)
         finally:
@@ -447,7 +441,7 @@ class Trainer:
             values = {k: float(v) for k, v in self.solver.train_step(x, self.step).items()}
             window_time += time.perf_counter() - start
             self.step += 1
-            self.batches += 1
+            self.items += self.samples_per_step
             self.window_steps += 1
             for key, value in values.items():
                 self.window[key] = self.window.get(key, 0.0) + value
@@ -490,21 +484,3 @@ def _first_nonfinite(values: dict[str, float], skip_grad_norms: bool) -> tuple[s
         if not math.isfinite(float(value)):
             return key, float(value)
     return None
-
-
-def _flat_hparams(cfg: Any) -> dict[str, Any]:
-    """``section.key -> value`` for scalar settings (lists as strings)."""
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, dict):
-                walk(name + ".", value)
-            elif isinstance(value, (list, tuple)):
-                out[name] = str(list(value))
-            else:
-                out[name] = value
-
-    walk("", cfg.to_dict())
-    return out
