@@ -22,7 +22,7 @@ TINY = dict(
     g_channels=(16, 8, 8),
     g_branch=(4, 2),
     cond_channels=4,
-    d_private=(4, 2),
+    d_private=4,
     d_channels=(8, 8),
     d_stream_channels=4,
     d_merge=8,
@@ -170,4 +170,4 @@ def test_chroma_and_onsets_hand_checked():
     assert chroma[0].tolist() == [4, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
     assert chroma[1, 7] == 1 and chroma[1].sum() == 1
     onsets = onset_per_step(x)[0, 0, :6, 0, 0]
-    assert onsets.tolist() == [1, 1, 0, 0, 1, 0]  # C at 0, E at 1, G at 4 (C ends: no onset)
+    assert onsets.tolist() == [0, 1, 0, 0, 1, 0]  # (step 0 undefined), E at 1, G at 4

@@ -42,14 +42,17 @@ class GANConfig:
     # Generator widths -------------------------------------------------------------------
     g_temporal: int = 128  # hidden width of the temporal generator(s)
     g_channels: tuple[int, int, int] = (256, 128, 64)  # shared transposed convs (per track)
-    # Channels of each private branch (pitch-time and time-pitch): after its first layer and
-    # at full resolution (the full-resolution width dominates the cost).
+    # Private branches per track: pitch-then-time and/or time-then-pitch (v3 uses both;
+    # time-then-pitch is the cheaper one, as its first layer stays at octave resolution).
+    g_paths: tuple[Literal["pitch_time", "time_pitch"], ...] = ("pitch_time", "time_pitch")
+    # Channels of each private branch after its first layer and at full resolution (the
+    # full-resolution width dominates the cost).
     g_branch: tuple[int, int] = (32, 16)
     cond_channels: int = 32  # width of the condition-track encoder
     # Discriminator widths ---------------------------------------------------------------
-    # Channels per track of the private pitch-time and time-pitch branches (0 = no
-    # time-pitch branch; it is the costlier one, as it starts at full pitch resolution).
-    d_private: tuple[int, int] = (16, 16)
+    # Private branches per track (here pitch-then-time is the cheaper one) and their width.
+    d_paths: tuple[Literal["pitch_time", "time_pitch"], ...] = ("pitch_time", "time_pitch")
+    d_private: int = 16
     d_channels: tuple[int, int] = (64, 128)  # shared convs
     d_streams: tuple[Literal["chroma", "onset"], ...] = ("chroma", "onset")  # extra streams
     d_stream_channels: int = 32  # channels of each extra stream
@@ -62,13 +65,15 @@ class GANConfig:
         for key in ("latent_dim", "n_critic", "g_temporal", "cond_channels"):
             if getattr(self, key) < 1:
                 raise ValueError(f"gan.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("d_stream_channels", "d_merge", "sample_batch"):
+        for key in ("d_private", "d_stream_channels", "d_merge", "sample_batch"):
             if getattr(self, key) < 1:
                 raise ValueError(f"gan.{key} must be >= 1, got {getattr(self, key)}")
         if any(c < 1 for c in (*self.g_channels, *self.g_branch, *self.d_channels)):
             raise ValueError("gan.g_channels, g_branch and d_channels must be positive")
-        if self.d_private[0] < 1 or self.d_private[1] < 0:
-            raise ValueError(f"gan.d_private must be (>= 1, >= 0), got {self.d_private}")
+        for key in ("g_paths", "d_paths"):
+            paths = getattr(self, key)
+            if not paths or len(set(paths)) != len(paths):
+                raise ValueError(f"gan.{key} must name 1 or 2 distinct paths, got {paths}")
         if self.gp_weight < 0 or self.lr <= 0:
             raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
         if not all(0 <= b < 1 for b in self.betas):

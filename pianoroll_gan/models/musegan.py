@@ -174,15 +174,20 @@ class Generator(nn.Module):
         gb = 1 if cfg.mode == "composer" else T
         c_br = gb * (c3 + (ce if n_cond else 0))
         (cb, co), pk, ps, rp = cfg.g_branch, f.pitch_kernel, f.pitch_stride, f.res_private
-        self.pitch_time = nn.Sequential(
-            up_block(c_br, T * cb, 3, pk, ps, groups=gb),
-            up_block(T * cb, T * co, 2, rp, groups=T),
-        )
-        self.time_pitch = nn.Sequential(
-            up_block(c_br, T * cb, 2, rp, groups=gb),
-            up_block(T * cb, T * co, 3, pk, ps, groups=T),
-        )
-        self.merge = AxisConv(2 * T * co, T, 3, 1, groups=T)  # 1x1x1, one channel per track
+        self.paths = nn.ModuleDict()
+        if "pitch_time" in cfg.g_paths:
+            self.paths["pitch_time"] = nn.Sequential(
+                up_block(c_br, T * cb, 3, pk, ps, groups=gb),
+                up_block(T * cb, T * co, 2, rp, groups=T),
+            )
+        if "time_pitch" in cfg.g_paths:
+            self.paths["time_pitch"] = nn.Sequential(
+                up_block(c_br, T * cb, 2, rp, groups=gb),
+                up_block(T * cb, T * co, 3, pk, ps, groups=T),
+            )
+        self.merge = AxisConv(
+            len(self.paths) * T * co, T, 3, 1, groups=T
+        )  # 1x1x1, one channel per track
 
     def _bar_latents(self, z: torch.Tensor) -> torch.Tensor:
         """Per-bar inputs of the shared generator, channels-last.
@@ -235,7 +240,7 @@ class Generator(nn.Module):
                 h = torch.cat([h, e], dim=-1)
             else:
                 h = group_cat([h, e.repeat(1, 1, 1, 1, T)], T)
-        h = group_cat([self.pitch_time(h), self.time_pitch(h)], T)
+        h = group_cat([path(h) for path in self.paths.values()], T)
         return self.merge(h).permute(0, 4, 1, 2, 3)  # (N, T, bars, steps, pitches)
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
@@ -281,18 +286,19 @@ class Discriminator(nn.Module):
         self.n_scores = T if self.jamming else 1
         g = self.n_scores  # groups of the shared layers
         c_in = 1 + len(self.cond_idx) if self.jamming else 1  # inputs per private group
-        (cp, ct), pk, ps, rp = cfg.d_private, f.pitch_kernel, f.pitch_stride, f.res_private
-        self.pitch_time = nn.Sequential(
-            down_block(T * c_in, T * cp, 3, pk, ps, groups=T),
-            down_block(T * cp, T * cp, 2, rp, groups=T),
-        )
-        self.time_pitch = None
-        if ct:
-            self.time_pitch = nn.Sequential(
-                down_block(T * c_in, T * ct, 2, rp, groups=T),
-                down_block(T * ct, T * ct, 3, pk, ps, groups=T),
+        cp, pk, ps, rp = cfg.d_private, f.pitch_kernel, f.pitch_stride, f.res_private
+        self.paths = nn.ModuleDict()
+        if "pitch_time" in cfg.d_paths:
+            self.paths["pitch_time"] = nn.Sequential(
+                down_block(T * c_in, T * cp, 3, pk, ps, groups=T),
+                down_block(T * cp, T * cp, 2, rp, groups=T),
             )
-        c_priv = T * (cp + ct)
+        if "time_pitch" in cfg.d_paths:
+            self.paths["time_pitch"] = nn.Sequential(
+                down_block(T * c_in, T * cp, 2, rp, groups=T),
+                down_block(T * cp, T * cp, 3, pk, ps, groups=T),
+            )
+        c_priv = T * cp * len(self.paths)
         self.private_merge = down_block(c_priv, c_priv, 3, 1, groups=T)
         c1, c2 = cfg.d_channels
         self.shared = nn.Sequential(
@@ -327,9 +333,7 @@ class Discriminator(nn.Module):
         """
         xin = self._inputs(x)
         T, g = self.spec.n_tracks, self.n_scores
-        h = self.pitch_time(xin)
-        if self.time_pitch is not None:
-            h = group_cat([h, self.time_pitch(xin)], T)
+        h = group_cat([path(xin) for path in self.paths.values()], T)
         feats = [self.shared(self.private_merge(h))]  # (N, bars, beats, 1, g * c2)
         if "chroma" in self.streams:
             feats.append(self.streams["chroma"](chroma_per_beat(xin, self.spec)))

@@ -262,12 +262,13 @@ def onset_per_step(x: torch.Tensor) -> torch.Tensor:
         x: channels-last ``(N, bars, steps, pitches, C)``; time runs across bars.
 
     Returns:
-        ``(N, bars, steps, 1, C)``; the first step counts its active cells as onsets.
+        ``(N, bars, steps, 1, C)``; the first step has no previous step and gets 0 (the
+        value range of ``x`` is not known here, so silence before the phrase is undefined).
     """
     n, b, s, p, c = x.shape
     flat = x.reshape(n, b * s, p, c)
-    diff = torch.diff(flat, dim=1, prepend=torch.zeros_like(flat[:, :1]))
-    return diff.clamp_min(0).sum(dim=2).reshape(n, b, s, 1, c)
+    onsets = nn.functional.relu(flat[:, 1:] - flat[:, :-1]).sum(dim=2)  # (N, b * s - 1, C)
+    return nn.functional.pad(onsets, (0, 0, 1, 0)).reshape(n, b, s, 1, c)
 
 
 class _BinaryNeuron(torch.autograd.Function):
