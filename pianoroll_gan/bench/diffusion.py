@@ -1,0 +1,189 @@
+"""``pianoroll-gan bench diffusion``: U-Net training speed, sampling speed, sampler quality.
+
+Figures printed:
+
+1. training samples/s and peak memory (peak RSS growth, in a fresh process) of a full step (forward,
+   MSE, backward, clipping, Adam, EMA) for the chorale config (batch 32) and the Polyffusion
+   preset (41M, ``(2, 128, 128)``, batch 16) in fp32 and bf16 autocast, plus bf16 with
+   channels-last convolutions; attention always runs through the fused
+   ``F.scaled_dot_product_attention`` kernel. The allocator in use (tcmalloc, jemalloc or
+   glibc) is printed: on this CPU the default allocator's page faults cost about 2x
+   (../shared/REFERENCE.md sec. 5);
+2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config;
+3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
+   metric table of DDIM-50 beside DDPM-1000 against the test split
+   (``PIANOROLL_GAN_BENCH_SAMPLES`` samples each, default 128; DDPM-1000 of the chorale
+   model took about 25 s per sample on this shared 2-core CPU, so mind the total).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from .common import peak_rss_mib, time_call
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16 (issue 5)
+
+
+def allocator() -> str:
+    """Which malloc serves this process: ``tcmalloc``, ``jemalloc`` or ``glibc``."""
+    names = os.environ.get("LD_PRELOAD", "")
+    with contextlib.suppress(OSError):
+        names += Path("/proc/self/maps").read_text()
+    for name in ("tcmalloc", "jemalloc"):
+        if name in names:
+            return name
+    return "glibc"
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _solver(cfg, spec_name: str, precision: str, channels_last: bool = False):
+    from ..diffusion.solver import DiffusionSolver
+    from ..spec import get_spec
+
+    cfg.diffusion.unet = replace(cfg.diffusion.unet, channels_last=channels_last)
+    solver = DiffusionSolver(cfg, get_spec(spec_name), torch.device("cpu"))
+    solver.amp_dtype = torch.bfloat16 if precision == "bf16" else None
+    return solver
+
+
+def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
+                   repeat: int, channels_last: bool = False) -> dict:  # fmt: skip
+    """Samples/s and peak memory of ``DiffusionSolver.train_step`` on random binary rolls."""
+    from ..models.unet import count_parameters
+
+    solver = _solver(cfg, spec_name, precision, channels_last)
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(batch, *solver.spec.sample_shape, generator=gen) < 0.05).float()
+    base = peak_rss_mib()
+    solver.train_step(x, 0)  # warm-up
+    seconds = time_call(lambda: solver.train_step(x, 1), repeat=repeat, warmup=0)
+    memory = peak_rss_mib() - base
+    params = count_parameters(solver.model)
+    result = {
+        "params": params,
+        "batch": batch,
+        "precision": precision,
+        "channels_last": channels_last,
+        "seconds_per_step": seconds,
+        "samples_per_s": batch / seconds,
+        "peak_mib": memory,
+    }
+    print(
+        f"train {label} ({params / 1e6:.2f}M params, batch {batch}, {precision}"
+        f"{', channels-last' if channels_last else ''}): {seconds:.2f} s/step, "
+        f"{batch / seconds:.2f} samples/s, peak +{memory:.0f} MiB",
+        flush=True,
+    )
+    return result
+
+
+def _training_case(args: tuple) -> dict:
+    """One training measurement in a fresh process (clean peak memory and allocator state)."""
+    threads, label, path, spec_name, batch, precision, repeat, channels_last = args
+    from ..experiment import load_experiment
+
+    torch.set_num_threads(threads)
+    cfg = load_experiment(path)
+    return bench_training(label, cfg, spec_name, batch, precision, repeat, channels_last)
+
+
+def bench_sampling(cfg, n: int, quick: bool) -> dict:
+    """Seconds per sample of DDPM-1000 and DDIM-50 with the chorale config."""
+    solver = _solver(cfg, "chorales", "bf16")
+    out = {}
+    for sampler, steps in (("ddpm", 1000), ("ddim", 50)):
+        run_steps = min(steps, 100) if quick else steps
+        start = time.perf_counter()
+        solver.sample(n, seed=0, sampler=sampler, steps=run_steps)
+        per_sample = (time.perf_counter() - start) / n * steps / run_steps
+        out[f"{sampler}{steps}_s_per_sample"] = per_sample
+        note = f" (timed {run_steps} steps, scaled)" if run_steps != steps else ""
+        print(f"sample {sampler.upper()}-{steps} (chorales, batch {n}, bf16): "
+              f"{per_sample:.3f} s/sample{note}", flush=True)  # fmt: skip
+    out["ddim_speedup"] = out["ddpm1000_s_per_sample"] / out["ddim50_s_per_sample"]
+    print(f"DDIM-50 is {out['ddim_speedup']:.1f}x faster than DDPM-1000 (target >= 15x)")
+    return out
+
+
+def bench_quality(run_dir: str, n: int) -> dict:
+    """Metric table of DDIM-50 beside DDPM-1000 samples of a trained run."""
+    from ..data.prepare import ensure_prepared, load_split
+    from ..metrics import evaluate, render_markdown
+    from ..train.run import load_run
+
+    cfg, spec, solver = load_run(run_dir, "best", device="cpu")
+    solver.amp_dtype = torch.bfloat16
+    test, _ = load_split(ensure_prepared(cfg.data), "test")
+    rows, out = [], {}
+    for sampler, steps in (("ddpm", 1000), ("ddim", 50)):
+        start = time.perf_counter()
+        roll = solver.sample(n, seed=0, sampler=sampler, steps=steps)
+        seconds = time.perf_counter() - start
+        label = f"{sampler.upper()}-{steps}"
+        results = evaluate(roll, spec, reference=test, name=label, reference_name="test split")
+        rows.append((label, results))
+        scalars = results.scalars()
+        out[label] = {"seconds": seconds, **scalars}
+        print(f"{label}: {n} samples in {seconds:.0f} s", flush=True)
+    print(render_markdown(rows))
+    key = "OA/pitch_class_histogram"
+    if key in out["DDPM-1000"]:
+        gap = abs(out["DDPM-1000"][key] - out["DDIM-50"][key])
+        print(f"pitch-class OA: DDPM-1000 {out['DDPM-1000'][key]:.3f}, DDIM-50 "
+              f"{out['DDIM-50'][key]:.3f}, gap {gap:.3f} (target <= 0.05)")  # fmt: skip
+    return out
+
+
+def run(quick: bool = False) -> dict:
+    """Run the diffusion benchmarks (``quick``: chorale config only, fewer repeats)."""
+    from ..experiment import load_experiment
+
+    alloc = allocator()
+    print(f"allocator: {alloc}; torch threads: {torch.get_num_threads()}; attention: fused "
+          "F.scaled_dot_product_attention")  # fmt: skip
+    report: dict = {"allocator": alloc, "training": {}}
+    chorales = EXPERIMENTS / "diffusion_chorales.toml"
+    pop = EXPERIMENTS / "polyffusion_pop909.toml"
+    cases = [("chorales", chorales, "chorales", 32, p, False, 3) for p in ("fp32", "bf16")]
+    if not quick:
+        cases += [
+            ("preset", pop, "piano8bar", 16, "fp32", False, 1),
+            ("preset", pop, "piano8bar", 16, "bf16", False, 1),
+            ("preset", pop, "piano8bar", 16, "bf16", True, 1),
+        ]
+    # Each case runs in its own process: peak RSS is then the case's own, and one case's
+    # freed-but-kept heap does not hide the next one's page faults.
+    ctx = multiprocessing.get_context("spawn")
+    for label, path, spec_name, batch, precision, cl, repeat in cases:
+        key = f"{label}/{precision}{'/channels_last' if cl else ''}"
+        args = (torch.get_num_threads(), label, path, spec_name, batch, precision, repeat, cl)
+        with ctx.Pool(1) as pool:
+            report["training"][key] = pool.apply(_training_case, (args,))
+    if not quick:
+        target = TARGET_PRESET.get(alloc, TARGET_PRESET["glibc"])
+        best = max(v["samples_per_s"] for k, v in report["training"].items() if "preset" in k)
+        print(f"preset best: {best:.2f} samples/s; target with {alloc}: >= {target} "
+              f"({'met' if best >= target else 'NOT met'})")  # fmt: skip
+        report["preset_target_met"] = best >= target
+    report["sampling"] = bench_sampling(load_experiment(chorales), 8 if quick else 16, quick)
+    run_dir = os.environ.get("PIANOROLL_GAN_DIFFUSION_RUN")
+    if run_dir:
+        n = int(os.environ.get("PIANOROLL_GAN_BENCH_SAMPLES", "16" if quick else "128"))
+        report["quality"] = bench_quality(run_dir, n)
+    else:
+        print("sampler quality table skipped: set PIANOROLL_GAN_DIFFUSION_RUN to a trained "
+              "diffusion_chorales run folder to compare DDIM-50 with DDPM-1000")  # fmt: skip
+    return report
