@@ -69,6 +69,8 @@ def test_sample_passes_only_given_options(run_dir, tmp_path):
     cmd = ["sample", str(run_dir), "--n", "2", "--out", str(out2), "--no-eval"]
     assert cli.main([*cmd, "--chords-file", str(chords)]) == 0
     assert last_call()["chords"] == "Dm G C"
+    assert cli.main([*cmd, "--tracks", "A", "B", "--bars", "0", "3,1"]) == 0
+    assert last_call()["tracks"] == ["A", "B"] and last_call()["bars"] == [0, 3, 1]
 
 
 def test_sample_writes_files_that_match_the_solver(run_dir, tmp_path):

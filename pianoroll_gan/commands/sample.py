@@ -75,9 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("accompaniment", "melody", "bars", "tracks"),
         help="diffusion: which region to generate given --condition",
     )
-    opts.add_argument("--bars", type=_int_list, help="bars for --inpaint bars, e.g. 1,2")
     opts.add_argument(
-        "--tracks", type=_str_list, help="tracks for --inpaint tracks, e.g. Alto,Tenor"
+        "--bars", nargs="+", type=_int_list, help="bars for --inpaint bars: 1,2 or 1 2"
+    )
+    opts.add_argument(
+        "--tracks",
+        nargs="+",
+        type=_str_list,
+        help="tracks for --inpaint tracks: Alto,Tenor or Alto Tenor",
     )
     opts.add_argument("--resample", type=int, help="diffusion: RePaint resampling rounds")
     opts.add_argument("--long-bars", type=int, help="diffusion: generate this many bars by sliding")
@@ -101,6 +106,9 @@ OPTION_KEYS = (
 def sampler_options(args: argparse.Namespace) -> dict:
     """The sampler options the user gave (others keep the solver's defaults)."""
     options = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k, None) is not None}
+    for key in ("bars", "tracks"):  # one list from "1,2", "1 2" or "1, 2"
+        if key in options:
+            options[key] = [v for part in options[key] for v in part]
     if getattr(args, "chords_file", None) is not None:
         if not args.chords_file.is_file():
             raise FileNotFoundError(f"--chords-file {args.chords_file} does not exist")
