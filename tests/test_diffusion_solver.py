@@ -227,3 +227,31 @@ def test_end_to_end_train_sample_evaluate(tmp_path):
     out = solver.sample(2, seed=0, sampler="ddpm", chords="C G", guidance=2.0)
     assert out.shape == (2, *SPEC.sample_shape)
     assert np.array_equal(out, solver.sample(2, seed=0, sampler="ddpm", chords="C G", guidance=2.0))
+
+
+def test_training_chord_labels_of_hand_built_triads():
+    from pianoroll_gan.diffusion.conditioning import roll_chords
+
+    spec = get_spec("chorales")
+    roll = np.zeros((1, *spec.sample_shape), dtype=bool)
+    beat = spec.resolution
+    # Bar 0: C major (C3 E4 G4 C5 over the voices); bar 1: A minor with C in the bass.
+    for voice, pitch in zip((3, 2, 1, 0), (48, 64, 67, 72)):
+        roll[0, voice, 0, :, pitch - spec.lowest_pitch] = True
+    for voice, pitch in zip((3, 2, 1, 0), (48, 57, 64, 69)):
+        roll[0, voice, 1, : 2 * beat, pitch - spec.lowest_pitch] = True
+    labels = roll_chords(roll, spec)
+    assert labels.shape == (1, 16, 3)
+    assert labels[0, :4].tolist() == [[0, 0, 0]] * 4  # C major, bass C
+    assert labels[0, 4:6].tolist() == [[9, 1, 0]] * 2  # A minor, bass C
+    assert labels[0, 6:].tolist() == [[-1, -1, -1]] * 10  # silence: no chord
+
+
+def test_long_piece_with_chords():
+    solver = make_solver("diffusion.chord_condition=true")
+    out = solver.sample(1, seed=0, long_bars=3, chords="C G Am", guidance=2.0)
+    assert out.shape == (1, 2, 3, 4, 8)
+    labels = np.zeros((6, 3), dtype=np.int64)
+    assert solver.sample(1, seed=0, long_bars=3, chords=labels).shape == (1, 2, 3, 4, 8)
+    with pytest.raises(ValueError, match="at least 6 beats"):
+        solver.sample(1, long_bars=3, chords=labels[:5])

@@ -227,7 +227,9 @@ class DiffusionSolver(Solver):
             given[:, :, :total] = cond_roll
             known[:, :, :total] = known_mask(cond_roll, spec, inpaint, bars, tracks)
 
-        labels = self._chord_labels(chords, n, padded * spec.beats_per_bar)
+        labels = self._chord_labels(
+            chords, n, total * spec.beats_per_bar, padded * spec.beats_per_bar
+        )
         out = np.zeros(shape, dtype=bool)
         generator = torch.Generator(self.device).manual_seed(int(seed))
         notes = orphans = 0
@@ -265,7 +267,8 @@ class DiffusionSolver(Solver):
         self.last_stats = DecodeStats(notes, orphans)
         return out[:, :, :total]
 
-    def _chord_labels(self, chords: Any, n: int, beats: int) -> torch.Tensor | None:
+    def _chord_labels(self, chords: Any, n: int, beats: int, padded: int) -> torch.Tensor | None:
+        """Labels ``(n, padded, 3)``: ``beats`` given, the padding of a last window is "N"."""
         if chords is None:
             return None
         if not self.dcfg.chord_condition:
@@ -277,11 +280,16 @@ class DiffusionSolver(Solver):
             labels = chords_from_text(chords, self.spec, beats)
         else:
             labels = np.asarray(chords, dtype=np.int64)
-            if labels.shape[-2] < beats:
-                raise ValueError(f"chord labels cover {labels.shape[-2]} beats; {beats} needed")
+            if labels.ndim not in (2, 3) or labels.shape[-1] != 3 or labels.shape[-2] < beats:
+                raise ValueError(
+                    f"chord labels have shape {labels.shape}; need (beats, 3) or (n, beats, 3) "
+                    f"with at least {beats} beats of (root, quality, bass)"
+                )
             labels = labels[..., :beats, :]
         labels = np.broadcast_to(labels, (n, beats, 3))
-        return torch.from_numpy(np.ascontiguousarray(labels)).to(self.device)
+        pad = np.full((n, padded - beats, 3), -1, dtype=np.int64)
+        labels = np.concatenate([labels, pad], axis=1)
+        return torch.from_numpy(labels).to(self.device)
 
     def _denoise(
         self,
