@@ -67,7 +67,7 @@ PER_TRACK_METRICS: dict[str, str] = {
 }
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
-_CHUNK_CELLS = 1 << 23  # about 8 MB of bool cells per chunk
+_CHUNK_CELLS = 1 << 21  # about 2 MB of bool cells per chunk: temporaries stay in cache
 
 
 def tonal_centroid_matrix() -> np.ndarray:
@@ -94,7 +94,7 @@ def track_pairs(spec: PianorollSpec) -> list[tuple[int, int]]:
     return list(combinations(melodic, 2))
 
 
-def _scale_matrix(spec: PianorollSpec) -> np.ndarray:
+def _scale_matrix() -> np.ndarray:
     """``(12, 24)``: column k is the pitch-class mask of major (k < 12) / minor key k % 12."""
     cols = []
     for steps in (_MAJOR, _MINOR):
@@ -103,6 +103,9 @@ def _scale_matrix(spec: PianorollSpec) -> np.ndarray:
             mask[[(root + s) % 12 for s in steps]] = 1
             cols.append(mask)
     return np.array(cols).T
+
+
+_SCALES = _scale_matrix().astype(np.float32)
 
 
 def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -> dict:
@@ -119,15 +122,19 @@ def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -
     # Notes along the whole time axis: onset where a step is on and the previous one off.
     onset = xt.copy()
     np.greater(xt[:, :, 1:], xt[:, :, :-1], out=onset[:, :, 1:])
-    out["notes"] = np.array([np.count_nonzero(onset[:, i]) for i in range(k)])
+    # Onsets are sparse (one cell per note): count them per step and per pitch class from
+    # their flat indices instead of reducing the whole array twice.
+    row, pitch = np.divmod(np.flatnonzero(onset), p)  # row = (sample * K + track) * T + step
+    onset_steps = np.bincount(row, minlength=n * k * b * s).reshape(n, k, b * s)
+    pcs = (spec.lowest_pitch + np.arange(p)) % 12
+    pc_notes = np.bincount((row // (b * s)) * 12 + pcs[pitch], minlength=n * k * 12)
+    pc_notes = pc_notes.reshape(n, k, 12).astype(np.float32)  # (n, K, 12) notes per class
+    out["notes"] = onset_steps.sum(axis=(0, 2))
     # A note is qualified when its first q steps are all on.
     qualified = onset[:, :, : b * s - q + 1]
     for j in range(1, q):
         qualified = qualified & xt[:, :, j : b * s - q + 1 + j]
     out["qualified"] = np.array([np.count_nonzero(qualified[:, i]) for i in range(k)])
-    t_dtype = np.uint8 if b * s <= 255 else np.int32
-    notes_per_pitch = onset.view(np.uint8).sum(axis=2, dtype=t_dtype)  # (n, K, P)
-    onset_steps = count_last_axis(onset)  # (n, K, T)
 
     # Pitch activity per beat (TD) and per bar / sample (UPC, pitch statistics).
     beat_counts = beat_pitch_counts(x, spec)  # (n, K, beats, P)
@@ -146,13 +153,13 @@ def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -
         "pitches_used": used.sum(axis=-1).astype(float),
         "pitch_classes_used": (fold_pitch_classes(used, spec) > 0).sum(axis=-1).astype(float),
     }
-    pc_notes = fold_pitch_classes(notes_per_pitch, spec).astype(np.float64)  # (n, K, 12)
     total = pc_notes.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         prob = pc_notes / total
         plogp = np.where(prob > 0, prob * np.log2(np.where(prob > 0, prob, 1)), 0.0)
         per_sample["pitch_class_entropy"] = -plogp.sum(axis=-1)
-        per_sample["scale_consistency"] = (pc_notes @ _scale_matrix(spec)).max(-1) / total[..., 0]
+        in_key = pc_notes @ _SCALES  # (n, K, 24) notes inside each key's scale
+        per_sample["scale_consistency"] = in_key.max(axis=-1) / total[..., 0]
     for key in per_sample:
         per_sample[key][~has_note] = np.nan
 
@@ -185,14 +192,13 @@ def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -
     centroid = (chroma / np.maximum(mass, 1).astype(np.float32)) @ phi  # (n, Km, beats, 6)
     sounding = mass[..., 0] > 0
     mel_index = {t: i for i, t in enumerate(np.flatnonzero(mel))}
-    td_sum, td_count = [], []
-    for a, c in track_pairs(spec):
-        ia, ic = mel_index[a], mel_index[c]
-        both = sounding[:, ia] & sounding[:, ic]
-        dist = np.linalg.norm(centroid[:, ia] - centroid[:, ic], axis=-1)
-        td_sum.append(float(dist[both].sum()))
-        td_count.append(int(both.sum()))
-    out["td_sum"], out["td_count"] = np.array(td_sum), np.array(td_count)
+    pairs = track_pairs(spec)
+    ia = np.array([mel_index[a] for a, _ in pairs], dtype=np.int64)
+    ic = np.array([mel_index[c] for _, c in pairs], dtype=np.int64)
+    both = sounding[:, ia] & sounding[:, ic]  # (n, pairs, beats)
+    dist = np.sqrt(((centroid[:, ia] - centroid[:, ic]) ** 2).sum(axis=-1))
+    td_sum, td_count = (dist * both).sum(axis=(0, 2)), both.sum(axis=(0, 2))
+    out["td_sum"], out["td_count"] = td_sum.astype(np.float64), td_count
     return out
 
 

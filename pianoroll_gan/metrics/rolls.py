@@ -14,7 +14,6 @@ from ..spec import PianorollSpec
 
 __all__ = [
     "as_bool_roll",
-    "pitch_class_matrix",
     "fold_pitch_classes",
     "beat_pitch_counts",
     "count_last_axis",
@@ -46,41 +45,48 @@ def as_bool_roll(roll: Any, spec: PianorollSpec, what: str = "piano roll") -> np
     return x if x.dtype == bool else x != 0
 
 
-def pitch_class_matrix(spec: PianorollSpec, dtype: Any = np.float32) -> np.ndarray:
-    """One-hot map from pitch index to pitch class: ``(P, 12)``, row p has a 1 at (L + p) % 12."""
-    pcs = (spec.lowest_pitch + np.arange(spec.n_pitches)) % 12
-    return (pcs[:, None] == np.arange(12)[None, :]).astype(dtype)
-
-
 def fold_pitch_classes(counts: np.ndarray, spec: PianorollSpec) -> np.ndarray:
-    """Sum a ``(..., P)`` array over octaves into int32 ``(..., 12)`` (index 0 = C)."""
+    """Sum a ``(..., P)`` array (bool or non-negative int) over octaves into ``(..., 12)``.
+
+    Index 0 is C. The result is uint16 for bool / uint8 input (at most 11 octaves of uint8
+    counts cannot overflow it), float64 for float input, else int64.
+    """
     front = spec.lowest_pitch % 12
     back = -(front + spec.n_pitches) % 12
     if front or back:  # pad so that the pitch axis starts on a C and holds whole octaves
         pad = [(0, 0)] * (counts.ndim - 1) + [(front, back)]
         counts = np.pad(counts, pad)
-    octaves = counts.reshape(*counts.shape[:-1], -1, 12)
-    return octaves.sum(axis=-2, dtype=np.int32)
+    if counts.dtype in (np.bool_, np.uint8):
+        dtype = np.uint16
+    else:
+        dtype = np.float64 if counts.dtype.kind == "f" else np.int64
+    # Adding octave slices is several times faster than a reduction over an octave axis.
+    total = counts[..., :12].astype(dtype)
+    for start in range(12, counts.shape[-1], 12):
+        np.add(total, counts[..., start : start + 12], out=total, casting="unsafe")
+    return total
 
 
 def count_last_axis(x: np.ndarray) -> np.ndarray:
     """Number of True entries along the last axis of a bool array, as uint8 ``x.shape[:-1]``.
 
-    Same as ``x.sum(-1)`` (for up to 255 entries) but about 3x faster: groups of 8 (or 4)
-    bool bytes are read as one integer whose byte lanes are then added in one multiply.
+    Same as ``x.sum(-1)`` (for up to 255 entries) but faster: every 8 bool bytes are read as
+    one uint64 whose byte lanes are added across words, then summed in one multiply.
     """
     width = x.shape[-1]
-    if width > 255:
-        return x.sum(axis=-1)
-    for lane, dtype in ((8, np.uint64), (4, np.uint32)):
-        if width % lane == 0 and x.strides[-1] == 1:
-            words = np.ascontiguousarray(x).view(np.uint8).view(dtype)
-            acc = words.sum(axis=-1, dtype=dtype)  # each byte lane holds a partial count
-            shift = dtype(8 * (lane - 1))
-            ones = dtype(int("01" * lane, 16))
-            with np.errstate(over="ignore"):  # the multiply wraps by design
-                return ((acc * ones) >> shift).astype(np.uint8)
-    return x.sum(axis=-1, dtype=np.uint8)
+    if width > 255 or width < 8:
+        return x.sum(axis=-1, dtype=np.uint8 if width <= 255 else np.int64)
+    data = np.ascontiguousarray(x).view(np.uint8)
+    n_words = width // 8
+    words = data[..., : 8 * n_words].view(np.uint64)
+    lanes = words[..., 0].copy()
+    for j in range(1, n_words):  # lane counts stay <= 31: no carry into the next byte
+        lanes += words[..., j]
+    with np.errstate(over="ignore"):  # the multiply wraps by design; the top byte is the sum
+        total = ((lanes * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.uint8)
+    for j in range(8 * n_words, width):
+        total += data[..., j]
+    return total
 
 
 def beat_pitch_counts(x: np.ndarray, spec: PianorollSpec) -> np.ndarray:
@@ -93,6 +99,11 @@ def beat_pitch_counts(x: np.ndarray, spec: PianorollSpec) -> np.ndarray:
         each beat, how many of its ``spec.resolution`` steps each pitch is active.
     """
     n, k, b, _, p = x.shape
-    beats = x.reshape(n, k, b * spec.beats_per_bar, spec.resolution, p)
-    dtype = np.uint8 if spec.resolution <= 255 else np.int32
-    return beats.view(np.uint8).sum(axis=3, dtype=dtype)
+    beats = x.view(np.uint8).reshape(n, k, b * spec.beats_per_bar, spec.resolution, p)
+    if spec.resolution > 255:
+        return beats.sum(axis=3, dtype=np.int32)
+    # Adding the steps of a beat slice by slice is about twice as fast as a reduction.
+    counts = beats[:, :, :, 0].copy()
+    for j in range(1, spec.resolution):
+        counts += beats[:, :, :, j]
+    return counts
