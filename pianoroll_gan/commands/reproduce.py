@@ -1,0 +1,92 @@
+"""``pianoroll-gan reproduce``: train or reuse the models of a comparison and write its report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "reproduce the comparison tables (chorales, or lpd5 with --data): train, sample, report"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("setting", choices=("chorales", "lpd5"), help="which comparison")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="report folder (default reports/<setting>)"
+    )
+    parser.add_argument(
+        "--runs-dir", type=Path, default=None, help="run folders (default: each config's)"
+    )
+    parser.add_argument(
+        "--experiments", type=Path, default=None, help="folder of the experiment files"
+    )
+    parser.add_argument(
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every training length by F (e.g. 0.1 for a quick look)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the newest run folder of each experiment (with a checkpoint) if there is one",
+    )
+    parser.add_argument("--n", type=int, default=1000, help="samples per model (default 1000)")
+    parser.add_argument(
+        "--ddpm-samples", type=int, default=256, help="samples drawn with DDPM (default 256)"
+    )
+    parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument(
+        "--reference",
+        choices=("train", "valid", "test"),
+        default="train",
+        help="split in the reference row (default train: MuseGAN's 'training data')",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides applied to every experiment (e.g. train.threads=2)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="MODEL", help="run only these models"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="data source (lpd5: LPD-5 folder or MuseGAN npz)"
+    )
+    parser.add_argument("--device", default=None, help="sampling device (default: auto)")
+    parser.add_argument(
+        "--qn-threshold",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="QN's minimum note length in steps (chorales default 2, an eighth note)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..reproduce import ReproduceOptions, reproduce
+
+    opts = ReproduceOptions(
+        out=args.out or Path("reports") / args.setting,
+        runs_dir=args.runs_dir,
+        experiments=args.experiments,
+        steps_scale=args.steps_scale,
+        reuse=args.reuse,
+        n_samples=args.n,
+        ddpm_samples=args.ddpm_samples,
+        ddim_steps=args.ddim_steps,
+        seed=args.seed,
+        reference=args.reference,
+        overrides=tuple(args.overrides),
+        only=tuple(args.only),
+        data=args.data,
+        device=args.device,
+        qn_threshold=args.qn_threshold,
+    )
+    out = reproduce(args.setting, opts)
+    print(f"report: {out / 'results.md'}")
+    return 0
