@@ -23,9 +23,10 @@ class GANConfig:
     loss: Literal["wgan-gp", "nonsaturating", "hinge"] = "wgan-gp"
     gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP); 0 disables the penalty
     n_critic: int = 5  # discriminator updates per generator update
-    # What the n_critic D updates of one train step see: "reuse" = the whole real batch each
-    # time (fresh noise and interpolates), "split" = n_critic disjoint chunks of it.
-    critic_batches: Literal["reuse", "split"] = "reuse"
+    # Real data of the n_critic D updates of one train step: "fresh" = a new batch for each
+    # (as in the paper; the trainer then loads n_critic batches per step), "reuse" = the same
+    # batch each time (fresh noise and interpolates; n_critic times less data loading).
+    critic_batches: Literal["fresh", "reuse"] = "fresh"
     lr: float = 2e-4  # Adam learning rate of G and D (paper: 2e-4; v3 code: 1e-3)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (paper)
     lr_decay_start: int = 0  # linear decay to 0 at train.steps from this G step; 0 = off

@@ -1,10 +1,12 @@
 """GAN training logic behind the shared trainer: critic and generator updates, sampling.
 
 One :meth:`GANSolver.train_step` = ``n_critic`` critic updates then one generator update
-(Gulrajani et al. 2017, Algorithm 1). With ``critic_batches = "reuse"`` every critic update
-sees the whole real batch (fresh noise and interpolates each time); with ``"split"`` the
-batch is cut into ``n_critic`` chunks, one per critic update, as in the paper, where each
-critic update draws its own real batch. The generator update uses the whole batch size.
+(Gulrajani et al. 2017, Algorithm 1). With ``critic_batches = "fresh"`` (default, as in the
+paper) each critic update gets its own real batch: the solver asks the trainer for
+``n_critic`` batches per step (``batches_per_step``) and splits them; with ``"reuse"`` every
+critic update sees the same batch (fresh noise and interpolates each time). The generator
+update draws ``batch_size`` latents (and, for accompaniment, takes the given tracks of the
+last batch).
 
 Real data arrive as {0, 1} floats and are mapped to the generator's output range: ``2x - 1``
 for tanh, unchanged for sigmoid and binary neurons.
@@ -65,8 +67,8 @@ def decode(
         u = torch.rand(probs.shape, generator=generator).to(probs.device)
         notes = probs > u
     if max_polyphony and max_polyphony < probs.shape[-1]:
-        kth = probs.topk(max_polyphony, dim=-1).values[..., -1:]  # k-th largest per step
-        notes &= probs >= kth
+        top = probs.topk(max_polyphony, dim=-1).indices  # ties broken by topk, so exact k
+        notes &= torch.zeros_like(notes).scatter_(-1, top, True)
     return notes
 
 
@@ -93,6 +95,7 @@ class GANSolver(Solver):
             for name, net in self.nets.items()
         }
         self.lr_factor = linear_decay(g.lr_decay_start, cfg.train.steps)
+        self.batches_per_step = g.n_critic if g.critic_batches == "fresh" else 1
         self.cond_idx = G.cond_idx
         self.latent_dim = G.latent_dim
         # Given-track phrases seen in training, for sampling a conditional model without a
@@ -159,7 +162,8 @@ class GANSolver(Solver):
         """``n_critic`` critic updates and one generator update on the real batch ``x``.
 
         Args:
-            x: ``(B, tracks, bars, steps, pitches)`` floats in {0, 1}.
+            x: ``(k * B, tracks, bars, steps, pitches)`` floats in {0, 1}: ``k =
+                batches_per_step`` batches of the batch size.
             step: generator step (0-based), for the learning-rate schedule.
 
         Returns:
@@ -175,18 +179,18 @@ class GANSolver(Solver):
                 group["lr"] = lr
         self._remember_condition(x)
         x = self.to_range(x)
-        if g.critic_batches == "split":
-            if x.shape[0] < g.n_critic:
+        if self.batches_per_step > 1:  # n_critic batches concatenated by the trainer
+            if x.shape[0] % self.batches_per_step:
                 raise ValueError(
-                    f"train.batch_size {x.shape[0]} < gan.n_critic {g.n_critic}: cannot split "
-                    "the batch; raise the batch size or set gan.critic_batches = 'reuse'"
+                    f"gan.critic_batches = 'fresh' needs {self.batches_per_step} equal batches "
+                    f"per step, got {x.shape[0]} samples"
                 )
-            chunks = list(x.chunk(g.n_critic))
+            chunks = list(x.chunk(self.batches_per_step))
         else:
             chunks = [x] * g.n_critic
         critic = [self._critic_step(chunk) for chunk in chunks]
         out = {key: sum(c[key] for c in critic) / len(critic) for key in critic[0]}
-        out.update(self._generator_step(x))
+        out.update(self._generator_step(chunks[-1]))
         if g.loss == "wgan-gp":
             out["wdist"] = out["score/real"] - out["score/fake"]
         out["loss"] = out["loss/D"] + out["loss/G"]

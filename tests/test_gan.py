@@ -1,0 +1,239 @@
+"""GAN losses, gradient penalty, learning-rate decay, binarization and the GAN solver."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pianoroll_gan.config import ConfigError
+from pianoroll_gan.experiment import ExperimentConfig, load_experiment
+from pianoroll_gan.gan.config import GANConfig
+from pianoroll_gan.gan.losses import d_loss, g_loss, gradient_penalty, linear_decay
+from pianoroll_gan.gan.solver import GANSolver, decode, slerp
+from pianoroll_gan.spec import get_spec
+from pianoroll_gan.train.config import TrainConfig
+
+TINY = dict(
+    g_temporal=8,
+    g_channels=(16, 8, 8),
+    g_branch=(4, 2),
+    cond_channels=4,
+    d_private=4,
+    d_channels=(8, 8),
+    d_stream_channels=4,
+    d_merge=8,
+    n_critic=2,
+)
+
+
+def make_solver(spec_name="chorales", steps=10, **kw) -> GANSolver:
+    torch.manual_seed(0)
+    cfg = ExperimentConfig(gan=GANConfig(**{**TINY, **kw}), train=TrainConfig(steps=steps))
+    return GANSolver(cfg, get_spec(spec_name), torch.device("cpu"))
+
+
+def real_batch(spec_name="chorales", n=4, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, *get_spec(spec_name).sample_shape, generator=g) > 0.9).float()
+
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+    # D(x) = <w, x> has gradient w everywhere: GP = weight * (||w|| - 1)^2 exactly.
+    w = torch.tensor([3.0, 0.0, 4.0, 0.0])  # ||w|| = 5
+    x_hat = torch.randn(6, 4, requires_grad=True)
+    scores = (x_hat @ w)[:, None]
+    gp = gradient_penalty(scores, x_hat, weight=10.0)
+    assert gp.item() == pytest.approx(10 * (5 - 1) ** 2)
+    # Per-sample norms: D(x) = sum(x^2) / 2 has gradient x; norms 1 and 3 -> mean (0 + 4) / 2.
+    x_hat = torch.tensor([[1.0, 0.0], [0.0, 3.0]], requires_grad=True)
+    gp = gradient_penalty((x_hat**2).sum(1, keepdim=True) / 2, x_hat, weight=1.0)
+    assert gp.item() == pytest.approx(2.0)
+    gp.backward()  # the penalty is differentiable (double backward)
+    assert x_hat.grad is not None
+
+
+def test_losses_hand_computed():
+    real = torch.tensor([[1.0], [3.0]])
+    fake = torch.tensor([[-1.0], [0.0]])
+    assert d_loss("wgan-gp", real, fake).item() == pytest.approx(-0.5 - 2.0)
+    assert g_loss("wgan-gp", fake).item() == pytest.approx(0.5)
+    hinge = (0 + 0) / 2 + (0 + 1) / 2  # relu(1 - real) + relu(1 + fake)
+    assert d_loss("hinge", real, fake).item() == pytest.approx(hinge)
+    sp = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    ns = (sp(-1) + sp(-3)) / 2 + (sp(-1) + sp(0)) / 2
+    assert d_loss("nonsaturating", real, fake).item() == pytest.approx(ns)
+    assert g_loss("nonsaturating", fake).item() == pytest.approx((sp(1) + sp(0)) / 2)
+    two = torch.tensor([[1.0, 2.0]])  # jamming: critics summed
+    assert g_loss("wgan-gp", two).item() == pytest.approx(-3.0)
+    with pytest.raises(ValueError, match="valid choices"):
+        d_loss("lsgan", real, fake)
+
+
+def test_linear_decay_values():
+    f = linear_decay(start=45_000, end=50_000)  # v3 schedule
+    assert [f(s) for s in (0, 44_999, 45_000, 47_500, 49_000, 50_000, 60_000)] == [
+        1.0,
+        1.0,
+        1.0,
+        0.5,
+        0.2,
+        0.0,
+        0.0,
+    ]
+    assert linear_decay(0, 100)(99) == 1.0  # start 0 disables
+    solver = make_solver(steps=10, lr=1e-3, lr_decay_start=5)
+    x = real_batch(n=4)
+    assert solver.train_step(x, 0)["lr"] == pytest.approx(1e-3)
+    assert solver.train_step(x, 8)["lr"] == pytest.approx(1e-3 * 2 / 5)
+    assert solver.optimizers["D"].param_groups[0]["lr"] == pytest.approx(4e-4)
+
+
+def test_decode_ht_bs_and_polyphony():
+    probs = torch.tensor([0.1, 0.49, 0.51, 0.9]).reshape(1, 1, 1, 1, 4)
+    assert decode(probs, "ht").flatten().tolist() == [False, False, True, True]
+    assert decode(probs, "ht", threshold=0.05).flatten().tolist() == [True] * 4
+    assert decode(probs, "ht", max_polyphony=1).flatten().tolist() == [False] * 3 + [True]
+    big = torch.full((1, 1, 1, 1000, 100), 0.3)
+    g = torch.Generator().manual_seed(0)
+    rate = decode(big, "bs", generator=g).float().mean().item()
+    assert abs(rate - 0.3) < 0.01  # Bernoulli sampling keeps the probability
+    assert not decode(big, "ht").any()  # hard threshold drops every 0.3
+    with pytest.raises(ValueError, match="valid choices"):
+        decode(probs, "argmax")
+
+
+def test_slerp_ends_and_norm():
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    z = slerp(z0, z1, torch.linspace(0, 1, 3))
+    torch.testing.assert_close(z[0], z0)
+    torch.testing.assert_close(z[-1], z1)
+    torch.testing.assert_close(z[1], torch.tensor([1.0, 1.0]) / math.sqrt(2))
+
+
+def test_train_step_reports_and_updates_both_nets():
+    solver = make_solver()
+    G, D = solver.nets["G"], solver.nets["D"]
+    g0 = [p.detach().clone() for p in G.parameters()]
+    d0 = [p.detach().clone() for p in D.parameters()]
+    x = real_batch(n=2 * 3)  # critic_batches "fresh": n_critic = 2 batches of 3
+    assert solver.batches_per_step == 2
+    out = solver.train_step(x, 0)
+    for key in ("loss", "loss/D", "loss/G", "gp", "wdist", "grad_norm/G", "grad_norm/D", "lr"):
+        assert math.isfinite(out[key]), key
+    assert out["loss"] == pytest.approx(out["loss/D"] + out["loss/G"])
+    assert out["gp"] > 0
+    assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
+    assert all(p.requires_grad for p in D.parameters())  # unfrozen after the G step
+    with pytest.raises(ValueError, match="equal batches"):
+        solver.train_step(real_batch(n=5), 1)
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "hinge"])
+def test_other_losses_without_penalty(loss):
+    solver = make_solver(loss=loss, gp_weight=0.0, critic_batches="reuse", mode="jamming")
+    out = solver.train_step(real_batch(n=3), 0)
+    assert out["gp"] == 0.0 and "wdist" not in out and math.isfinite(out["loss"])
+
+
+def test_data_mapped_to_output_range():
+    assert make_solver(output="tanh").to_range(torch.tensor([0.0, 1.0])).tolist() == [-1, 1]
+    sig = make_solver(output="sigmoid", binary_neurons="stochastic")
+    assert sig.to_range(torch.tensor([0.0, 1.0])).tolist() == [0, 1]
+    logits = torch.tensor([0.0, 1.0])
+    tanh_probs = make_solver(output="tanh").probabilities(logits)
+    torch.testing.assert_close(tanh_probs, (torch.tanh(logits) + 1) / 2)
+
+
+def test_state_dict_round_trip_and_seeded_sampling(tmp_path):
+    a = make_solver()
+    a.train_step(real_batch(n=6), 0)
+    path = tmp_path / "state.pt"
+    torch.save(a.state_dict(), path)
+    b = make_solver()
+    b.load_state_dict(torch.load(path, weights_only=False))
+    for name in ("G", "D"):
+        for (k, v), w in zip(a.nets[name].state_dict().items(), b.nets[name].state_dict().values()):
+            assert torch.equal(v, w), k
+    assert a.optimizers["G"].state_dict()["state"][0]["step"] == 1
+    s1, s2 = a.sample(5, seed=3), b.sample(5, seed=3)
+    assert s1.shape == (5, *get_spec("chorales").sample_shape) and s1.dtype == bool
+    assert np.array_equal(s1, s2)
+    G = a.nets["G"].eval()
+    z = torch.randn(2, G.latent_dim)
+    assert not torch.allclose(G.logits(z[:1]), G.logits(z[1:]))  # the latent matters
+    G.train()
+    # Both continue identically from the same state and the same RNG.
+    torch.manual_seed(1)
+    la = a.train_step(real_batch(n=6, seed=1), 1)
+    torch.manual_seed(1)
+    lb = b.train_step(real_batch(n=6, seed=1), 1)
+    assert la == lb
+
+
+def test_sampling_options_and_errors():
+    solver = make_solver()
+    ht = solver.sample(4, seed=0, binarize="ht", threshold=0.3)
+    mono = solver.sample(4, seed=0, binarize="ht", threshold=0.3, max_polyphony=1)
+    assert mono.sum(-1).max() <= 1 and (mono <= ht).all()
+    assert solver.sample(4, seed=0, binarize="bs").dtype == bool
+    with pytest.raises(ValueError, match="valid options"):
+        solver.sample(2, sampler="ddim")
+    with pytest.raises(ValueError, match="without gan.condition_tracks"):
+        solver.sample(2, condition=np.zeros((2, *get_spec("chorales").sample_shape), bool))
+    inter = solver.interpolate(4, seed=2)
+    assert inter.shape == (4, *get_spec("chorales").sample_shape)
+    with pytest.raises(ValueError, match=">= 2 steps"):
+        solver.interpolate(1)
+
+
+def test_accompaniment_sampling_keeps_given_tracks():
+    solver = make_solver(mode="hybrid", condition_tracks=("Bass",))
+    spec = get_spec("chorales")
+    with pytest.raises(ValueError, match="Bass"):
+        solver.sample(2)  # nothing seen in training and no condition
+    cond = real_batch(n=3, seed=5).numpy().astype(bool)
+    out = solver.sample(5, seed=0, condition=cond)
+    assert np.array_equal(out[:, 3], cond[[0, 1, 2, 0, 1], 3])  # cycled to n
+    inter = solver.interpolate(3, condition=cond[0])
+    assert all(np.array_equal(inter[i, 3], cond[0, 3]) for i in range(3))
+    x = real_batch(n=4, seed=6)
+    solver.train_step(x, 0)
+    assert solver.condition_bank.shape == (4, 1, *spec.sample_shape[1:])
+    out = solver.sample(6, seed=0)
+    bank = solver.condition_bank[:, 0].numpy()
+    assert all(any(np.array_equal(o, b) for b in bank) for o in out[:, 3])
+    with pytest.raises(ValueError, match="condition has shape"):
+        solver.sample(2, condition=np.zeros((2, 3, 4, 16, 64), bool))
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="output = 'sigmoid'"):
+        GANConfig(binary_neurons="deterministic")
+    with pytest.raises(ConfigError, match="valid choices"):
+        load_experiment(None, ["gan.mode='duet'"])
+    with pytest.raises(ConfigError, match="valid keys"):
+        load_experiment(None, ["gan.latent=64"])
+
+
+def test_solver_calls_nets_through_the_dict():
+    # The trainer may swap in wrappers (DDP); the solver must route calls through nets[...].
+    solver = make_solver(critic_batches="reuse")
+    calls = {"G": 0, "D": 0}
+
+    class Counting(nn.Module):
+        def __init__(self, name, module):
+            super().__init__()
+            self.name, self.module = name, module
+
+        def forward(self, *args):
+            calls[self.name] += 1
+            return self.module(*args)
+
+    solver.nets = {k: Counting(k, v) for k, v in solver.nets.items()}
+    solver.train_step(real_batch(n=3), 0)
+    assert calls == {"G": 1, "D": 2}  # one G forward (G step), one D forward per critic step
