@@ -55,7 +55,7 @@ def test_results_tables_json_csv_and_scalars():
     assert {r["row"] for r in rows} == {"training data", "hybrid"}
     md = res.to_markdown()
     lines = md.splitlines()
-    assert "| | EB % (S A T B) | UPC (S A T B) | QN % (S A T B) | PP % (S A T B) | DP % () |" in [
+    assert "| | EB % (S A T B) | UPC (S A T B) | QN % (S A T B) | PP % (S A T B) |" in [
         line.replace("|  |", "| |") for line in lines
     ]
     table1 = [line for line in lines if line.startswith("| training data") or "| hybrid" in line]

@@ -144,6 +144,7 @@ def _table(header: list[str], body: list[list[str]]) -> str:
 
 
 def _track_table(rows, columns, spec: PianorollSpec, short: dict[str, str]) -> str:
+    columns = [c for c in columns if _keys_for(c[0], spec)]  # e.g. no DP without drums
     header = [""]
     for metric, title, _ in columns:
         keys = _keys_for(metric, spec)
@@ -188,7 +189,7 @@ def render_markdown(items: list[tuple[str, Results]]) -> str:
     rows += [(label, r.metrics) for label, r in items]
     legend = ", ".join(f"{v} = {k}" for k, v in short.items())
     q = items[0][1].qn_threshold
-    parts = [f"Tracks: {legend}. QN counts notes of at least {q} steps "
+    parts = [f"Tracks: {legend}. QN counts notes of at least {q} step{'s' * (q != 1)} "
              f"({spec.resolution} steps per beat)."]  # fmt: skip
     parts.append(_track_table(rows, _TABLE1, spec, short))
     pairs = list(rows[0][1].get("TD", {}))
