@@ -92,8 +92,8 @@ def _muspy_track(roll: np.ndarray, spec: PianorollSpec, track: int):
     )  # fmt: skip
 
 
-def _muspy_loop(roll: np.ndarray, spec: PianorollSpec) -> float:
-    """Seconds for the same per-track suite through muspy, one sample and track at a time.
+def _muspy_loop(roll: np.ndarray, spec: PianorollSpec) -> tuple[float, float]:
+    """Wall and CPU seconds of the same per-track suite through muspy, sample by sample.
 
     muspy has per-music metrics, so each track becomes its own Music (and each bar too,
     for UPC's per-bar pitch classes). QN and TD have no muspy counterpart and are left out,
@@ -102,7 +102,7 @@ def _muspy_loop(roll: np.ndarray, spec: PianorollSpec) -> float:
     import muspy
 
     s = spec.steps_per_bar
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for sample in roll:
         for k in range(spec.n_tracks):
             steps = sample[k].reshape(-1, spec.n_pitches)
@@ -121,7 +121,17 @@ def _muspy_loop(roll: np.ndarray, spec: PianorollSpec) -> float:
             muspy.n_pitch_classes_used(music)
             muspy.pitch_class_entropy(music)
             muspy.scale_consistency(music)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def _cpu_seconds(fn, repeat: int = 3) -> float:
+    """Best process CPU time of ``fn()``: steadier than wall time on a shared machine."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
 
 
 def run(quick: bool = False) -> dict:
@@ -134,26 +144,53 @@ def run(quick: bool = False) -> dict:
     roll = music_like_roll(n_suite, spec, seed=0)
     bars = n_suite * spec.n_bars
     print(f"rolls: {n_suite} samples x {spec.sample_shape} (lpd5), {bars} bars per track")
-    suite_s = time_call(lambda: musical_metrics(roll, spec), repeat=3, warmup=1)
-    print(f"per-track suite, {n_suite} samples: {suite_s:.3f} s ({bars / suite_s:,.0f} bars/s)")
+
+    def suite():
+        return musical_metrics(roll, spec)
+
+    suite_s = time_call(suite, repeat=3, warmup=1)
+    suite_cpu = _cpu_seconds(suite)
+    print(
+        f"per-track suite, {n_suite} samples: {suite_s:.3f} s wall, {suite_cpu:.3f} s CPU "
+        f"({bars / suite_s:,.0f} bars per track per s)"
+    )
 
     gen, ref = roll[:n_dist], music_like_roll(n_dist, spec, seed=1)
-    dist_s = time_call(lambda: evaluate(gen, spec, reference=ref), repeat=1, warmup=0)
-    print(f"evaluate with reference, {n_dist} vs {n_dist} samples: {dist_s:.3f} s")
 
-    subset_s = _muspy_loop(roll[:n_muspy], spec)
-    muspy_s = subset_s * n_suite / n_muspy
+    def with_reference():
+        return evaluate(gen, spec, reference=ref)
+
+    dist_s = time_call(with_reference, repeat=2, warmup=0)
+    dist_cpu = _cpu_seconds(with_reference, repeat=2)
     print(
-        f"muspy per-sample loop: {subset_s:.2f} s for {n_muspy} samples, extrapolated "
-        f"linearly to {n_suite}: {muspy_s:.1f} s; speed-up {muspy_s / suite_s:,.0f}x"
+        f"evaluate with reference (both rows + OA/KL + framewise), {n_dist} vs {n_dist} "
+        f"samples: {dist_s:.3f} s wall, {dist_cpu:.3f} s CPU"
+    )
+
+    subset_s, subset_cpu = _muspy_loop(roll[:n_muspy], spec)
+    scale = n_suite / n_muspy
+    muspy_s, muspy_cpu = subset_s * scale, subset_cpu * scale
+    print(
+        f"muspy per-sample loop (same per-track metrics except QN and TD): {subset_s:.2f} s "
+        f"wall, {subset_cpu:.2f} s CPU for {n_muspy} samples, extrapolated linearly to "
+        f"{n_suite}: {muspy_s:.1f} s wall, {muspy_cpu:.1f} s CPU"
+    )
+    print(
+        f"speed-up over the muspy loop: {muspy_s / suite_s:,.0f}x wall, "
+        f"{muspy_cpu / suite_cpu:,.0f}x CPU"
     )
     return {
         "n_samples": n_suite,
         "suite_s": suite_s,
+        "suite_cpu_s": suite_cpu,
         "n_distribution": n_dist,
         "evaluate_with_reference_s": dist_s,
+        "evaluate_with_reference_cpu_s": dist_cpu,
         "muspy_subset": n_muspy,
         "muspy_subset_s": subset_s,
+        "muspy_subset_cpu_s": subset_cpu,
         "muspy_extrapolated_s": muspy_s,
+        "muspy_extrapolated_cpu_s": muspy_cpu,
         "speedup": muspy_s / suite_s,
+        "speedup_cpu": muspy_cpu / suite_cpu,
     }
