@@ -22,7 +22,8 @@ class PianorollDataset(Dataset):
     cheaply into ``DataLoader`` workers. ``__getitems__`` unpacks a whole batch with one
     ``np.unpackbits`` call (``DataLoader`` uses it when present), which avoids per-item
     Python overhead; use :func:`make_loader` (or ``collate_fn=collate``) to skip the copy
-    the default collate function would add.
+    the default collate function would add and, with workers, to send packed bits rather
+    than float32 tensors between processes.
 
     Args:
         cache_dir: prepared dataset folder (``pianoroll-gan prepare``).
@@ -108,37 +109,31 @@ class PianorollDataset(Dataset):
             return low.copy()
         return self._generator().integers(low, high + 1)
 
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        """Packed rows ``(B, ceil(bits / 8))`` of ``index``, read in file order."""
+        if len(index) < 2:
+            return np.asarray(self.packed[index])
+        order = np.argsort(index)
+        rows = np.empty((len(index), self.packed.shape[1]), np.uint8)
+        rows[order] = self.packed[index[order]]
+        return rows
+
+    def _batch_args(self, index: Sequence[int]) -> tuple:
+        index = np.asarray(index, dtype=np.int64)
+        shifts = self.draw_shifts(index) if self.transpose != (0, 0) else None
+        return self.gather(index), shifts, self.bits, self.spec.sample_shape, self._pitched
+
     def unpack(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
         """uint8 ``(B, tracks, bars, S, P)`` 0/1 phrases, transposed if configured."""
-        index = np.asarray(index, dtype=np.int64)
-        rows = self.packed[np.sort(index)] if len(index) > 1 else self.packed[index]
-        if len(index) > 1:
-            rows = rows[np.argsort(np.argsort(index))]  # sorted reads, original order
-        x = np.unpackbits(rows, axis=1, count=self.bits).reshape(
-            len(index), *self.spec.sample_shape
-        )
-        if self.transpose != (0, 0):
-            shifts = self.draw_shifts(index)
-            pitched = np.flatnonzero(self._pitched)
-            for s in np.unique(shifts[shifts != 0]):  # one block per shift, not per item
-                rows = np.ix_(np.flatnonzero(shifts == s), pitched)
-                block = x[rows]  # copy: (items, pitched tracks, bars, S, P)
-                moved = np.zeros_like(block)
-                if s > 0:
-                    moved[..., s:] = block[..., :-s]
-                else:
-                    moved[..., :s] = block[..., -s:]
-                x[rows] = moved
-        return x
+        return inflate(*self._batch_args(index))
 
     def __getitems__(self, index: Sequence[int]) -> list[torch.Tensor]:
         """A batch: a list of float32 ``(tracks, bars, S, P)`` views of one batch tensor.
 
         The default collate function stacks the list; :func:`collate` returns the batch
-        tensor (``.batch``) without that copy.
+        tensor without that copy, and from a worker process sends only the packed bits.
         """
-        # numpy converts uint8 -> float32 about 10x faster than torch's .float() here.
-        return _Batch(torch.from_numpy(self.unpack(index).astype(np.float32)))
+        return _Batch(*self._batch_args(index))
 
     def __getitem__(self, index: int) -> torch.Tensor:
         """One phrase, float32 ``(tracks, bars, S, P)`` of 0/1."""
@@ -147,18 +142,95 @@ class PianorollDataset(Dataset):
         return torch.from_numpy(self.unpack([index % self.n])[0].astype(np.float32))
 
 
+def inflate(
+    packed: np.ndarray,
+    shifts: np.ndarray | None,
+    bits: int,
+    shape: tuple[int, ...],
+    pitched: np.ndarray,
+) -> np.ndarray:
+    """Unpack phrases and transpose their pitched tracks.
+
+    Args:
+        packed: uint8 ``(B, ceil(bits / 8))`` packed phrases.
+        shifts: int ``(B,)`` semitones per phrase (already checked to fit), or None.
+        bits: bits per phrase.
+        shape: ``(tracks, bars, S, P)``.
+        pitched: bool ``(tracks,)``, False for drum tracks (never moved).
+
+    Returns:
+        uint8 ``(B, tracks, bars, S, P)``.
+    """
+    x = np.unpackbits(packed, axis=1, count=bits).reshape(len(packed), *shape)
+    if shifts is None:
+        return x
+    tracks = np.flatnonzero(pitched)
+    for s in np.unique(shifts[shifts != 0]):  # one block per shift value, not per item
+        rows = np.ix_(np.flatnonzero(shifts == s), tracks)
+        block = x[rows]  # copy: (items, pitched tracks, bars, S, P)
+        moved = np.zeros_like(block)
+        if s > 0:
+            moved[..., s:] = block[..., :-s]
+        else:
+            moved[..., :s] = block[..., -s:]
+        x[rows] = moved
+    return x
+
+
+def _inflate_tensor(*args) -> torch.Tensor:
+    # numpy converts uint8 -> float32 about 10x faster than torch's .float() here.
+    return torch.from_numpy(inflate(*args).astype(np.float32))
+
+
 class _Batch(list):
-    """Items of a batch (a list, as DataLoader's default collate expects) plus the batch."""
+    """A batch for ``DataLoader``: a list of item views (what its default collate expects),
+    the batch tensor (``.batch``) and a compact pickled form.
 
-    def __init__(self, batch: torch.Tensor) -> None:
-        super().__init__(batch.unbind(0))
-        self.batch = batch
+    Nothing is unpacked until first used, and pickled (sent from a worker process) it
+    carries only the packed bits, 1/32 of the float32 bytes, and unpacks on arrival.
+    """
+
+    def __init__(self, *args) -> None:
+        super().__init__()
+        self.args = args
+        self._batch: torch.Tensor | None = None
+
+    @property
+    def batch(self) -> torch.Tensor:
+        """float32 ``(B, tracks, bars, S, P)``."""
+        if self._batch is None:
+            self._batch = _inflate_tensor(*self.args)
+        return self._batch
+
+    def _items(self) -> None:
+        # Fill the list itself: torch.stack reads list storage, not these methods.
+        if not list.__len__(self):
+            self.extend(self.batch.unbind(0))
+
+    def __getitem__(self, i):
+        self._items()
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        self._items()
+        return list.__iter__(self)
+
+    def __len__(self) -> int:
+        self._items()
+        return list.__len__(self)
+
+    def __reduce__(self):
+        return _inflate_tensor, self.args
 
 
-def collate(batch: list[torch.Tensor]) -> torch.Tensor:
-    """Collate for :class:`PianorollDataset`: a batch from ``__getitems__`` passes as is."""
+def collate(batch: list[torch.Tensor]) -> torch.Tensor | _Batch:
+    """Collate for :class:`PianorollDataset`: the batch from ``__getitems__`` as one tensor.
+
+    In a worker process the batch stays a ``_Batch``, which crosses to the main process as
+    packed bits and arrives there as the float32 tensor.
+    """
     if isinstance(batch, _Batch):
-        return batch.batch
+        return batch if get_worker_info() is not None else batch.batch
     return torch.stack(batch)
 
 
