@@ -141,7 +141,7 @@ def load_run(
     path = CheckpointManager(run_dir / "checkpoints").resolve(checkpoint)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    state = load_checkpoint(path, map_location=device)
+    state = load_checkpoint(path, map_location="cpu")  # the solver moves what it loads
     spec = _run_spec(run_dir, state, cfg)
     solver = build_solver(cfg, spec, device)
     solver.load_state_dict(state["solver"])

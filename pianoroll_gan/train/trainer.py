@@ -200,7 +200,8 @@ class Trainer:
             raise FileNotFoundError(
                 f"--resume {self.run_dir}: no checkpoint in {self.checkpoints.folder}"
             )
-        state = load_checkpoint(path, map_location=self.device)
+        # On the CPU: RNG states must stay CPU tensors; solvers copy weights to their device.
+        state = load_checkpoint(path, map_location="cpu")
         self.solver.load_state_dict(state["solver"])
         self.step, self.items = int(state["step"]), int(state["data"]["items"])
         if state.get("scaler") and self.solver.scaler is not None:
