@@ -1,5 +1,6 @@
 """PianorollDataset: float tensors, transposition without wrapping, drums, workers."""
 
+import pickle
 import numpy as np
 import pytest
 import torch
@@ -20,6 +21,10 @@ def test_items_match_load_split(chorale_cache):
     batch = collate(ds.__getitems__([5, 0, 5]))
     assert torch.equal(batch, torch.from_numpy(roll[[5, 0, 5]]).float())
     assert torch.equal(ds[-1], ds[len(ds) - 1])
+    # From a worker a batch travels as its packed bits and arrives as the float tensor.
+    sent = pickle.dumps(ds.__getitems__([1, 2, 3, 4]))
+    assert len(sent) < 4 * spec.n_tracks * spec.n_steps * spec.n_pitches / 8 + 1000
+    assert torch.equal(pickle.loads(sent), torch.from_numpy(roll[1:5]).float())
     with pytest.raises(IndexError):
         ds[len(ds)]
     with pytest.raises(ValueError, match="split 'dev'"):
