@@ -1,6 +1,7 @@
 """PianorollDataset: float tensors, transposition without wrapping, drums, workers."""
 
 import pickle
+
 import numpy as np
 import pytest
 import torch
