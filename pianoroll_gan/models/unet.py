@@ -20,7 +20,7 @@ from torch import nn
 
 from ..diffusion.config import UNetConfig
 
-__all__ = ["UNet", "UNetConfig", "POLYFFUSION_PRESET", "timestep_embedding"]
+__all__ = ["UNet", "UNetConfig", "POLYFFUSION_PRESET", "timestep_embedding", "count_parameters"]
 
 
 # Polyffusion's configuration (its stable_diffusion U-Net: 64, [1, 2, 4, 4], 2 res blocks,
