@@ -136,6 +136,15 @@ class AugmentedDataset(RollDataset):
         self.rng.bit_generator.state = state
 
 
+class RankOneTermSolver(NoisySolver):
+    """SIGTERM reaches rank 1 only (DDP test): every rank must still stop together."""
+
+    def train_step(self, x, step):
+        if step == 0 and os.environ.get("RANK") == "1":
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().train_step(x, step)
+
+
 def tiny_roll(n=20, seed=0):
     rng = np.random.default_rng(seed)
     return rng.random((n, *SPEC.sample_shape)) < 0.2
