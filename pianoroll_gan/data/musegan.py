@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec import PianorollSpec
-from .piece import SkipFile
+from .piece import SkipFile, describe
 from .segment import count_notes
 
 __all__ = ["MUSEGAN_TRACKS", "read_musegan", "reroll"]
@@ -70,7 +70,7 @@ def _check(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
             shape = tuple(int(v) for v in np.asarray(data["shape"]).ravel())
             nonzero = np.asarray(data["nonzero"])
     except Exception as err:  # zip / pickle / key errors of a damaged file
-        raise SkipFile(f"not a readable MuseGAN sparse file ({type(err).__name__}: {err})") from err
+        raise SkipFile(f"not a readable MuseGAN sparse file ({describe(err)})") from err
     layout = "(N, bars, steps_per_bar, 84 pitches, 5 tracks)"
     if len(shape) != 5 or shape[4] != len(MUSEGAN_TRACKS) or shape[3] not in MUSEGAN_LOWEST:
         raise SkipFile(f"sparse array has shape {shape}; MuseGAN's layout is {layout}")

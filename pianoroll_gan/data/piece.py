@@ -18,6 +18,7 @@ from ..spec import PianorollSpec
 
 __all__ = [
     "SkipFile",
+    "describe",
     "Piece",
     "assign_tracks",
     "lpd5_family",
@@ -28,6 +29,12 @@ __all__ = [
 
 class SkipFile(Exception):
     """A file cannot give phrases; the message is the one-line reason shown to the user."""
+
+
+def describe(err: BaseException) -> str:
+    """``"EOFError: no data"`` (or just the type name when the message is empty), one line."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..spec import PianorollSpec, get_spec
 from .config import DataConfig
-from .piece import SkipFile
+from .piece import SkipFile, describe
 from .segment import pitch_extent, segment
 from .sources import Source, read_file, resolve_source
 
@@ -139,7 +139,7 @@ def _work(task: tuple[int, Path, str]) -> tuple[int, str, str | None, Any]:
     except SkipFile as err:
         return index, piece_id, str(err), None
     except Exception as err:  # keep going: one odd file must not stop a long prepare
-        return index, piece_id, f"unexpected {type(err).__name__}: {err}", None
+        return index, piece_id, f"unexpected {describe(err)}", None
     packed = pack(seg.phrases)
     reason = None if len(seg.phrases) else _no_phrase_reason(seg, spec, _JOB["min_notes"])
     return (
@@ -310,8 +310,10 @@ def prepare(cfg: DataConfig, out: str | Path | None = None, progress: bool = Tru
     else:
         data = _read_files(cfg, spec, source, progress)
     for item in data["skipped"]:
-        log.warning("skipped %s: %s", item["file"], item["reason"])
+        log.debug("skipped %s: %s", item["file"], item["reason"])
     if not data["packed"] or sum(len(p) for p in data["packed"]) == 0:
+        for item in data["skipped"]:  # nothing else will list them: no meta.json is written
+            log.warning("skipped %s: %s", item["file"], item["reason"])
         reasons = sorted({s["reason"] for s in data["skipped"]})[:3]
         raise ValueError(
             f"no usable phrases from source {cfg.source!r} for spec '{spec.name}': "
@@ -361,6 +363,13 @@ def prepare(cfg: DataConfig, out: str | Path | None = None, progress: bool = Tru
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if data["skipped"]:
+        log.info(
+            "skipped %d of %d files (each with its reason in %s)",
+            len(data["skipped"]),
+            len(source.files),
+            out / "meta.json",
+        )
     return out
 
 

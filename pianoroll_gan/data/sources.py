@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec import PianorollSpec
-from .piece import Piece, SkipFile, assign_tracks, roll_to_notes, to_steps
+from .piece import Piece, SkipFile, assign_tracks, describe, roll_to_notes, to_steps
 
 __all__ = ["Source", "resolve_source", "read_file"]
 
@@ -166,7 +166,7 @@ def read_music21(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     try:
         score = converter.parse(path, forceSource=True)
     except Exception as err:  # music21 raises many types on bad input
-        raise SkipFile(f"music21 cannot parse it ({type(err).__name__}: {err})") from err
+        raise SkipFile(f"music21 cannot parse it ({describe(err)})") from err
     parts = list(getattr(score, "parts", [])) or [score]
     res = spec.resolution
     part_notes, names, programs, mean_pitches = [], [], [], []
@@ -251,7 +251,7 @@ def read_midi(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
     except Exception as err:  # mido / pretty_midi raise many types on bad bytes
-        raise SkipFile(f"not a readable MIDI file ({type(err).__name__}: {err})") from err
+        raise SkipFile(f"not a readable MIDI file ({describe(err)})") from err
     tpq = pm.resolution
     res = spec.resolution
     part_notes, names, programs, drums, mean_pitches = [], [], [], [], []
@@ -312,7 +312,7 @@ def read_npz(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     try:
         mt = pypianoroll.load(path)
     except Exception as err:  # zip, JSON and scipy errors on damaged files
-        raise SkipFile(f"not a readable pypianoroll .npz ({type(err).__name__}: {err})") from err
+        raise SkipFile(f"not a readable pypianoroll .npz ({describe(err)})") from err
     src_res = int(mt.resolution or 0)
     if src_res < 1:
         raise SkipFile(f"resolution {mt.resolution!r} is not a positive number of steps per beat")
