@@ -1,0 +1,159 @@
+"""GAN training speed: samples/s, peak memory and achieved FLOP/s against the matmul peak.
+
+Configurations:
+- ``chorales``: ``experiments/musegan_chorales.toml`` (the README's main job);
+- ``lpd5``: ``experiments/musegan_lpd5.toml`` (the paper-faithful setting);
+- ``tutorial-b16`` / ``tutorial-b64``: a preset at the data shape and parameter budget of the
+  ISMIR 2019 tutorial's PyTorch MuseGAN (5 tracks x 4 bars x 16 steps x 72 pitches; G about
+  0.31M and D about 0.20M parameters; one critic step with gradient penalty and one generator
+  step per iteration; Adam), whose reference speed on the project's 2-core machine is 113
+  samples/s at batch 16 and 164 at batch 64 (REFERENCE.md section 5).
+
+Data are random binary rolls (speed does not depend on the notes). FLOPs are the matmul and
+convolution FLOPs of one whole training step (forward and backward of G and D, the penalty's
+double backward included) counted by ``torch.utils.flop_counter.FlopCounterMode``; grouped
+layers are counted as their useful products (without the zero blocks that the block-diagonal
+fast path multiplies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ..experiment import ExperimentConfig, load_experiment
+from ..gan.config import GANConfig
+from ..models.musegan_layers import AxisConv
+from ..spec import PianorollSpec, get_spec
+from ..train.config import TrainConfig
+from .common import matmul_peak_gflops, peak_rss_mib
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+TUTORIAL_SPEC = PianorollSpec(
+    track_names=("Drums", "Piano", "Guitar", "Bass", "Strings"),
+    programs=(0, 0, 24, 32, 48),
+    is_drum=(True, False, False, False, False),
+    resolution=4,
+    beats_per_bar=4,
+    n_bars=4,
+    lowest_pitch=24,
+    n_pitches=72,
+    name="tutorial",
+)
+
+# The tutorial's model draws one shared latent and runs one shared generator trunk before
+# per-track branches: our composer mode. Widths put G at ~0.31M and D at ~0.20M parameters.
+TUTORIAL_GAN = GANConfig(
+    mode="composer",
+    latent_dim=128,
+    n_critic=1,
+    critic_batches="reuse",
+    lr=1e-3,
+    betas=(0.5, 0.9),
+    g_temporal=64,
+    g_channels=(192, 128, 64),
+    g_paths=("time_pitch",),
+    g_branch=(16, 1),
+    d_paths=("pitch_time",),
+    d_private=16,
+    d_channels=(64, 128),
+    d_stream_channels=16,
+    d_merge=192,
+)
+
+
+def _experiment(name: str) -> tuple[ExperimentConfig, PianorollSpec]:
+    cfg = load_experiment(EXPERIMENTS / f"{name}.toml")
+    return cfg, get_spec(cfg.data.spec)
+
+
+@contextlib.contextmanager
+def _useful_products(module: torch.nn.Module) -> Iterator[None]:
+    """Run grouped AxisConv layers as batched products (same maths, no zero blocks)."""
+    layers = [m for m in module.modules() if isinstance(m, AxisConv) and m.groups > 1]
+    saved = [m.batched for m in layers]
+    for m in layers:
+        m.batched = True
+    try:
+        yield
+    finally:
+        for m, b in zip(layers, saved):
+            m.batched = b
+
+
+def measure(
+    cfg: ExperimentConfig, spec: PianorollSpec, steps: int, warmup: int = 1
+) -> dict[str, float]:
+    """Train ``steps`` steps on random data; return speed, parameters, FLOPs and memory."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..gan.solver import GANSolver
+
+    torch.manual_seed(0)
+    solver = GANSolver(cfg, spec, torch.device("cpu"))
+    batch = cfg.train.batch_size * solver.batches_per_step  # real samples per step
+    x = (torch.rand(batch, *spec.sample_shape) > 0.95).float()
+    for i in range(warmup):
+        solver.train_step(x, i)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(steps):
+        solver.train_step(x, warmup + i)
+    seconds = (time.perf_counter() - start) / steps
+    # CPU seconds of this process (all threads): with one thread, the speed an unshared core
+    # would give, when other processes compete for the CPU during the measurement.
+    cpu_seconds = (time.process_time() - cpu_start) / steps
+    counter = FlopCounterMode(display=False)
+    with _useful_products(solver.nets["G"]), _useful_products(solver.nets["D"]), counter:
+        solver.train_step(x, 0)
+    flops = counter.get_total_flops()
+    return {
+        "params_G": sum(p.numel() for p in solver.nets["G"].parameters()),
+        "params_D": sum(p.numel() for p in solver.nets["D"].parameters()),
+        "batch": cfg.train.batch_size,
+        "n_critic": cfg.gan.n_critic,
+        "seconds_per_step": seconds,
+        "G_steps_per_s": 1 / seconds,
+        "samples_per_s": batch / seconds,
+        "samples_per_cpu_s": batch / cpu_seconds,
+        "gflop_per_step": flops / 1e9,
+        "gflops": flops / seconds / 1e9,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def run(quick: bool = False) -> dict:
+    """Measure the configurations above; print one line each and return the figures."""
+    peak = matmul_peak_gflops(1024 if quick else 2048)
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
+    out: dict = {"matmul_peak_gflops": peak, "threads": torch.get_num_threads()}
+    runs: list[tuple[str, ExperimentConfig, PianorollSpec, int]] = []
+    for b in (16, 64):
+        cfg = ExperimentConfig(gan=TUTORIAL_GAN, train=TrainConfig(batch_size=b))
+        runs.append((f"tutorial-b{b}", cfg, TUTORIAL_SPEC, 3 if quick else 20 if b == 16 else 8))
+    cfg, spec = _experiment("musegan_chorales")
+    runs.append(("chorales", cfg, spec, 1 if quick else 4))
+    cfg, spec = _experiment("musegan_lpd5")
+    if quick:  # a smaller batch keeps the smoke test short; widths stay
+        cfg.train.batch_size = 4
+    runs.append(("lpd5", cfg, spec, 1))
+    for name, cfg, spec, steps in runs:
+        fig = measure(cfg, spec, steps)
+        fig["fraction_of_peak"] = fig["gflops"] / peak
+        out[name] = fig
+        print(
+            f"{name}: G {fig['params_G'] / 1e6:.2f}M D {fig['params_D'] / 1e6:.2f}M, batch "
+            f"{fig['batch']} x n_critic {fig['n_critic']}: {fig['samples_per_s']:.1f} samples/s "
+            f"({fig['G_steps_per_s']:.2f} G steps/s; {fig['samples_per_cpu_s']:.1f} per CPU "
+            f"second), {fig['gflop_per_step']:.2f} GFLOP/step, "
+            f"{fig['gflops']:.1f} GFLOP/s = {100 * fig['fraction_of_peak']:.0f}% of peak, "
+            f"peak RSS so far {fig['peak_rss_mib']:.0f} MiB"
+        )
+    print(
+        "reference (ISMIR 2019 tutorial MuseGAN, 2 threads): 113 samples/s at batch 16, 164 at 64"
+    )
+    return out
