@@ -102,6 +102,14 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     again, _ = io.load_samples(tmp_path / "again" / "samples.npz")
     assert np.array_equal(sampled, again)  # seeded
 
+    # `sample` with the run's seed and its last checkpoint repeats the final samples.
+    repeat = tmp_path / "repeat"
+    cmd = ["sample", str(run), "--n", "8", "--checkpoint", "last", "--out", str(repeat)]
+    assert cli.main([*cmd, "--no-eval"]) == 0
+    final_roll, _ = io.load_samples(final / "samples.npz")
+    repeated, _ = io.load_samples(repeat / "samples.npz")
+    assert np.array_equal(repeated, final_roll)
+
     interp = tmp_path / "interp"
     cmd = ["sample", str(run), "--interpolate", "5", "--out", str(interp), "--no-eval"]
     assert cli.main(cmd) == 0

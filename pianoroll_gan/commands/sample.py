@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", default="best", help="best (default; last when none), last or a file"
     )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    parser.add_argument("--batch", type=int, default=256, help="samples per solver call")
+    parser.add_argument(
+        "--batch", type=int, default=256, help="samples per solver call (chunk i: seed + i)"
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--no-eval", action="store_true", help="skip the metric table")
     parser.add_argument("--midi", type=int, default=16, help="how many samples to write as MIDI")

@@ -27,6 +27,7 @@ from .solver import Solver
 from .tomlwrite import dumps
 
 __all__ = [
+    "SAMPLE_BATCH",
     "new_run_dir",
     "write_config",
     "read_config",
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Samples per solver call in `generate`: the same at the end of training and in `sample`, so
+# `pianoroll-gan sample RUN --n N --seed S` repeats samples/final (same checkpoint and seed).
+SAMPLE_BATCH = 256
 
 
 def new_run_dir(runs_dir: str | Path, name: str) -> Path:
@@ -154,7 +159,7 @@ def generate(
     n: int,
     *,
     seed: int = 0,
-    batch: int = 256,
+    batch: int = SAMPLE_BATCH,
     condition: np.ndarray | None = None,
     **options: Any,
 ) -> np.ndarray:

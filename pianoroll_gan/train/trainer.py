@@ -11,6 +11,7 @@ that does not draw random numbers in workers).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import random
@@ -32,7 +33,7 @@ from .data import make_loader
 from .monitor import Monitor, flat_hparams
 from .precision import setup_precision
 from .registry import build_solver
-from .run import generate, new_run_dir, write_config, write_meta, write_samples
+from .run import SAMPLE_BATCH, generate, new_run_dir, write_config, write_meta, write_samples
 from .solver import Solver
 
 __all__ = ["train", "Trainer", "TrainingInterrupted", "NonFiniteLossError", "setup_precision"]
@@ -147,6 +148,7 @@ class Trainer:
         self.spec: PianorollSpec = getattr(dataset, "spec", None) or get_spec(cfg.data.spec)
         self._reference = reference
         self._test_reference = test_reference
+        self._splits: dict[str, np.ndarray | None] = {}
 
         # Solver: identical initial weights on every rank (same seed), then per-rank noise.
         seed_all(tc.seed)
@@ -298,13 +300,16 @@ class Trainer:
                     Solver.unwrap(n).train(modes[k])
 
     def _split(self, split: str) -> np.ndarray | None:
-        given = self._reference if split == "valid" else self._test_reference
-        if given is not None or self.cache_dir is None:
-            return given
-        from ..data.prepare import load_split
+        """The validation or test roll (None when empty), read once from the cache."""
+        if split not in self._splits:
+            given = self._reference if split == "valid" else self._test_reference
+            if given is None and self.cache_dir is not None:
+                from ..data.prepare import load_split
 
-        roll, _ = load_split(self.cache_dir, split)
-        return roll if len(roll) else None
+                roll, _ = load_split(self.cache_dir, split)
+                given = roll if len(roll) else None
+            self._splits[split] = given
+        return self._splits[split]
 
     def evaluate(self) -> dict[str, float]:
         """Metrics of ``eval_samples`` samples against the validation split; maybe ``best.pt``."""
@@ -312,11 +317,11 @@ class Trainer:
 
         tc = self.cfg.train
         with self.sampling():
-            roll = generate(self.solver, tc.eval_samples, seed=tc.seed, batch=tc.batch_size)
+            roll = generate(self.solver, tc.eval_samples, seed=tc.seed, batch=SAMPLE_BATCH)
         results = evaluate(
             roll, self.spec, reference=self._split("valid"), reference_name="validation"
         )
-        scalars = {k: float(v) for k, v in results.scalars().items()}
+        scalars = {k: float(v) for k, v in results.scalars().items() if v is not None}
         self.monitor.eval(self.step, scalars)
         if tc.best_metric:
             key, sign = tc.best_metric.lstrip("-"), -1.0 if tc.best_metric[0] == "-" else 1.0
@@ -342,7 +347,7 @@ class Trainer:
         if not tc.preview_samples:
             return
         with self.sampling():
-            roll = generate(self.solver, tc.preview_samples, seed=tc.seed, batch=tc.batch_size)
+            roll = generate(self.solver, tc.preview_samples, seed=tc.seed, batch=SAMPLE_BATCH)
         self.monitor.previews(self.step, roll, self.spec)
         from .. import io
 
@@ -353,7 +358,7 @@ class Trainer:
         """Samples, MIDI, grid and the metric table against the test split in ``samples/final``."""
         tc = self.cfg.train
         with self.sampling():
-            roll = generate(self.solver, tc.final_samples, seed=tc.seed, batch=tc.batch_size)
+            roll = generate(self.solver, tc.final_samples, seed=tc.seed, batch=SAMPLE_BATCH)
         results = write_samples(
             self.run_dir / "samples" / "final",
             roll,
@@ -364,7 +369,7 @@ class Trainer:
             seed=tc.seed,
         )
         self.monitor.message(f"final samples and metrics in {self.run_dir / 'samples' / 'final'}")
-        return {k: float(v) for k, v in results.scalars().items()}
+        return {k: float(v) for k, v in results.scalars().items() if v is not None}
 
     # The loop ----------------------------------------------------------------------------
     def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
@@ -400,8 +405,6 @@ class Trainer:
         if self.resumed:
             # Keep the original meta.json; record the resume beside it.
             meta_path = self.run_dir / "meta.json"
-            import json
-
             meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
             meta.setdefault("resumes", []).append({"step": self.step, **extra})
             meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
