@@ -230,3 +230,16 @@ def test_default_path_and_dataset_refs(chorale_cache, tmp_path):
     assert roll.shape == (read_meta(chorale_cache)["counts"]["phrases"]["test"], 4, 4, 16, 64)
     with pytest.raises(ValueError, match="DIR:split"):
         load_dataset_ref(f"{chorale_cache}:training")
+
+
+def test_source_file_selection(tmp_path):
+    from pianoroll_gan.data.sources import resolve_source
+
+    bach = resolve_source("music21:bach")
+    assert len(bach.files) == 433  # the chorales in music21's corpus (REFERENCE.md)
+    some = resolve_source("music21:bach", include=("bwv1*.mxl",), max_files=3)
+    assert [f.name for f in some.files] == ["bwv1.6.mxl", "bwv10.7.mxl", "bwv101.7.mxl"]
+    with pytest.raises(ValueError, match="no works by 'nobody'"):
+        resolve_source("music21:nobody")
+    with pytest.raises(ValueError, match="no file matches"):
+        resolve_source("music21:bach", include=("*.wav",))

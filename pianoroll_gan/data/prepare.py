@@ -209,6 +209,8 @@ def _collect(results: list, source: Source) -> dict:
 
 
 def _read_musegan(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: bool) -> dict:
+    from tqdm import tqdm
+
     from .musegan import read_musegan
 
     path = source.files[0]
@@ -216,9 +218,9 @@ def _read_musegan(cfg: DataConfig, spec: PianorollSpec, source: Source, progress
     counts = dict.fromkeys(("bars", "bars_meter_skipped", "notes_cropped"), 0)
     counts["phrases_dropped_min_notes"] = 0
     try:
-        for phrases, src_index, bar, c in read_musegan(
-            path, spec, cfg.hop_bars, cfg.min_notes_per_track
-        ):
+        chunks = read_musegan(path, spec, cfg.hop_bars, cfg.min_notes_per_track)
+        desc = f"prepare {spec.name}"
+        for phrases, src_index, bar, c in tqdm(chunks, desc, unit="chunk", disable=not progress):
             for key in counts:
                 counts[key] += c[key]
             out["packed"].append(pack(phrases))
