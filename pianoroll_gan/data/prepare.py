@@ -158,6 +158,12 @@ def _read_files(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: 
     results = []
     bar = tqdm(total=len(tasks), desc=f"prepare {spec.name}", unit="file", disable=not progress)
     workers = min(cfg.prepare_workers, len(tasks))
+    # Import the readers' libraries once here: forked workers inherit them.
+    suffixes = {f.suffix.lower() for f in source.files}
+    if suffixes & {".mid", ".midi"}:
+        import pretty_midi  # noqa: F401
+    if ".npz" in suffixes:
+        import pypianoroll  # noqa: F401
     if workers > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
