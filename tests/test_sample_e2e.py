@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +121,22 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     assert cli.main(cmd) == 0
     path, _ = io.load_samples(interp / "samples.npz")
     assert path.shape == (5, 4, 4, 16, 64)
+
+    # SIGTERM to a training process: it checkpoints the step it finished and exits with 130.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
+    long_run = tmp_path / "long"
+    cmd = [sys.executable, "-m", "pianoroll_gan", "train", str(exp), "train.steps=100000"]
+    cmd += ["train.solver='test_train:LinearSolver'", "train.checkpoint_every=100000"]
+    cmd += ["train.eval_every=100000", "train.sample_every=100000", "--run-dir", str(long_run)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (long_run / "log.jsonl").is_file() or not (long_run / "log.jsonl").read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and f"--resume {long_run}" in err
+    (saved,) = (long_run / "checkpoints").iterdir()
+    step = int(saved.stem.split("_")[1])
+    assert step >= 1 and f"interrupted at step {step};" in err

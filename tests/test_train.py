@@ -222,6 +222,17 @@ def test_resume_from_older_checkpoint_with_dataset_rng(tmp_path):
     assert log == train_log(full)
 
 
+def test_second_ctrl_c_quits_at_once(tmp_path):
+    trainer = Trainer(
+        tiny_cfg(tmp_path), run_dir=tmp_path / "r", dataset=RollDataset(tiny_roll(), SPEC)
+    )
+    trainer.request_stop(signal.SIGTERM)
+    trainer.request_stop(signal.SIGTERM)
+    assert trainer.stop_requested
+    with pytest.raises(KeyboardInterrupt):
+        trainer.request_stop(signal.SIGINT)
+
+
 def test_resume_needs_a_checkpoint(tmp_path):
     cfg = tiny_cfg(tmp_path)
     (tmp_path / "run").mkdir()

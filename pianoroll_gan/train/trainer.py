@@ -373,7 +373,12 @@ class Trainer:
 
     # The loop ----------------------------------------------------------------------------
     def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
-        """Signal handler: finish the current step, checkpoint, then stop."""
+        """Signal handler: finish the current step, checkpoint, then stop.
+
+        A second Ctrl-C quits at once (KeyboardInterrupt), without a checkpoint.
+        """
+        if self.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         self.stop_requested = True
 
     def _install_signals(self) -> dict[int, Any]:
