@@ -72,7 +72,7 @@ SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
         ModelEntry("GAN hybrid", "musegan_chorales.toml"),
         ModelEntry("GAN jamming", "musegan_chorales_jamming.toml"),
         ModelEntry("GAN composer", "musegan_chorales_composer.toml"),
-        ModelEntry("GAN accompaniment", "musegan_chorales_accompaniment.toml"),
+        ModelEntry("GAN accompaniment", "musegan_chorales_accomp.toml"),
         ModelEntry(
             "diffusion",
             "diffusion_chorales.toml",

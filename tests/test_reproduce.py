@@ -90,7 +90,7 @@ def test_chorale_setting_covers_the_issue_models():
         "musegan_chorales.toml",
         "musegan_chorales_jamming.toml",
         "musegan_chorales_composer.toml",
-        "musegan_chorales_accompaniment.toml",
+        "musegan_chorales_accomp.toml",
     ]
     samplers = [opts.get("sampler") for _, opts in entries[-1].variants]
     assert entries[-1].experiment == "diffusion_chorales.toml" and samplers == ["ddpm", "ddim"]
