@@ -204,3 +204,25 @@ def test_transposing_by_an_octave_changes_no_metric():
     for metric in a:
         for key in a[metric]:
             assert a[metric][key] == pytest.approx(b[metric][key], nan_ok=True), (metric, key)
+
+
+def test_track_order_does_not_change_per_track_values():
+    from pianoroll_gan.bench.metrics import music_like_roll
+
+    spec = get_spec("lpd5")
+    roll = music_like_roll(6, spec, seed=5)
+    order = [1, 0, 3, 2, 4]  # drums between melodic tracks: non-contiguous melodic blocks
+    spec2 = spec.replace(
+        track_names=tuple(spec.track_names[i] for i in order),
+        programs=tuple(spec.programs[i] for i in order),
+        is_drum=tuple(spec.is_drum[i] for i in order),
+    )
+    a, b = musical_metrics(roll, spec), musical_metrics(roll[:, order], spec2)
+    for metric in a:
+        if metric == "TD":  # pair names follow track order
+            names = {frozenset(k.split("-")): v for k, v in b["TD"].items()}
+            for key, value in a["TD"].items():
+                assert names[frozenset(key.split("-"))] == pytest.approx(value)
+            continue
+        for key, value in a[metric].items():
+            assert b[metric][key] == pytest.approx(value, nan_ok=True), (metric, key)

@@ -27,8 +27,9 @@ average over):
   minor scales), ``groove_consistency`` (all tracks: 1 - mean Hamming distance between
   the onset patterns of consecutive bars / S; needs 2 bars).
 
-Everything is vectorized over the batch; the batch is processed in chunks of samples only to
-keep temporaries in cache, and chunk results are summed.
+Everything is vectorized over the batch. The few passes over the full roll run over chunks of
+samples only to keep temporaries in cache; they keep onsets as coordinates and pitch counts
+per beat, and every metric is then computed once for the whole set from those.
 """
 
 from __future__ import annotations
@@ -108,37 +109,90 @@ def _scale_matrix() -> np.ndarray:
 _SCALES = _scale_matrix().astype(np.float32)
 
 
-def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -> dict:
-    """Sums and per-sample values for one chunk ``x`` bool ``(n, K, B, S, P)``."""
-    n, k, b, s, p = x.shape
-    mel = ~spec.drum_mask
-    out: dict[str, Any] = {}
-    xt = x.reshape(n, k, b * s, p)
-    step_count = count_last_axis(xt)  # (n, K, T) active pitches per step
-    out["poly_steps"] = (step_count > 2).sum(axis=(0, 2))
-    out["sounding_steps"] = np.count_nonzero(step_count, axis=(0, 2))
-    out["active_cells"] = np.array([np.count_nonzero(xt[:, i]) for i in range(k)])
+def _runs(mask: np.ndarray) -> list[slice]:
+    """Maximal runs of True in a 1-D mask as slices (e.g. the melodic tracks)."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return [slice(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1),
+                                                   np.flatnonzero(edges == -1))]  # fmt: skip
 
-    # Notes along the whole time axis: onset where a step is on and the previous one off.
-    onset = xt.copy()
-    np.greater(xt[:, :, 1:], xt[:, :, :-1], out=onset[:, :, 1:])
-    # Onsets are sparse (one cell per note): count them per step and per pitch class from
-    # their flat indices instead of reducing the whole array twice.
-    row, pitch = np.divmod(np.flatnonzero(onset), p)  # row = (sample * K + track) * T + step
-    onset_steps = np.bincount(row, minlength=n * k * b * s).reshape(n, k, b * s)
+
+def _scan(x: np.ndarray, spec: PianorollSpec, q: int) -> dict[str, Any]:
+    """The passes over the full roll ``x`` bool ``(N, K, B, S, P)``, in cache-sized chunks.
+
+    Returns per-track sums (``poly_steps``, ``sounding_steps``, ``active_cells``,
+    ``qualified``), every onset as ``(row = sample * K + track, step, pitch)`` and the
+    beat chroma ``(N, K, beats, 12)`` and pitch activity per bar ``(N, K, B, P)``: everything
+    the metrics need, and many times smaller than the roll.
+    """
+    n, k, b, s, p = x.shape
+    t_len = b * s
+    blocks = _runs(~spec.drum_mask)  # melodic tracks as few contiguous slices
+    chunk = max(1, _CHUNK_CELLS // max(1, k * t_len * p))
+    sums = {key: np.zeros(k, np.int64) for key in
+            ("poly_steps", "sounding_steps", "active_cells", "qualified")}  # fmt: skip
+    rows, steps, pitches = [], [], []
+    chroma = np.empty((n, k, b * spec.beats_per_bar, 12), np.uint16)
+    bar_pitch = np.empty((n, k, b, p), bool)
+    for first in range(0, n, chunk):
+        xt = x[first : first + chunk].reshape(-1, k, t_len, p)
+        m = xt.shape[0]
+        for tracks in blocks:  # active pitches per step (PP, polyphony); drums need none
+            step_count = count_last_axis(xt[:, tracks])  # (m, tracks, T)
+            sums["poly_steps"][tracks] += (step_count > 2).sum(axis=(0, 2))
+            sums["sounding_steps"][tracks] += (step_count > 0).sum(axis=(0, 2))
+            sums["active_cells"][tracks] += step_count.sum(axis=(0, 2), dtype=np.int64)
+        # Onsets along the whole time axis: on now, off one step earlier (or at step 0).
+        # They are sparse (one cell per note), so they are kept as coordinates.
+        later = np.greater(xt[:, :, 1:], xt[:, :, :-1])  # onsets at steps 1..T-1
+        row, pitch = np.divmod(np.flatnonzero(later), p)
+        row, step = np.divmod(row, t_len - 1)
+        row0, pitch0 = np.nonzero(xt[:, :, 0].reshape(m * k, p))
+        rows += [row + first * k, row0 + first * k]
+        steps += [step + 1, np.zeros_like(row0)]
+        pitches += [pitch, pitch0]
+        for tracks in blocks:  # qualified notes: on for their first q steps
+            from_step_1 = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
+            at_step_0 = xt[:, tracks, 0]
+            for j in range(1, q):
+                from_step_1 = from_step_1 & xt[:, tracks, 1 + j : t_len - q + 1 + j]
+                at_step_0 = at_step_0 & xt[:, tracks, j]
+            for i in range(from_step_1.shape[1]):
+                sums["qualified"][tracks.start + i] += np.count_nonzero(
+                    from_step_1[:, i]
+                ) + np.count_nonzero(at_step_0[:, i])
+        # Per-beat pitch counts, reduced while in cache to beat chroma and bar activity.
+        beat_counts = beat_pitch_counts(xt.reshape(m, k, b, s, p), spec)  # (m, K, beats, P)
+        chroma[first : first + m] = fold_pitch_classes(beat_counts, spec)
+        per_bar = beat_counts.reshape(m, k, b, spec.beats_per_bar, p)
+        active = per_bar[:, :, :, 0].copy()
+        for j in range(1, spec.beats_per_bar):  # OR of the beats: faster than any(axis=3)
+            active |= per_bar[:, :, :, j]
+        bar_pitch[first : first + m] = active > 0
+    sums["onset_row"] = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    sums["onset_step"] = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+    sums["onset_pitch"] = np.concatenate(pitches) if pitches else np.zeros(0, np.int64)
+    sums["chroma"], sums["bar_pitch"] = chroma, bar_pitch
+    return sums
+
+
+def _set_stats(x_shape: tuple, spec: PianorollSpec, scan: dict, tolerance: float) -> dict:
+    """Metric numerators / denominators and per-sample values from :func:`_scan`'s output."""
+    n, k, b, s, p = x_shape
+    t_len = b * s
+    mel = ~spec.drum_mask
+    keep = ("poly_steps", "sounding_steps", "active_cells", "qualified")
+    out: dict[str, Any] = {key: scan[key] for key in keep}
+    row, step, pitch = scan["onset_row"], scan["onset_step"], scan["onset_pitch"]
+    onset_at = np.zeros(n * k * t_len, bool)
+    onset_at[row * t_len + step] = True
+    onset_at = onset_at.reshape(n, k, t_len)  # any onset at this step
     pcs = (spec.lowest_pitch + np.arange(p)) % 12
-    pc_notes = np.bincount((row // (b * s)) * 12 + pcs[pitch], minlength=n * k * 12)
+    pc_notes = np.bincount(row * 12 + pcs[pitch], minlength=n * k * 12)
     pc_notes = pc_notes.reshape(n, k, 12).astype(np.float32)  # (n, K, 12) notes per class
-    out["notes"] = onset_steps.sum(axis=(0, 2))
-    # A note is qualified when its first q steps are all on.
-    qualified = onset[:, :, : b * s - q + 1]
-    for j in range(1, q):
-        qualified = qualified & xt[:, :, j : b * s - q + 1 + j]
-    out["qualified"] = np.array([np.count_nonzero(qualified[:, i]) for i in range(k)])
+    out["notes"] = np.bincount(row % k, minlength=k) if k else np.zeros(0)
 
     # Pitch activity per beat (TD) and per bar / sample (UPC, pitch statistics).
-    beat_counts = beat_pitch_counts(x, spec)  # (n, K, beats, P)
-    bar_pitch = beat_counts.reshape(n, k, b, spec.beats_per_bar, p).any(axis=3)
+    bar_pitch = scan["bar_pitch"]  # (n, K, B, P)
     bar_pcs = fold_pitch_classes(bar_pitch, spec) > 0  # (n, K, B, 12)
     bar_active = bar_pitch.any(axis=-1)  # (n, K, B)
     out["empty_bars"] = (~bar_active).sum(axis=(0, 2))
@@ -164,7 +218,7 @@ def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -
         per_sample[key][~has_note] = np.nan
 
     # Groove: onset pattern per bar, compared with the next bar.
-    pattern = (onset_steps > 0).reshape(n, k, b, s)
+    pattern = onset_at.reshape(n, k, b, s)
     if b >= 2:
         hamming = (pattern[:, :, 1:] != pattern[:, :, :-1]).sum(axis=(2, 3))
         groove = 1.0 - hamming / (s * (b - 1))
@@ -177,16 +231,18 @@ def _chunk_stats(x: np.ndarray, spec: PianorollSpec, q: int, tolerance: float) -
     # DP: onsets per phase of the 16th-note grid, scored for every grid offset phi.
     g = spec.resolution // 4
     if spec.resolution % 4 == 0 and g >= 2:
-        per_phase = onset_steps.reshape(n, k, -1, g).sum(axis=(0, 2), dtype=np.int64)  # (K, g)
+        drum = spec.drum_mask[row % k]  # onsets per grid phase, drum tracks only
+        per_phase = np.bincount((row[drum] % k) * g + step[drum] % g, minlength=k * g)
+        per_phase = per_phase.reshape(k, g)
         weights = np.zeros(g)
         weights[1] = weights[-1] = tolerance
         weights[0] = 1.0
         shift = (np.arange(g)[None, :] + np.arange(g)[:, None]) % g  # [phi, j] -> phase
         out["dp_scores"] = per_phase[:, shift] @ weights  # (K, phi)
-    out["onsets"] = onset_steps.sum(axis=(0, 2), dtype=np.int64)
+    out["onsets"] = out["notes"]
 
     # TD: L1-normalized beat chroma of melodic tracks, projected to the tonal centroid.
-    chroma = fold_pitch_classes(beat_counts[:, mel], spec)  # (n, Km, beats, 12)
+    chroma = scan["chroma"][:, mel]  # (n, Km, beats, 12)
     mass = chroma.sum(axis=-1, keepdims=True)
     phi = tonal_centroid_matrix().T.astype(np.float32)
     centroid = (chroma / np.maximum(mass, 1).astype(np.float32)) @ phi  # (n, Km, beats, 6)
@@ -235,15 +291,8 @@ def musical_metrics(
     if q < 1:
         raise ValueError(f"qn_threshold must be >= 1 step, got {q}")
     n = x.shape[0]
-    chunk = max(1, _CHUNK_CELLS // max(1, int(np.prod(x.shape[1:]))))
-    totals: dict[str, Any] = {}
-    per_sample: dict[str, list[np.ndarray]] = {}
-    for start in range(0, n, chunk):
-        stats = _chunk_stats(x[start : start + chunk], spec, q, dp_tolerance)
-        for key, value in stats.pop("per_sample").items():
-            per_sample.setdefault(key, []).append(value)
-        for key, value in stats.items():
-            totals[key] = totals.get(key, 0) + value
+    totals = _set_stats(x.shape, spec, _scan(x, spec, q), dp_tolerance)
+    per_sample = totals.pop("per_sample")
     bars = n * x.shape[2]
     values: dict[str, np.ndarray] = {
         "EB": _ratio(totals.get("empty_bars", np.zeros(spec.n_tracks)), bars),
@@ -256,8 +305,8 @@ def musical_metrics(
         values["DP"] = _ratio(totals["dp_scores"].max(axis=-1), totals["onsets"])
     else:
         values["DP"] = np.full(spec.n_tracks, np.nan)
-    for key, parts in per_sample.items():
-        values[key] = _nanmean(np.concatenate(parts))
+    for key, per in per_sample.items():
+        values[key] = _nanmean(per)
     names = spec.track_names
     result: dict[str, dict[str, float]] = {}
     for metric, which in PER_TRACK_METRICS.items():

@@ -76,7 +76,7 @@ def count_last_axis(x: np.ndarray) -> np.ndarray:
     width = x.shape[-1]
     if width > 255 or width < 8:
         return x.sum(axis=-1, dtype=np.uint8 if width <= 255 else np.int64)
-    data = np.ascontiguousarray(x).view(np.uint8)
+    data = (x if x.strides[-1] == 1 else np.ascontiguousarray(x)).view(np.uint8)
     n_words = width // 8
     words = data[..., : 8 * n_words].view(np.uint64)
     lanes = words[..., 0].copy()
