@@ -10,6 +10,7 @@ from :func:`~pianoroll_gan.models.musegan_layers.factorise` of the spec; widths 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -185,9 +186,14 @@ class Generator(nn.Module):
                 up_block(c_br, T * cb, 2, rp, groups=gb),
                 up_block(T * cb, T * co, 3, pk, ps, groups=T),
             )
-        self.merge = AxisConv(
-            len(self.paths) * T * co, T, 3, 1, groups=T
-        )  # 1x1x1, one channel per track
+        # 1x1x1 layer, one output channel per track.
+        self.merge = AxisConv(len(self.paths) * T * co, T, 3, 1, groups=T)
+        # Start near the data's density (about one note per track and step) instead of
+        # p = 0.5 everywhere, so the first critic updates compare like with like.
+        p0 = 1.0 / max(2, spec.n_pitches)
+        logit = math.log(p0 / (1 - p0))
+        with torch.no_grad():
+            self.merge.bias.fill_(logit / 2 if cfg.output == "tanh" else logit)
 
     def _bar_latents(self, z: torch.Tensor) -> torch.Tensor:
         """Per-bar inputs of the shared generator, channels-last.
