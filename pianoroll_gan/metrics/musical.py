@@ -35,6 +35,8 @@ per beat, and every metric is then computed once for the whole set from those.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from typing import Any
 
@@ -116,63 +118,80 @@ def _runs(mask: np.ndarray) -> list[slice]:
                                                    np.flatnonzero(edges == -1))]  # fmt: skip
 
 
-def _scan(x: np.ndarray, spec: PianorollSpec, q: int) -> dict[str, Any]:
+_SUMS = ("poly_steps", "sounding_steps", "active_cells", "qualified")
+
+
+def _scan_chunk(x: np.ndarray, first: int, spec: PianorollSpec, q: int, out: dict) -> dict:
+    """One chunk ``x`` (samples ``first`` ...) of :func:`_scan`; writes its slices of
+    ``out["chroma"]`` / ``out["bar_pitch"]`` and returns its sums and onset coordinates."""
+    m, k, b, s, p = x.shape
+    t_len = b * s
+    xt = x.reshape(m, k, t_len, p)
+    sums = {key: np.zeros(k, np.int64) for key in _SUMS}
+    for tracks in _runs(~spec.drum_mask):  # melodic tracks, as few contiguous slices
+        step_count = count_last_axis(xt[:, tracks])  # (m, tracks, T) active pitches per step
+        sums["poly_steps"][tracks] += (step_count > 2).sum(axis=(0, 2))
+        sums["sounding_steps"][tracks] += (step_count > 0).sum(axis=(0, 2))
+        sums["active_cells"][tracks] += step_count.sum(axis=(0, 2), dtype=np.int64)
+    # Onsets along the whole time axis: on now, off one step earlier (or at step 0).
+    # They are sparse (one cell per note), so they are kept as coordinates.
+    later = np.greater(xt[:, :, 1:], xt[:, :, :-1])  # onsets at steps 1..T-1
+    row, pitch = np.divmod(np.flatnonzero(later), p)
+    row, step = np.divmod(row, t_len - 1)
+    row0, pitch0 = np.nonzero(xt[:, :, 0].reshape(m * k, p))
+    sums["onset_row"] = np.concatenate([row, row0]) + first * k
+    sums["onset_step"] = np.concatenate([step + 1, np.zeros_like(row0)])
+    sums["onset_pitch"] = np.concatenate([pitch, pitch0])
+    for tracks in _runs(~spec.drum_mask):  # qualified notes: on for their first q steps
+        from_step_1 = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
+        at_step_0 = xt[:, tracks, 0]
+        for j in range(1, q):
+            from_step_1 = from_step_1 & xt[:, tracks, 1 + j : t_len - q + 1 + j]
+            at_step_0 = at_step_0 & xt[:, tracks, j]
+        for i in range(from_step_1.shape[1]):
+            count = np.count_nonzero(from_step_1[:, i]) + np.count_nonzero(at_step_0[:, i])
+            sums["qualified"][tracks.start + i] += count
+    # Per-beat pitch counts, reduced while in cache to beat chroma and bar activity.
+    beat_counts = beat_pitch_counts(x, spec)  # (m, K, beats, P)
+    out["chroma"][first : first + m] = fold_pitch_classes(beat_counts, spec)
+    per_bar = beat_counts.reshape(m, k, b, spec.beats_per_bar, p)
+    active = per_bar[:, :, :, 0].copy()
+    for j in range(1, spec.beats_per_bar):  # OR of the beats: faster than any(axis=3)
+        active |= per_bar[:, :, :, j]
+    out["bar_pitch"][first : first + m] = active > 0
+    return sums
+
+
+def _scan(x: np.ndarray, spec: PianorollSpec, q: int, threads: int) -> dict[str, Any]:
     """The passes over the full roll ``x`` bool ``(N, K, B, S, P)``, in cache-sized chunks.
 
     Returns per-track sums (``poly_steps``, ``sounding_steps``, ``active_cells``,
     ``qualified``), every onset as ``(row = sample * K + track, step, pitch)`` and the
     beat chroma ``(N, K, beats, 12)`` and pitch activity per bar ``(N, K, B, P)``: everything
-    the metrics need, and many times smaller than the roll.
+    the metrics need, and many times smaller than the roll. Chunks run on ``threads``
+    threads (numpy releases the GIL in these loops).
     """
     n, k, b, s, p = x.shape
-    t_len = b * s
-    blocks = _runs(~spec.drum_mask)  # melodic tracks as few contiguous slices
-    chunk = max(1, _CHUNK_CELLS // max(1, k * t_len * p))
-    sums = {key: np.zeros(k, np.int64) for key in
-            ("poly_steps", "sounding_steps", "active_cells", "qualified")}  # fmt: skip
-    rows, steps, pitches = [], [], []
-    chroma = np.empty((n, k, b * spec.beats_per_bar, 12), np.uint16)
-    bar_pitch = np.empty((n, k, b, p), bool)
-    for first in range(0, n, chunk):
-        xt = x[first : first + chunk].reshape(-1, k, t_len, p)
-        m = xt.shape[0]
-        for tracks in blocks:  # active pitches per step (PP, polyphony); drums need none
-            step_count = count_last_axis(xt[:, tracks])  # (m, tracks, T)
-            sums["poly_steps"][tracks] += (step_count > 2).sum(axis=(0, 2))
-            sums["sounding_steps"][tracks] += (step_count > 0).sum(axis=(0, 2))
-            sums["active_cells"][tracks] += step_count.sum(axis=(0, 2), dtype=np.int64)
-        # Onsets along the whole time axis: on now, off one step earlier (or at step 0).
-        # They are sparse (one cell per note), so they are kept as coordinates.
-        later = np.greater(xt[:, :, 1:], xt[:, :, :-1])  # onsets at steps 1..T-1
-        row, pitch = np.divmod(np.flatnonzero(later), p)
-        row, step = np.divmod(row, t_len - 1)
-        row0, pitch0 = np.nonzero(xt[:, :, 0].reshape(m * k, p))
-        rows += [row + first * k, row0 + first * k]
-        steps += [step + 1, np.zeros_like(row0)]
-        pitches += [pitch, pitch0]
-        for tracks in blocks:  # qualified notes: on for their first q steps
-            from_step_1 = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
-            at_step_0 = xt[:, tracks, 0]
-            for j in range(1, q):
-                from_step_1 = from_step_1 & xt[:, tracks, 1 + j : t_len - q + 1 + j]
-                at_step_0 = at_step_0 & xt[:, tracks, j]
-            for i in range(from_step_1.shape[1]):
-                sums["qualified"][tracks.start + i] += np.count_nonzero(
-                    from_step_1[:, i]
-                ) + np.count_nonzero(at_step_0[:, i])
-        # Per-beat pitch counts, reduced while in cache to beat chroma and bar activity.
-        beat_counts = beat_pitch_counts(xt.reshape(m, k, b, s, p), spec)  # (m, K, beats, P)
-        chroma[first : first + m] = fold_pitch_classes(beat_counts, spec)
-        per_bar = beat_counts.reshape(m, k, b, spec.beats_per_bar, p)
-        active = per_bar[:, :, :, 0].copy()
-        for j in range(1, spec.beats_per_bar):  # OR of the beats: faster than any(axis=3)
-            active |= per_bar[:, :, :, j]
-        bar_pitch[first : first + m] = active > 0
-    sums["onset_row"] = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    sums["onset_step"] = np.concatenate(steps) if steps else np.zeros(0, np.int64)
-    sums["onset_pitch"] = np.concatenate(pitches) if pitches else np.zeros(0, np.int64)
-    sums["chroma"], sums["bar_pitch"] = chroma, bar_pitch
-    return sums
+    chunk = max(1, _CHUNK_CELLS // max(1, k * b * s * p))
+    out = {
+        "chroma": np.empty((n, k, b * spec.beats_per_bar, 12), np.uint16),
+        "bar_pitch": np.empty((n, k, b, p), bool),
+    }
+    firsts = range(0, n, chunk)
+
+    def work(first: int) -> dict:
+        return _scan_chunk(x[first : first + chunk], first, spec, q, out)
+
+    if threads > 1 and len(firsts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(work, firsts))
+    else:
+        parts = [work(first) for first in firsts]
+    for key in _SUMS:
+        out[key] = sum((part[key] for part in parts), np.zeros(k, np.int64))
+    for key in ("onset_row", "onset_step", "onset_pitch"):
+        out[key] = np.concatenate([part[key] for part in parts] or [np.zeros(0, np.int64)])
+    return out
 
 
 def _set_stats(x_shape: tuple, spec: PianorollSpec, scan: dict, tolerance: float) -> dict:
@@ -180,8 +199,7 @@ def _set_stats(x_shape: tuple, spec: PianorollSpec, scan: dict, tolerance: float
     n, k, b, s, p = x_shape
     t_len = b * s
     mel = ~spec.drum_mask
-    keep = ("poly_steps", "sounding_steps", "active_cells", "qualified")
-    out: dict[str, Any] = {key: scan[key] for key in keep}
+    out: dict[str, Any] = {key: scan[key] for key in _SUMS}
     row, step, pitch = scan["onset_row"], scan["onset_step"], scan["onset_pitch"]
     onset_at = np.zeros(n * k * t_len, bool)
     onset_at[row * t_len + step] = True
@@ -274,6 +292,7 @@ def musical_metrics(
     *,
     qn_threshold: int | None = None,
     dp_tolerance: float = 0.3,
+    threads: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """All per-track and per-pair metrics of a set (definitions in the module docstring).
 
@@ -282,6 +301,7 @@ def musical_metrics(
         spec: the roll's spec.
         qn_threshold: minimum qualified note length in steps (default ``ceil(r / 8)``).
         dp_tolerance: DP weight of an onset one step off the grid.
+        threads: threads for the passes over the roll (default: the CPU count, at most 8).
     Returns:
         ``{metric: {track name: value}}`` for :data:`PER_TRACK_METRICS`, plus
         ``"TD": {"A-B": value}`` for each pair of non-drum tracks.
@@ -291,7 +311,8 @@ def musical_metrics(
     if q < 1:
         raise ValueError(f"qn_threshold must be >= 1 step, got {q}")
     n = x.shape[0]
-    totals = _set_stats(x.shape, spec, _scan(x, spec, q), dp_tolerance)
+    threads = min(8, os.cpu_count() or 1) if threads is None else max(1, int(threads))
+    totals = _set_stats(x.shape, spec, _scan(x, spec, q, threads), dp_tolerance)
     per_sample = totals.pop("per_sample")
     bars = n * x.shape[2]
     values: dict[str, np.ndarray] = {
