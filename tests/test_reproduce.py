@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pianoroll_gan.cli import main
+from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.reproduce import (
     SETTINGS,
     ModelEntry,
@@ -20,6 +21,7 @@ from pianoroll_gan.reproduce import (
     resolve_config,
     scale_steps,
 )
+from pianoroll_gan.reproduce.pipeline import config_differences
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
@@ -113,6 +115,13 @@ def test_find_run_takes_the_newest_folder_with_a_checkpoint(tmp_path):
     run("exp-other", True, 1)  # not a run folder name
     assert find_run(tmp_path, "exp") == old
     assert find_run(tmp_path, "missing") is None
+
+
+def test_reused_runs_report_the_settings_that_differ():
+    trained = load_experiment(None, ["train.steps=5", "train.runs_dir='a'"])
+    wanted = load_experiment(None, ["train.runs_dir='b'", "gan.g_channels=[8,4,2]"])
+    assert config_differences(trained, wanted) == ["gan.g_channels", "train.steps"]
+    assert config_differences(trained, trained) == []
 
 
 def test_lpd5_without_data_stops_with_the_missing_path(capsys):

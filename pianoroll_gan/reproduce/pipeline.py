@@ -1,31 +1,15 @@
-"""Reproduce the comparison tables: train (or reuse) each model, sample, evaluate, report.
-
-``pianoroll-gan reproduce chorales`` trains the chorale experiments (MuseGAN hybrid, jamming,
-composer and accompaniment; the diffusion U-Net sampled with DDPM and DDIM), draws samples
-from each and writes one report folder::
-
-    <out>/results.md      tables in MuseGAN's layout (training data row, then one per model)
-    <out>/results.csv     the same values, long format (model,row,metric,key,value)
-    <out>/results.json    the same values plus where each row came from
-    <out>/figures/        sample grids per model, metric bar charts against the training data
-    <out>/<model>/        samples.npz, midi/*.mid, grid.png, metrics.md/json of each model
-
-Every table row, figure and sample set names the run folder and the git commit it came from.
-``reproduce lpd5 --data PATH`` runs the paper's setting (three multitrack modes) on LPD-5.
-"""
+"""Training or reusing the models of a comparison, sampling them, and the report's rows."""
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import json
 import logging
-import math
 import re
+import shlex
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +111,7 @@ class ReproduceOptions:
 # Configs and run folders ------------------------------------------------------------------
 def default_experiments_dir() -> Path:
     """``experiments/`` of the checkout the package lives in, else of the working folder."""
-    here = Path(__file__).resolve().parent.parent / "experiments"
+    here = Path(__file__).resolve().parents[2] / "experiments"
     return here if here.is_dir() else Path("experiments")
 
 
@@ -149,7 +133,7 @@ def scale_steps(cfg: Any, scale: float) -> Any:
 
 def resolve_config(entry: ModelEntry, opts: ReproduceOptions) -> Any:
     """The experiment config of ``entry`` with the option overrides and step scale applied."""
-    from .experiment import load_experiment
+    from ..experiment import load_experiment
 
     folder = opts.experiments or default_experiments_dir()
     path = Path(folder) / entry.experiment
@@ -181,26 +165,51 @@ def find_run(runs_dir: str | Path, name: str) -> Path | None:
     return None
 
 
+def config_differences(trained: Any, wanted: Any) -> list[str]:
+    """Dotted keys whose values differ between two experiment configs (where runs live aside)."""
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(node, dict):
+            return {prefix[:-1]: node}
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flat(value, f"{prefix}{key}."))
+        return out
+
+    a, b = flat(trained.to_dict()), flat(wanted.to_dict())
+    return sorted(k for k in a.keys() | b.keys() if k != "train.runs_dir" and a.get(k) != b.get(k))
+
+
 def train_or_reuse(cfg: Any, reuse: bool) -> tuple[Path, bool]:
     """Run folder of ``cfg``: the newest existing one with ``reuse``, else a new training run.
 
     Returns:
         ``(run folder, reused)``.
     """
+    from ..train.run import read_config
+
     if reuse:
         found = find_run(cfg.train.runs_dir, cfg.name)
         if found is not None:
             log.info("reusing %s for %s", found, cfg.name)
+            changed = config_differences(read_config(found), cfg)
+            if changed:
+                log.warning(
+                    "%s was trained with other settings than requested: %s (the report "
+                    "names the run folder; train anew without --reuse)",
+                    found,
+                    ", ".join(changed),
+                )
             return found, True
         log.info("no run folder of %s under %s: training one", cfg.name, cfg.train.runs_dir)
-    from .train.trainer import train
+    from ..train.trainer import train
 
     return train(cfg), False
 
 
 def run_info(run_dir: Path) -> dict[str, Any]:
     """Where a model came from: run folder, commit, trained steps, checkpoint."""
-    from .train.checkpoint import CheckpointManager, load_checkpoint
+    from ..train.checkpoint import CheckpointManager, load_checkpoint
 
     meta_path = run_dir / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -246,7 +255,7 @@ def sample_model(
     Accompaniment models get their given tracks from ``condition`` (real phrases of the test
     split, cycled), so their rows show what they add to real lines.
     """
-    from .train.run import generate, load_run
+    from ..train.run import generate, load_run
 
     _, spec, solver = load_run(run_dir, "best", device=opts.device)
     conditioned = bool(cfg.family == "gan" and cfg.gan.condition_tracks)
@@ -265,133 +274,6 @@ def sample_model(
         )
         sets.append((_variant_label(entry.label, suffix, options), options, roll))
     return sets
-
-
-# Report ------------------------------------------------------------------------------------
-@dataclass
-class Row:
-    """One model row of the report."""
-
-    label: str
-    info: dict[str, Any]
-    options: dict[str, Any]
-    results: Any  # metrics.Results
-    folder: Path
-    grid: Path
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _source(info: dict[str, Any]) -> str:
-    return f"{info['run_dir']} @ {str(info['commit'])[:12]}"
-
-
-def write_csv(path: Path, rows: list[Row]) -> None:
-    """All rows' values, long format: ``model,row,metric,key,value`` (reference once)."""
-    seen: set[tuple[str, ...]] = set()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", "row", "metric", "key", "value"])
-    for row in rows:
-        for i, line in enumerate(csv.reader(io.StringIO(row.results.to_csv()))):
-            if i == 0:
-                continue
-            model = row.label if line[0] == row.label else ""
-            record = (model, *line)
-            if record not in seen:
-                seen.add(record)
-                writer.writerow(record)
-    path.write_text(buffer.getvalue())
-
-
-def write_json(path: Path, rows: list[Row], header: dict[str, Any]) -> None:
-    """Header, the reference row once and one entry per model with its source."""
-    models = []
-    reference = None
-    for row in rows:
-        data = json.loads(row.results.to_json())
-        reference = data.pop("reference", reference)
-        data.pop("spec", None)
-        models.append({"label": row.label, "source": row.info, "sample_options": row.options,
-                       **row.extra, "metrics": data})  # fmt: skip
-    payload = {**header, "reference": reference, "models": models}
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-
-
-def bar_charts(path: Path, rows: list[Row], reference_label: str) -> None:
-    """Grouped bars per metric (EB, UPC, QN, PP per track; TD per pair; pitch-class OA)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    spec = rows[0].results.spec
-    reference = rows[0].results.reference or {}
-    panels = [m for m in ("EB", "UPC", "QN", "PP", "TD") if reference.get(m)]
-    fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(10, 2.6 * (len(panels) + 1)))
-    series = [(reference_label, reference)] + [(r.label, r.results.metrics) for r in rows]
-    width = 0.8 / len(series)
-    for ax, metric in zip(axes, panels):
-        keys = list(reference[metric])
-        x = np.arange(len(keys))
-        for i, (label, metrics) in enumerate(series):
-            values = [metrics.get(metric, {}).get(k, math.nan) for k in keys]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
-        ax.set_xticks(x, keys, fontsize=8)
-        ax.set_ylabel(metric)
-        ax.grid(axis="y", alpha=0.3)
-    ax = axes[-1]
-    features = list(rows[0].results.distribution.get("OA", {}))
-    x = np.arange(len(features))
-    w = 0.8 / len(rows)
-    for i, row in enumerate(rows):
-        values = [row.results.distribution.get("OA", {}).get(f, math.nan) for f in features]
-        ax.bar(x + (i - (len(rows) - 1) / 2) * w, values, w, label=row.label, color=f"C{i + 1}")
-    ax.set_xticks(x, features, fontsize=7, rotation=15)
-    ax.set_ylabel(f"OA vs {reference_label}")
-    ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=7, ncol=min(len(series), 4), loc="upper right")
-    axes[0].set_title(f"{spec.name}: metrics of each model against the {reference_label}")
-    sources = "\n".join(f"{r.label}: {_source(r.info)}" for r in rows)
-    fig.text(0.01, 0.005, sources, fontsize=6, va="bottom", family="monospace")
-    fig.tight_layout(rect=(0, 0.012 * (len(rows) + 1), 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_markdown(path: Path, rows: list[Row], header: dict[str, Any], charts: Path) -> None:
-    """``results.md``: how it was made, where each row came from, the tables, the figures."""
-    from .metrics import render_markdown
-
-    out = path.parent
-    lines = [
-        f"# {header['setting']}: comparison of the models",
-        "",
-        f"Written {header['date']} by `{header['command']}` at commit "
-        f"`{header['commit']}`. Reference row: the {header['reference_label']} "
-        f"({header['n_reference']} phrases of `{header['data_cache']}`). "
-        "Distribution metrics (OA, KL, framewise self-similarity) compare each model with it.",
-        "",
-        "| row | run folder | commit | trained steps | samples | sampling |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        sampling = ", ".join(f"{k}={v}" for k, v in row.options.items()) or "config defaults"
-        if row.extra.get("condition"):
-            sampling += f"; {row.extra['condition']}"
-        lines.append(
-            f"| {row.label} | `{row.info['run_dir']}` | `{str(row.info['commit'])[:12]}` | "
-            f"{row.info['step']} | {row.results.n_samples} | {sampling} |"
-        )
-    lines += ["", render_markdown([(r.label, r.results) for r in rows]), "## Figures", ""]
-    lines.append(f"![metric bar charts]({charts.relative_to(out).as_posix()})")
-    lines.append("")
-    for row in rows:
-        lines.append(f"**{row.label}** ({_source(row.info)}); MIDI in `{row.folder.name}/midi/`")
-        lines.append("")
-        lines.append(f"![{row.label}]({row.grid.relative_to(out).as_posix()})")
-        lines.append("")
-    path.write_text("\n".join(lines))
 
 
 # The command -------------------------------------------------------------------------------
@@ -432,10 +314,11 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     Returns:
         The report folder (``opts.out``) holding ``results.md``.
     """
-    from . import io as pio
-    from .data.prepare import ensure_prepared, load_split
-    from .metrics import evaluate
-    from .train.run import git_commit, write_samples
+    from .. import io as pio
+    from ..data.prepare import ensure_prepared, load_split
+    from ..metrics import evaluate
+    from ..train.run import git_commit, write_samples
+    from .report import Row, bar_charts, write_csv, write_json, write_markdown
 
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
@@ -497,7 +380,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     header = {
         "setting": setting,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["pianoroll-gan", *sys.argv[1:]])
+        "command": shlex.join(["pianoroll-gan", *sys.argv[1:]])
         if Path(sys.argv[0]).name in ("pianoroll-gan", "__main__.py")
         else f"reproduce({setting!r})",
         "commit": git_commit() or "unknown",
