@@ -69,7 +69,11 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
     x = (torch.rand(batch, *solver.spec.sample_shape, generator=gen) < 0.05).float()
     base = peak_rss_mib()
     solver.train_step(x, 0)  # warm-up
+    cpu_start = time.process_time()
     seconds = time_call(lambda: solver.train_step(x, 1), repeat=repeat, warmup=0)
+    # CPU time per step / threads: what the wall time would be on an idle machine; a large
+    # gap to the wall time means other processes shared the cores.
+    cpu = (time.process_time() - cpu_start) / repeat
     memory = peak_rss_mib() - base
     params = count_parameters(solver.model)
     result = {
@@ -78,13 +82,15 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
         "precision": precision,
         "channels_last": channels_last,
         "seconds_per_step": seconds,
+        "cpu_seconds_per_step": cpu,
         "samples_per_s": batch / seconds,
         "peak_mib": memory,
     }
     print(
         f"train {label} ({params / 1e6:.2f}M params, batch {batch}, {precision}"
         f"{', channels-last' if channels_last else ''}): {seconds:.2f} s/step, "
-        f"{batch / seconds:.2f} samples/s, peak +{memory:.0f} MiB",
+        f"{batch / seconds:.2f} samples/s, peak +{memory:.0f} MiB "
+        f"(CPU {cpu:.2f} s/step over {torch.get_num_threads()} threads)",
         flush=True,
     )
     return result
