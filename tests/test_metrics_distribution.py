@@ -172,3 +172,16 @@ def test_distribution_metrics_see_a_shift():
     assert same["OA"]["note_count"] > 0.9  # every sample has 16 notes: constant distances
     assert denser["OA"]["note_count"] < 0.05  # 32 notes against 16
     assert denser["OA"]["avg_ioi"] < same["OA"]["avg_ioi"]
+
+
+def test_large_sets_are_subsampled_deterministically():
+    from pianoroll_gan.metrics.distribution import FEATURES, feature_oa_kl
+
+    rng = np.random.default_rng(0)
+    gen = {f: rng.normal(0, 1, (400, 3)) for f in FEATURES}
+    ref = {f: rng.normal(0, 1, (300, 3)) for f in FEATURES}
+    small = feature_oa_kl(gen, ref, max_samples=100)
+    assert small == feature_oa_kl(gen, ref, max_samples=100)  # fixed seed
+    full = feature_oa_kl(gen, ref)
+    for f in FEATURES:  # same distribution: both near 1, and near each other
+        assert small[0][f] == pytest.approx(full[0][f], abs=0.05) and full[0][f] > 0.95

@@ -197,14 +197,25 @@ def overlap_and_kl(a: np.ndarray, b: np.ndarray, n_grid: int = 1001) -> tuple[fl
 
 
 def feature_oa_kl(
-    gen: dict[str, np.ndarray], ref: dict[str, np.ndarray]
+    gen: dict[str, np.ndarray], ref: dict[str, np.ndarray], max_samples: int = 2000, seed: int = 0
 ) -> tuple[dict[str, float], dict[str, float]]:
     """``(OA, KL)`` per feature between the reference's intra-set distances and the inter-set
-    distances (inputs from :func:`sample_features`; rows with NaN are left out)."""
+    distances (inputs from :func:`sample_features`; rows with NaN are left out).
+
+    Sets larger than ``max_samples`` are subsampled (fixed ``seed``) so that the pairwise
+    distances stay within memory (2,000 x 2,000 pairs = 32 MB per feature).
+    """
+    rng = np.random.default_rng(seed)
+
+    def subset(rows: np.ndarray) -> np.ndarray:
+        if len(rows) <= max_samples:
+            return rows
+        return rows[np.sort(rng.choice(len(rows), max_samples, replace=False))]
+
     oa, kl = {}, {}
     for name in FEATURES:
-        g = gen[name][~np.isnan(gen[name]).any(axis=1)]
-        r = ref[name][~np.isnan(ref[name]).any(axis=1)]
+        g = subset(gen[name][~np.isnan(gen[name]).any(axis=1)])
+        r = subset(ref[name][~np.isnan(ref[name]).any(axis=1)])
         # Ordered pairs, as Yang & Lerch's toolbox measures each sample against all others.
         intra = np.tile(pdist(r), 2) if len(r) >= 2 else np.empty(0)
         inter = cdist(g, r).ravel() if len(g) and len(r) else np.empty(0)
