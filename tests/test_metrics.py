@@ -59,6 +59,10 @@ def test_note_over_barline_is_one_note_and_qn_uses_three_steps_at_24_per_beat():
     assert m["QN"]["Bass"] == pytest.approx(2 / 3)
     assert musical_metrics(roll, SPEC, qn_threshold=13)["QN"]["Bass"] == 0.0
     assert musical_metrics(roll, SPEC, qn_threshold=12)["QN"]["Bass"] == pytest.approx(1 / 3)
+    whole = empty()
+    on(whole, BASS, 40, 0, 2 * S)  # one note filling the sample: 192 steps
+    assert musical_metrics(whole, SPEC, qn_threshold=2 * S)["QN"]["Bass"] == 1.0
+    assert musical_metrics(whole, SPEC, qn_threshold=2 * S + 1)["QN"]["Bass"] == 0.0
     assert m["EB"]["Bass"] == 0.0
 
 

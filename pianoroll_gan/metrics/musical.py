@@ -121,9 +121,15 @@ def _runs(mask: np.ndarray) -> list[slice]:
 _SUMS = ("poly_steps", "sounding_steps", "active_cells", "qualified")
 
 
-def _scan_chunk(x: np.ndarray, first: int, spec: PianorollSpec, q: int, out: dict) -> dict:
+def _scan_chunk(
+    x: np.ndarray, first: int, spec: PianorollSpec, q: int, out: dict, work: dict
+) -> dict:
     """One chunk ``x`` (samples ``first`` ...) of :func:`_scan`; writes its slices of
-    ``out["chroma"]`` / ``out["bar_pitch"]`` and returns its sums and onset coordinates."""
+    ``out["chroma"]`` / ``out["bar_pitch"]`` and returns its sums and onset coordinates.
+
+    ``work`` holds this thread's scratch arrays, reused from chunk to chunk: fresh
+    multi-megabyte temporaries would cost a page fault per 4 kB page on every chunk.
+    """
     m, k, b, s, p = x.shape
     t_len = b * s
     xt = x.reshape(m, k, t_len, p)
@@ -135,19 +141,20 @@ def _scan_chunk(x: np.ndarray, first: int, spec: PianorollSpec, q: int, out: dic
         sums["active_cells"][tracks] += step_count.sum(axis=(0, 2), dtype=np.int64)
     # Onsets along the whole time axis: on now, off one step earlier (or at step 0).
     # They are sparse (one cell per note), so they are kept as coordinates.
-    later = np.greater(xt[:, :, 1:], xt[:, :, :-1])  # onsets at steps 1..T-1
+    later = np.greater(xt[:, :, 1:], xt[:, :, :-1], out=work["later"][:m])  # steps 1..T-1
     row, pitch = np.divmod(np.flatnonzero(later), p)
     row, step = np.divmod(row, t_len - 1)
     row0, pitch0 = np.nonzero(xt[:, :, 0].reshape(m * k, p))
     sums["onset_row"] = np.concatenate([row, row0]) + first * k
     sums["onset_step"] = np.concatenate([step + 1, np.zeros_like(row0)])
     sums["onset_pitch"] = np.concatenate([pitch, pitch0])
-    for tracks in _runs(~spec.drum_mask):  # qualified notes: on for their first q steps
-        from_step_1 = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
-        at_step_0 = xt[:, tracks, 0]
+    for tracks in _runs(~spec.drum_mask) if q <= t_len else []:  # on for their first q steps
+        from_step_1 = work["qualified"][:m, : tracks.stop - tracks.start]
+        from_step_1[...] = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
+        at_step_0 = xt[:, tracks, 0].copy()
         for j in range(1, q):
-            from_step_1 = from_step_1 & xt[:, tracks, 1 + j : t_len - q + 1 + j]
-            at_step_0 = at_step_0 & xt[:, tracks, j]
+            from_step_1 &= xt[:, tracks, 1 + j : t_len - q + 1 + j]
+            at_step_0 &= xt[:, tracks, j]
         for i in range(from_step_1.shape[1]):
             count = np.count_nonzero(from_step_1[:, i]) + np.count_nonzero(at_step_0[:, i])
             sums["qualified"][tracks.start + i] += count
@@ -177,16 +184,23 @@ def _scan(x: np.ndarray, spec: PianorollSpec, q: int, threads: int) -> dict[str,
         "chroma": np.empty((n, k, b * spec.beats_per_bar, 12), np.uint16),
         "bar_pitch": np.empty((n, k, b, p), bool),
     }
-    firsts = range(0, n, chunk)
+    firsts = list(range(0, n, chunk))
+    widest = max((r.stop - r.start for r in _runs(~spec.drum_mask)), default=0)
 
-    def work(first: int) -> dict:
-        return _scan_chunk(x[first : first + chunk], first, spec, q, out)
+    def run_group(group: list[int]) -> list[dict]:
+        work = {  # scratch arrays of this thread
+            "later": np.empty((chunk, k, b * s - 1, p), bool),
+            "qualified": np.empty((chunk, widest, max(b * s - q, 0), p), bool),
+        }
+        return [_scan_chunk(x[f : f + chunk], f, spec, q, out, work) for f in group]
 
-    if threads > 1 and len(firsts) > 1:
+    threads = max(1, min(threads, len(firsts)))
+    groups = [firsts[i::threads] for i in range(threads)]
+    if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            parts = list(pool.map(work, firsts))
+            parts = [part for result in pool.map(run_group, groups) for part in result]
     else:
-        parts = [work(first) for first in firsts]
+        parts = run_group(firsts)
     for key in _SUMS:
         out[key] = sum((part[key] for part in parts), np.zeros(k, np.int64))
     for key in ("onset_row", "onset_step", "onset_pitch"):
