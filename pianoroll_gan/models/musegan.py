@@ -117,12 +117,13 @@ class Generator(nn.Module):
     """MuseGAN generator: temporal generator(s), shared bar generator, private branches.
 
     Per bar, the shared transposed convs grow a ``(1, 1)`` cell to ``(beats, octaves)`` and
-    then to ``(coarse_steps, octaves)``; per track, a pitch-then-time and a time-then-pitch
-    branch reach ``(steps, pitches)``; a 1x1x1 conv merges them into the track (BinaryMuseGAN
-    v3 design). Modes: composer runs the shared part once on shared latents; hybrid runs it
-    per track (shared weights) on shared + private latents; jamming gives every track its own
-    weights and private latents only. Given tracks (accompaniment) are encoded to the
-    resolution of the shared part's output and concatenated to it, and copied to the output.
+    then to ``(coarse_steps, octaves)``; per track, a pitch-then-time and/or a time-then-pitch
+    branch (``cfg.g_paths``) reach ``(steps, pitches)``; a 1x1x1 layer merges them into the
+    track (BinaryMuseGAN v3 design). Modes: composer runs the shared part once on shared
+    latents; hybrid runs it per track (shared weights) on shared + private latents; jamming
+    gives every track its own weights and private latents only. Given tracks (accompaniment)
+    are encoded to the resolution of the shared part's output, concatenated to it, and
+    copied to the output.
 
     Args:
         spec: the data spec.
