@@ -17,9 +17,10 @@ average over):
 - ``DP`` (drums): with ``g = r / 4`` steps per 16th note (defined when ``r % 4 == 0`` and
   ``g >= 2``), an onset at phase ``(t - phi) mod g`` weighs 1 at 0, the tolerance (0.3) at
   1 and g - 1, else 0; DP = max over ``phi`` of the summed weights of all onsets / onsets.
-- ``TD`` (pairs of non-drum tracks, Harte et al. 2006, eq. 2-3): per beat, each track's
-  chroma (active steps summed per pitch class), L1-normalized, projected by the 6 x 12
-  tonal-centroid matrix; Euclidean distance; mean over the beats where both tracks sound.
+- ``TD`` (pairs of non-drum tracks; tonal centroid of Harte, Sandler & Gasser 2006): per
+  beat, each track's chroma (active steps summed per pitch class), L1-normalized, projected
+  by the 6 x 12 tonal-centroid matrix; Euclidean distance; mean over the beats where both
+  tracks sound.
 - per sample and track, then averaged over the samples where the track sounds:
   ``pitch_range`` (highest - lowest pitch), ``pitches_used``, ``pitch_classes_used``,
   ``pitch_class_entropy`` (bits, of the note-count pitch-class histogram),
@@ -28,8 +29,9 @@ average over):
   the onset patterns of consecutive bars / S; needs 2 bars).
 
 Everything is vectorized over the batch. The few passes over the full roll run over chunks of
-samples only to keep temporaries in cache; they keep onsets as coordinates and pitch counts
-per beat, and every metric is then computed once for the whole set from those.
+samples (to keep temporaries in cache, on a small thread pool); they keep onsets as
+coordinates, chroma per beat and pitch activity per bar, and every metric is then computed
+once for the whole set from those.
 """
 
 from __future__ import annotations
