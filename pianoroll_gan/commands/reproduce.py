@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n", type=int, default=1000, help="samples per model (default 1000)")
     parser.add_argument(
-        "--ddpm-samples", type=int, default=256, help="samples drawn with DDPM (default 256)"
+        "--ddpm-samples", type=int, default=64, help="samples drawn with DDPM (default 64)"
     )
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")

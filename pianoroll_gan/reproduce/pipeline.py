@@ -87,7 +87,7 @@ class ReproduceOptions:
     steps_scale: float = 1.0  # multiplies train.steps and the step intervals (quick looks)
     reuse: bool = False  # use the latest run folder of each experiment instead of training
     n_samples: int = 1000  # samples per model (MuseGAN-style evaluation set)
-    ddpm_samples: int = 256  # samples drawn with DDPM (each costs all diffusion steps)
+    ddpm_samples: int = 64  # samples drawn with DDPM (each costs all diffusion steps)
     ddim_steps: int = 50  # DDIM steps
     seed: int = 0  # sampling seed
     reference: str = "train"  # split in the "training data" row: train, valid or test
