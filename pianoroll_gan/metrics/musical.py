@@ -129,8 +129,8 @@ def _scan_chunk(
     """One chunk ``x`` (samples ``first`` ...) of :func:`_scan`; writes its slices of
     ``out["chroma"]`` / ``out["bar_pitch"]`` and returns its sums and onset coordinates.
 
-    ``work`` holds this thread's scratch arrays, reused from chunk to chunk: fresh
-    multi-megabyte temporaries would cost a page fault per 4 kB page on every chunk.
+    ``work`` holds this thread's scratch array, reused from chunk to chunk: a fresh
+    multi-megabyte temporary would cost a page fault per 4 kB page on every chunk.
     """
     m, k, b, s, p = x.shape
     t_len = b * s
@@ -147,19 +147,17 @@ def _scan_chunk(
     row, pitch = np.divmod(np.flatnonzero(later), p)
     row, step = np.divmod(row, t_len - 1)
     row0, pitch0 = np.nonzero(xt[:, :, 0].reshape(m * k, p))
-    sums["onset_row"] = np.concatenate([row, row0]) + first * k
-    sums["onset_step"] = np.concatenate([step + 1, np.zeros_like(row0)])
-    sums["onset_pitch"] = np.concatenate([pitch, pitch0])
-    for tracks in _runs(~spec.drum_mask) if q <= t_len else []:  # on for their first q steps
-        from_step_1 = work["qualified"][:m, : tracks.stop - tracks.start]
-        from_step_1[...] = later[:, tracks, : t_len - q]  # onsets at steps 1 .. T - q
-        at_step_0 = xt[:, tracks, 0].copy()
-        for j in range(1, q):
-            from_step_1 &= xt[:, tracks, 1 + j : t_len - q + 1 + j]
-            at_step_0 &= xt[:, tracks, j]
-        for i in range(from_step_1.shape[1]):
-            count = np.count_nonzero(from_step_1[:, i]) + np.count_nonzero(at_step_0[:, i])
-            sums["qualified"][tracks.start + i] += count
+    row = np.concatenate([row, row0])  # sample * K + track, within the chunk
+    step = np.concatenate([step + 1, np.zeros_like(row0)])
+    pitch = np.concatenate([pitch, pitch0])
+    sums["onset_row"], sums["onset_step"], sums["onset_pitch"] = row + first * k, step, pitch
+    # Qualified notes: on for their first q steps, looked up cell by cell at the onsets.
+    qualified = ~spec.drum_mask[row % k] & (step + q <= t_len)
+    cells = np.ascontiguousarray(xt).reshape(-1)
+    flat = (row * t_len + step) * p + pitch
+    for j in range(1, q):
+        qualified[qualified] = cells[flat[qualified] + j * p]
+    sums["qualified"] = np.bincount(row[qualified] % k, minlength=k)
     # Per-beat pitch counts, reduced while in cache to beat chroma and bar activity.
     beat_counts = beat_pitch_counts(x, spec)  # (m, K, beats, P)
     out["chroma"][first : first + m] = fold_pitch_classes(beat_counts, spec)
@@ -187,12 +185,10 @@ def _scan(x: np.ndarray, spec: PianorollSpec, q: int, threads: int) -> dict[str,
         "bar_pitch": np.empty((n, k, b, p), bool),
     }
     firsts = list(range(0, n, chunk))
-    widest = max((r.stop - r.start for r in _runs(~spec.drum_mask)), default=0)
 
     def run_group(group: list[int]) -> list[dict]:
         work = {  # scratch arrays of this thread
             "later": np.empty((chunk, k, b * s - 1, p), bool),
-            "qualified": np.empty((chunk, widest, max(b * s - q, 0), p), bool),
         }
         return [_scan_chunk(x[f : f + chunk], f, spec, q, out, work) for f in group]
 
