@@ -61,7 +61,8 @@ def test_all_writes_machine_peak_and_every_part(fake_parts, tmp_path, capsys):
     assert fake_parts == [(p, True) for p in bench.PARTS]
     report = json.loads(path.read_text())
     machine = report["machine"]
-    assert {"cpu", "cores", "torch", "device", "torch_threads", "allocator"} <= set(machine)
+    keys = {"cpu", "cores", "torch", "device", "torch_threads", "allocator", "load_average_start"}
+    assert keys <= set(machine) and len(machine["load_average_end"]) == 3
     assert machine["torch"] == torch.__version__ and machine["device"] == "cpu"
     # --quick measures 1024 x 1024 products: the fake peak adds n / 1024 = 1.
     assert report["matmul_peak"] == {"n": 1024, "cpu_fp32_gflops": 151.0, "cpu_bf16_gflops": 401.0}

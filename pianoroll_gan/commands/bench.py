@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     parts = PARTS if args.part == "all" else (args.part,)
     report: dict = {"machine": machine_info()}
     report["machine"]["allocator"] = os.environ.get("LD_PRELOAD") or "default"
+    # Other processes on a shared machine slow every figure: record how busy it was.
+    report["machine"]["load_average_start"] = list(os.getloadavg())
     report["started"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     report["quick"] = bool(args.quick)
     report["commit"] = _commit()
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             traceback.print_exc()
             report[part] = {"error": f"{type(err).__name__}: {err}"}
             failed.append(part)
+    report["machine"]["load_average_end"] = list(os.getloadavg())
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
