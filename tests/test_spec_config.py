@@ -38,3 +38,12 @@ def test_overrides_and_unknown_keys():
         load_experiment(None, ["gan.mode='solo'"])
     with pytest.raises(ConfigError, match="expected an integer"):
         from_dict(ExperimentConfig, {"train": {"steps": "many"}})
+
+
+def test_cli_overrides_after_options(capsys):
+    from pianoroll_gan.cli import main
+
+    assert main(["train", "experiments/musegan_chorales.toml", "--dry-run", "train.steps=5"]) == 0
+    assert "steps = 5" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "experiments/musegan_chorales.toml", "--dry-run", "--bogus"])

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from ..spec import PianorollSpec
 
@@ -107,6 +107,11 @@ class RollDataset(Dataset):
 def _collate(items: list | torch.Tensor) -> torch.Tensor:
     if isinstance(items, torch.Tensor):
         return items  # a whole batch from the dataset's ``__getitems__``
+    batch = getattr(items, "batch", None)
+    if batch is not None:
+        # A PianorollDataset batch object: in a worker it crosses processes as packed bits
+        # (see pianoroll_gan.data.dataset.collate); here it unpacks to the float tensor.
+        return items if get_worker_info() is not None else batch
     # Datasets may return the sample alone or as the first element of a tuple.
     if isinstance(items[0], (tuple, list)):
         items = [item[0] for item in items]
