@@ -237,3 +237,12 @@ def test_solver_calls_nets_through_the_dict():
     solver.nets = {k: Counting(k, v) for k, v in solver.nets.items()}
     solver.train_step(real_batch(n=3), 0)
     assert calls == {"G": 1, "D": 2}  # one G forward (G step), one D forward per critic step
+
+
+def test_binary_neurons_train_through_straight_through_estimator():
+    solver = make_solver(output="sigmoid", binary_neurons="stochastic", critic_batches="reuse")
+    out = solver.train_step(real_batch(n=3), 0)
+    assert out["grad_norm/G"] > 0  # gradients reach G through the binary outputs
+    G = solver.nets["G"]
+    x = G(torch.randn(2, G.latent_dim))
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
