@@ -69,7 +69,7 @@ def interpolates(
 
 
 def gradient_penalty(
-    scores: torch.Tensor, x_hat: torch.Tensor, weight: float = 10.0
+    scores: torch.Tensor, x_hat: torch.Tensor, weight: float = 10.0, scale: float = 1.0
 ) -> torch.Tensor:
     """WGAN-GP penalty ``weight * E[(||grad_x D(x_hat)||_2 - 1)^2]`` (Gulrajani et al., eq. 3).
 
@@ -80,13 +80,15 @@ def gradient_penalty(
         scores: critic output ``(N, n_scores)`` at ``x_hat``, still attached to the graph.
         x_hat: the interpolates ``(N, ...)`` with ``requires_grad=True``.
         weight: penalty weight (10 in the paper).
+        scale: loss scale of fp16 training: the input gradient is taken of ``scale *
+            scores`` (so that it does not underflow in half precision) and divided back.
     """
     total = scores.new_zeros(())
     for k in range(scores.shape[1]):
         (grad,) = torch.autograd.grad(
-            scores[:, k].sum(), x_hat, create_graph=True, retain_graph=True
+            scores[:, k].sum() * scale, x_hat, create_graph=True, retain_graph=True
         )
-        norm = grad.flatten(1).norm(2, dim=1)
+        norm = (grad.float() / scale).flatten(1).norm(2, dim=1)
         total = total + ((norm - 1) ** 2).mean()
     return weight * total
 
