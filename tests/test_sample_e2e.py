@@ -46,7 +46,7 @@ sample_every = 2
 preview_samples = 2
 checkpoint_every = 2
 final_samples = 8
-best_metric = "OA/pitch_class_histogram"
+best_metric = "-EB/Soprano"  # finite even when a tiny model is silent
 device = "cpu"
 """
 
