@@ -112,6 +112,28 @@ class PianorollSpec:
                 "(N, tracks, bars, steps_per_bar, pitches)"
             )
 
+    def as_batch(self, roll: Any, what: str = "piano roll") -> np.ndarray:
+        """``roll`` as a numpy batch ``(N, tracks, bars, steps_per_bar, pitches)``, shape-checked.
+
+        Args:
+            roll: numpy array or torch tensor (any device, dtype kept); a single sample
+                ``(tracks, bars, S, P)`` becomes a batch of one. Any number of bars is accepted.
+            what: how the error message names ``roll``.
+        """
+        if hasattr(roll, "detach"):  # torch tensor: move to host without importing torch here
+            roll = roll.detach().cpu().numpy()
+        x = np.asarray(roll)
+        if x.ndim == 4:
+            x = x[None]
+        expected = (self.n_tracks, self.steps_per_bar, self.n_pitches)
+        if x.ndim != 5 or (x.shape[1], x.shape[3], x.shape[4]) != expected:
+            raise ValueError(
+                f"{what} has shape {tuple(x.shape)}; spec '{self.name}' expects "
+                f"(N, {self.n_tracks}, bars, {self.steps_per_bar}, {self.n_pitches}) = "
+                "(N, tracks, bars, steps_per_bar, pitches)"
+            )
+        return x
+
     def replace(self, **changes: Any) -> PianorollSpec:
         data = self.to_dict()
         data.update(changes)

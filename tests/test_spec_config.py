@@ -47,3 +47,16 @@ def test_cli_overrides_after_options(capsys):
     assert "steps = 5" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["train", "experiments/musegan_chorales.toml", "--dry-run", "--bogus"])
+
+
+def test_as_batch_promotes_converts_and_checks():
+    import numpy as np
+    import torch
+
+    spec = get_spec("chorales")
+    one = torch.zeros(4, 2, 16, 64)  # a single 2-bar sample, as a tensor
+    batch = spec.as_batch(one)
+    assert isinstance(batch, np.ndarray) and batch.shape == (1, 4, 2, 16, 64)
+    assert batch.dtype == np.float32  # dtype is the caller's business
+    with pytest.raises(ValueError, match="my roll has shape .*expects"):
+        spec.as_batch(np.zeros((3, 4, 4, 16, 63)), "my roll")

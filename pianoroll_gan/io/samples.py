@@ -49,17 +49,7 @@ def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any)
             use the reserved keys. ``None`` values are left out; other values must convert
             to numeric, bool or string arrays (no pickled objects).
     """
-    if hasattr(roll, "detach"):  # torch tensor
-        roll = roll.detach().cpu().numpy()
-    roll = np.asarray(roll)
-    if roll.ndim == 4:
-        roll = roll[None]
-    expected = (spec.n_tracks, spec.steps_per_bar, spec.n_pitches)
-    if roll.ndim != 5 or (roll.shape[1], roll.shape[3], roll.shape[4]) != expected:
-        raise ValueError(
-            f"samples to save have shape {roll.shape}; spec '{spec.name}' expects "
-            f"(N, {spec.n_tracks}, bars, {spec.steps_per_bar}, {spec.n_pitches})"
-        )
+    roll = spec.as_batch(roll, "samples to save")
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
         raise ValueError(f"save_samples: extra keys {clash} are reserved ({list(_RESERVED)})")

@@ -30,18 +30,7 @@ def as_bool_roll(roll: Any, spec: PianorollSpec, what: str = "piano roll") -> np
     Returns:
         bool array ``(N, tracks, bars, S, P)``.
     """
-    if hasattr(roll, "detach"):  # torch tensor: move to host without importing torch here
-        roll = roll.detach().cpu().numpy()
-    x = np.asarray(roll)
-    if x.ndim == 4:
-        x = x[None]
-    expected = (spec.n_tracks, spec.steps_per_bar, spec.n_pitches)
-    if x.ndim != 5 or (x.shape[1], x.shape[3], x.shape[4]) != expected:
-        raise ValueError(
-            f"{what} has shape {tuple(x.shape)}; spec '{spec.name}' expects "
-            f"(N, {spec.n_tracks}, bars, {spec.steps_per_bar}, {spec.n_pitches}) = "
-            "(N, tracks, bars, steps_per_bar, pitches)"
-        )
+    x = spec.as_batch(roll, what)
     return x if x.dtype == bool else x != 0
 
 
