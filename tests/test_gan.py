@@ -248,3 +248,20 @@ def test_binary_neurons_train_through_straight_through_estimator():
     G = solver.nets["G"]
     x = G(torch.randn(2, G.latent_dim))
     assert set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_binary_neurons_switch_on_at_binary_from():
+    solver = make_solver(
+        output="sigmoid", binary_neurons="deterministic", binary_from=2, critic_batches="reuse"
+    )
+    G = solver.nets["G"]
+    z = torch.randn(2, G.latent_dim)
+    solver.train_step(real_batch(n=3), 1)
+    assert not G.binary_on
+    soft = G(z)
+    assert ((soft > 0) & (soft < 1)).all()  # sigmoid stage
+    solver.train_step(real_batch(n=3), 2)
+    assert G.binary_on
+    assert set(G(z).unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="binary_from"):
+        GANConfig(binary_from=-1)

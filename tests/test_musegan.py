@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from pianoroll_gan.gan.config import GANConfig
+from pianoroll_gan.gan.solver import decode
 from pianoroll_gan.models.musegan import Discriminator, Generator, latent_layout
 from pianoroll_gan.models.musegan_layers import (
     AxisConv,
@@ -158,6 +159,19 @@ def test_binary_neurons_forward_and_straight_through_gradient():
     G = Generator(get_spec("chorales"), tiny(output="sigmoid", binary_neurons="deterministic"))
     x = G(torch.randn(2, G.latent_dim))
     assert set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_binary_neurons_follow_the_sampling_rule():
+    # Two steps of four pitches: threshold 0.3 and at most one pitch per step, as decode().
+    p = torch.tensor([[0.4, 0.35, 0.1, 0.0], [0.2, 0.25, 0.1, 0.05]])
+    logits = torch.logit(p.clamp(1e-4, 1 - 1e-4)).requires_grad_(True)
+    out = binary_neuron(logits, stochastic=False, threshold=0.3, max_polyphony=1)
+    assert out.tolist() == [[1, 0, 0, 0], [0, 0, 0, 0]]
+    assert out.tolist() == decode(p, "ht", 0.3, max_polyphony=1).float().tolist()
+    (out * torch.arange(4.0)).sum().backward()
+    q = torch.sigmoid(logits.detach())
+    # Every pitch gets the straight-through gradient, the suppressed runner-up included.
+    torch.testing.assert_close(logits.grad, torch.arange(4.0) * q * (1 - q))
 
 
 def test_chroma_and_onsets_hand_checked():

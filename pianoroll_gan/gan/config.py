@@ -33,7 +33,11 @@ class GANConfig:
     # Output and binarization ------------------------------------------------------------
     output: Literal["tanh", "sigmoid"] = "tanh"  # activation of G's last layer
     # BinaryMuseGAN binary neurons on G's output in training (need output="sigmoid").
+    # Deterministic neurons switch on above `threshold`; with max_polyphony > 0 only the most
+    # probable pitches may switch on, the sampling rule, so the critic judges what sampling
+    # will produce (fragmented notes included).
     binary_neurons: Literal["none", "deterministic", "stochastic"] = "none"
+    binary_from: int = 0  # G step at which binary neurons switch on (sigmoid before); 0 = always
     binarize: Literal["ht", "bs"] = "ht"  # sampling: hard threshold or Bernoulli sampling
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
     max_polyphony: int = 0  # sampling: keep at most this many pitches per step/track; 0 = all
@@ -79,8 +83,10 @@ class GANConfig:
             raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"gan.betas must lie in [0, 1), got {self.betas}")
-        if self.lr_decay_start < 0 or self.max_polyphony < 0 or self.condition_bank < 0:
-            raise ValueError("gan.lr_decay_start, max_polyphony, condition_bank must be >= 0")
+        if min(self.lr_decay_start, self.max_polyphony, self.condition_bank, self.binary_from) < 0:
+            raise ValueError(
+                "gan.lr_decay_start, max_polyphony, condition_bank and binary_from must be >= 0"
+            )
         if not 0 < self.threshold < 1:
             raise ValueError(f"gan.threshold must lie in (0, 1), got {self.threshold}")
         if self.binary_neurons != "none" and self.output != "sigmoid":

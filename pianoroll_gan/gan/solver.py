@@ -181,6 +181,7 @@ class GANSolver(Solver):
             for group in opt.param_groups:
                 group["lr"] = lr
         self._remember_condition(x)
+        self.unwrap(self.nets["G"]).binary_on = step >= g.binary_from
         x = self.to_range(x)
         if self.batches_per_step > 1:  # n_critic batches concatenated by the trainer
             if x.shape[0] % self.batches_per_step:

@@ -134,6 +134,10 @@ class Generator(nn.Module):
         super().__init__()
         self.spec, self.mode = spec, cfg.mode
         self.output, self.binary_neurons = cfg.output, cfg.binary_neurons
+        self.threshold, self.max_polyphony = cfg.threshold, cfg.max_polyphony
+        # Off before gan.binary_from (two-stage training: sigmoid first, then binary neurons);
+        # the solver sets it every step from the step number.
+        self.binary_on = True
         f = factorise(spec)
         T, B = spec.n_tracks, spec.n_bars
         self.layout = latent_layout(cfg.mode, cfg.latent_dim, T)
@@ -252,8 +256,13 @@ class Generator(nn.Module):
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """Output nonlinearity: binary neurons (values {0, 1}), tanh or sigmoid."""
-        if self.binary_neurons != "none":
-            return binary_neuron(logits, stochastic=self.binary_neurons == "stochastic")
+        if self.binary_neurons != "none" and self.binary_on:
+            return binary_neuron(
+                logits,
+                stochastic=self.binary_neurons == "stochastic",
+                threshold=self.threshold,
+                max_polyphony=self.max_polyphony,
+            )
         return torch.tanh(logits) if self.output == "tanh" else torch.sigmoid(logits)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:

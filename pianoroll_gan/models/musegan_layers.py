@@ -272,28 +272,41 @@ def onset_per_step(x: torch.Tensor) -> torch.Tensor:
 
 
 class _BinaryNeuron(torch.autograd.Function):
-    """1[sigmoid(a) > v] forward; sigmoid-adjusted straight-through backward.
+    """1[sigmoid(a) > v] forward (optionally only the k most probable pitches); sigmoid-adjusted
+    straight-through backward.
 
     BinaryMuseGAN (Dong & Yang 2018, section 3.2): the backward pass treats the binary
-    neuron as the sigmoid, d out / d a = sigmoid(a) (1 - sigmoid(a)).
+    neuron as the sigmoid, d out / d a = sigmoid(a) (1 - sigmoid(a)), for every entry: the
+    pitches that the top-k rule switched off still receive gradient, so the generator can
+    learn to raise them.
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, threshold: torch.Tensor, top_k: int) -> torch.Tensor:
         p = torch.sigmoid(logits)
         ctx.save_for_backward(p)
-        return (p > threshold).to(logits.dtype)
+        out = p > threshold
+        if 0 < top_k < logits.shape[-1]:
+            top = p.topk(top_k, dim=-1).indices
+            out &= torch.zeros_like(out).scatter_(-1, top, True)
+        return out.to(logits.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (p,) = ctx.saved_tensors
-        return grad * p * (1 - p), None
+        return grad * p * (1 - p), None, None
 
 
-def binary_neuron(logits: torch.Tensor, stochastic: bool) -> torch.Tensor:
-    """Deterministic (threshold 0.5) or stochastic (threshold ~ U[0, 1]) binary neuron."""
+def binary_neuron(
+    logits: torch.Tensor, stochastic: bool, threshold: float = 0.5, max_polyphony: int = 0
+) -> torch.Tensor:
+    """Deterministic (threshold ``threshold``) or stochastic (threshold ~ U[0, 1]) binary
+    neuron over the last axis (pitches); ``max_polyphony > 0`` keeps at most that many of the
+    most probable pitches on, the same rule as :func:`pianoroll_gan.gan.solver.decode`, so
+    the critic sees in training exactly what sampling will produce.
+    """
     if stochastic:
-        threshold = torch.rand_like(logits)
+        thr = torch.rand_like(logits)
     else:
-        threshold = torch.full((), 0.5, dtype=logits.dtype, device=logits.device)
-    return _BinaryNeuron.apply(logits, threshold)
+        thr = torch.full((), threshold, dtype=logits.dtype, device=logits.device)
+    return _BinaryNeuron.apply(logits, thr, max_polyphony)
