@@ -46,6 +46,7 @@ sample_every = 2
 preview_samples = 2
 checkpoint_every = 2
 final_samples = 8
+qn_threshold = 2
 best_metric = "-EB/Soprano"  # finite even when a tiny model is silent
 device = "cpu"
 """
@@ -77,9 +78,15 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     # The final table is the evaluation of these samples against the test split.
     test_roll, _ = load_split(meta["data_cache"], "test")
     expected = evaluate(
-        roll, spec, reference=test_roll, name="tiny_gan", reference_name="test split"
+        roll,
+        spec,
+        reference=test_roll,
+        name="tiny_gan",
+        reference_name="test split",
+        qn_threshold=2,  # train.qn_threshold
     )
     assert json.loads((final / "metrics.json").read_text()) == json.loads(expected.to_json())
+    assert json.loads((final / "metrics.json").read_text())["qn_threshold"] == 2
 
     # Continue the run to step 4 from its command line.
     assert cli.main(["train", "--resume", str(run), "train.steps=4"]) == 0
@@ -104,6 +111,7 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     sampled, _ = io.load_samples(out / "samples.npz")
     assert sampled.shape == (6, 4, 4, 16, 64)
     assert "test split" in (out / "metrics.md").read_text()
+    assert json.loads((out / "metrics.json").read_text())["qn_threshold"] == 2
     assert cli.main(cmd[:-2] + ["--out", str(tmp_path / "again"), "--binarize", "bs"]) == 0
     again, _ = io.load_samples(tmp_path / "again" / "samples.npz")
     assert np.array_equal(sampled, again)  # seeded

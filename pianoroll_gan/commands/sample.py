@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         name=cfg.name,
         n_midi=args.midi,
         evaluate=not args.no_eval,
+        qn_threshold=cfg.train.qn_threshold or None,
         seed=args.seed,
         checkpoint=str(args.checkpoint),
     )

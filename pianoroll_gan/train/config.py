@@ -23,6 +23,9 @@ class TrainConfig:
     keep_last: int = 3  # checkpoints kept besides the best one
     best_metric: str = ""  # eval metric whose max marks the best checkpoint; "-KEY": min; "": none
     final_samples: int = 1000  # drawn and evaluated against the test split at the end; 0 skips
+    # QN's minimum note length in steps for every evaluation of the run (validation during
+    # training, final samples, `sample`); 0 = the metric's default ceil(resolution / 8).
+    qn_threshold: int = 0
     runs_dir: str = "runs"  # run folders are created under this folder
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     preview_samples: int = 4  # samples shown as images / audio in TensorBoard
@@ -40,7 +43,7 @@ class TrainConfig:
         ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("eval_samples", "preview_samples", "final_samples", "threads"):
+        for key in ("eval_samples", "preview_samples", "final_samples", "threads", "qn_threshold"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.solver and ":" not in self.solver:

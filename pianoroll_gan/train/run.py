@@ -194,6 +194,7 @@ def write_samples(
     name: str = "model",
     n_midi: int = 16,
     evaluate: bool = True,
+    qn_threshold: int | None = None,
     **extra: Any,
 ) -> Any:
     """Write a sample set: ``samples.npz``, ``midi/*.mid``, ``grid.png`` and metric tables.
@@ -205,6 +206,7 @@ def write_samples(
         reference: real data the samples are compared with (e.g. the test split).
         n_midi: how many samples to write as MIDI files.
         evaluate: compute ``metrics.md`` / ``metrics.json`` with the evaluation module.
+        qn_threshold: QN's minimum note length in steps (default: the metric's).
         extra: stored in the samples file (e.g. ``step``, ``seed``).
 
     Returns:
@@ -223,7 +225,12 @@ def write_samples(
     from ..metrics import evaluate as evaluate_roll
 
     results = evaluate_roll(
-        roll, spec, reference=reference, name=name, reference_name=reference_name
+        roll,
+        spec,
+        reference=reference,
+        name=name,
+        reference_name=reference_name,
+        qn_threshold=qn_threshold,
     )
     (out / "metrics.md").write_text(results.to_markdown() + "\n")
     (out / "metrics.json").write_text(results.to_json() + "\n")

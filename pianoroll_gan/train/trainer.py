@@ -319,7 +319,11 @@ class Trainer:
         with self.sampling():
             roll = generate(self.solver, tc.eval_samples, seed=tc.seed, batch=SAMPLE_BATCH)
         results = evaluate(
-            roll, self.spec, reference=self._split("valid"), reference_name="validation"
+            roll,
+            self.spec,
+            reference=self._split("valid"),
+            reference_name="validation",
+            qn_threshold=tc.qn_threshold or None,
         )
         scalars = {k: float(v) for k, v in results.scalars().items() if v is not None}
         self.monitor.eval(self.step, scalars)
@@ -365,6 +369,7 @@ class Trainer:
             self.spec,
             reference=self._split("test"),
             name=self.cfg.name,
+            qn_threshold=tc.qn_threshold or None,
             step=self.step,
             seed=tc.seed,
         )
