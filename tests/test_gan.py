@@ -183,6 +183,11 @@ def test_sampling_options_and_errors():
     mono = solver.sample(4, seed=0, binarize="ht", threshold=0.3, max_polyphony=1)
     assert mono.sum(-1).max() <= 1 and (mono <= ht).all()
     assert solver.sample(4, seed=0, binarize="bs").dtype == bool
+    stepwise = solver.sample(4, seed=0, binarize="viterbi", threshold=0.3, penalty=0.0)
+    assert np.array_equal(stepwise, mono)  # no change penalty: the step-wise rule
+    lines = solver.sample(4, seed=0, binarize="viterbi", threshold=0.3, penalty=5.0)
+    changes = lambda r: np.abs(np.diff(r.reshape(4, 4, -1, r.shape[-1]), axis=2)).sum()  # noqa: E731
+    assert lines.sum(-1).max() <= 1 and changes(lines) <= changes(mono)
     with pytest.raises(ValueError, match="valid options"):
         solver.sample(2, sampler="ddim")
     with pytest.raises(ValueError, match="without gan.condition_tracks"):

@@ -64,7 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GAN: K samples along a latent interpolation instead of --n samples",
     )
     opts = parser.add_argument_group("sampler options (passed to the solver only when given)")
-    opts.add_argument("--binarize", choices=("ht", "bs"), help="GAN: hard threshold or Bernoulli")
+    opts.add_argument(
+        "--binarize",
+        choices=("ht", "bs", "viterbi"),
+        help="GAN: hard threshold, Bernoulli sampling or monophonic Viterbi lines",
+    )
+    opts.add_argument(
+        "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
+    )
     opts.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
     opts.add_argument("--steps", type=int, help="diffusion: sampling steps (DDIM)")
     opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
@@ -92,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 OPTION_KEYS = (
     "binarize",
+    "penalty",
     "sampler",
     "steps",
     "eta",

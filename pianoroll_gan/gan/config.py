@@ -38,7 +38,11 @@ class GANConfig:
     # will produce (fragmented notes included).
     binary_neurons: Literal["none", "deterministic", "stochastic"] = "none"
     binary_from: int = 0  # G step at which binary neurons switch on (sigmoid before); 0 = always
-    binarize: Literal["ht", "bs"] = "ht"  # sampling: hard threshold or Bernoulli sampling
+    # Sampling: hard threshold, Bernoulli sampling, or (for one-note-at-a-time tracks such as
+    # chorale voices) the most probable monophonic line per track with `penalty` (logits)
+    # charged per change of note (pianoroll_gan.decoding; it implies max_polyphony = 1).
+    binarize: Literal["ht", "bs", "viterbi"] = "ht"
+    penalty: float = 1.0
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
     max_polyphony: int = 0  # sampling: keep at most this many pitches per step/track; 0 = all
     # Accompaniment: names of the given tracks (real at training and sampling time).
@@ -86,6 +90,13 @@ class GANConfig:
         if min(self.lr_decay_start, self.max_polyphony, self.condition_bank, self.binary_from) < 0:
             raise ValueError(
                 "gan.lr_decay_start, max_polyphony, condition_bank and binary_from must be >= 0"
+            )
+        if self.penalty < 0:
+            raise ValueError(f"gan.penalty must be >= 0, got {self.penalty}")
+        if self.binarize == "viterbi" and self.max_polyphony > 1:
+            raise ValueError(
+                "gan.binarize = 'viterbi' decodes one note per track and step: set "
+                f"gan.max_polyphony to 0 or 1 (got {self.max_polyphony}) or use 'ht'"
             )
         if not 0 < self.threshold < 1:
             raise ValueError(f"gan.threshold must lie in (0, 1), got {self.threshold}")

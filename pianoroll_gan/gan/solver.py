@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..decoding import viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
 from ..spec import PianorollSpec
 from ..train.solver import Solver
@@ -49,18 +50,24 @@ def decode(
     threshold: float = 0.5,
     max_polyphony: int = 0,
     generator: torch.Generator | None = None,
+    penalty: float = 1.0,
 ) -> torch.Tensor:
     """Binarize note probabilities ``(N, tracks, bars, steps, pitches)`` -> bool.
 
     Args:
         probs: probabilities in [0, 1] (``(tanh + 1) / 2`` or the sigmoid of the logits).
-        binarize: ``"ht"`` hard threshold at ``threshold``; ``"bs"`` Bernoulli sampling.
+        binarize: ``"ht"`` hard threshold at ``threshold``; ``"bs"`` Bernoulli sampling;
+            ``"viterbi"`` the most probable monophonic line per track, each change of note
+            costing ``penalty`` logits (:func:`pianoroll_gan.decoding.viterbi_monophonic`;
+            at most one pitch per step, ``max_polyphony`` aside).
         max_polyphony: when > 0, keep at most this many of the most probable pitches per
             track and step (e.g. 1 for monophonic voices); 0 keeps all.
         generator: random source of Bernoulli sampling (on the CPU).
     """
-    if binarize not in ("ht", "bs"):
-        raise ValueError(f"unknown binarize {binarize!r}; valid choices: ['ht', 'bs']")
+    if binarize not in ("ht", "bs", "viterbi"):
+        raise ValueError(f"unknown binarize {binarize!r}; valid choices: ['ht', 'bs', 'viterbi']")
+    if binarize == "viterbi":
+        return viterbi_monophonic(probs, threshold, penalty)
     if binarize == "ht":
         notes = probs > threshold
     else:
@@ -251,11 +258,11 @@ class GANSolver(Solver):
         self, z: torch.Tensor, given: torch.Tensor | None, gen: torch.Generator, options: dict
     ) -> np.ndarray:
         g = self.gcfg
-        unknown = sorted(set(options) - {"binarize", "threshold", "max_polyphony"})
+        unknown = sorted(set(options) - {"binarize", "threshold", "max_polyphony", "penalty"})
         if unknown:
             raise ValueError(
                 f"GAN sampling does not take {unknown}; valid options: binarize, threshold, "
-                "max_polyphony"
+                "max_polyphony, penalty"
             )
         G = self.unwrap(self.nets["G"])
         was_training = G.training
@@ -277,6 +284,7 @@ class GANSolver(Solver):
                     options.get("threshold", g.threshold),
                     options.get("max_polyphony", g.max_polyphony),
                     gen,
+                    options.get("penalty", g.penalty),
                 )
                 if given is not None:
                     notes[:, self.cond_idx] = given[start : start + g.sample_batch]
@@ -297,8 +305,8 @@ class GANSolver(Solver):
             condition: for accompaniment models, piano rolls ``(M, tracks, bars, steps,
                 pitches)`` (or one sample) whose given tracks are kept, cycled to ``n``;
                 without it, given tracks are drawn from those seen in training.
-            options: ``binarize`` ("ht" | "bs"), ``threshold``, ``max_polyphony``
-                (defaults from the config).
+            options: ``binarize`` ("ht" | "bs" | "viterbi"), ``threshold``, ``penalty``,
+                ``max_polyphony`` (defaults from the config).
         """
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=gen)
