@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="GAN: hard threshold, Bernoulli sampling or monophonic Viterbi lines",
     )
     opts.add_argument(
+        "--threshold", type=float, help="decoding threshold on the note probability (both families)"
+    )
+    opts.add_argument(
         "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
     )
     opts.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
@@ -99,6 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 OPTION_KEYS = (
     "binarize",
+    "threshold",
     "penalty",
     "sampler",
     "steps",
