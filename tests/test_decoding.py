@@ -97,3 +97,14 @@ def test_bad_arguments_are_named():
         GANConfig(binarize="viterbi", max_polyphony=2)
     with pytest.raises(ValueError, match="penalty"):
         GANConfig(penalty=-1.0)
+
+
+def test_sample_command_passes_decoding_options():
+    from pianoroll_gan.cli import build_parser
+    from pianoroll_gan.commands.sample import sampler_options
+
+    args = build_parser().parse_args(
+        ["sample", "RUN", "--binarize", "viterbi", "--threshold", "0.4", "--penalty", "2"]
+    )
+    assert sampler_options(args) == {"binarize": "viterbi", "threshold": 0.4, "penalty": 2.0}
+    assert sampler_options(build_parser().parse_args(["sample", "RUN"])) == {}
