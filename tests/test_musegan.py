@@ -96,11 +96,11 @@ def test_latent_layout():
 
 
 @pytest.mark.parametrize("spec_name", ["chorales", "lpd5"])
-@pytest.mark.parametrize("mode", ["composer", "hybrid", "jamming"])
+@pytest.mark.parametrize("mode", ["composer", "hybrid", "hybrid-branches", "jamming"])
 def test_shapes_per_mode(spec_name, mode):
     torch.manual_seed(0)
     spec = get_spec(spec_name)
-    cfg = tiny(mode=mode)
+    cfg = tiny(mode=mode.split("-")[0], private_latents="branches" if "-" in mode else "trunk")
     G, D = Generator(spec, cfg), Discriminator(spec, cfg)
     z = torch.randn(3, G.latent_dim)
     x = G(z)
@@ -110,6 +110,33 @@ def test_shapes_per_mode(spec_name, mode):
     assert scores.shape == (3, spec.n_tracks if mode == "jamming" else 1)
     # Each sample's score depends on that sample only (no batch statistics in D).
     torch.testing.assert_close(D(x[:1]), scores[:1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("private_latents", ["trunk", "branches"])
+def test_hybrid_private_latents_reach_their_track_only(private_latents):
+    torch.manual_seed(0)
+    spec = get_spec("chorales")
+    G = Generator(spec, tiny(mode="hybrid", private_latents=private_latents)).eval()
+    lay = G.layout
+    z = torch.randn(2, G.latent_dim)
+    shared = lay.shared_static + lay.shared_temporal
+    # Layout [shared | private static x T | private temporal x T]: the Alto's (track 1) parts.
+    alto = list(range(shared + lay.private_static, shared + 2 * lay.private_static))
+    first_temporal = shared + spec.n_tracks * lay.private_static
+    alto += list(
+        range(first_temporal + lay.private_temporal, first_temporal + 2 * lay.private_temporal)
+    )
+    z2 = z.clone()
+    z2[:, alto] = torch.randn(2, len(alto))
+    with torch.no_grad():
+        diff = (G.logits(z) - G.logits(z2)).abs().amax(dim=(0, 2, 3, 4))
+    assert diff[1] > 1e-3 and (diff[[0, 2, 3]] == 0).all()
+    z3 = z.clone()
+    z3[:, :shared] = torch.randn(2, shared)  # the shared part moves every track
+    with torch.no_grad():
+        assert ((G.logits(z) - G.logits(z3)).abs().amax(dim=(0, 2, 3, 4)) > 1e-3).all()
+    if private_latents == "branches":  # the trunk runs once per sample, not per track
+        assert G.shared[0][0].c_in == shared
 
 
 def test_jamming_critics_are_per_track():
@@ -123,11 +150,13 @@ def test_jamming_critics_are_per_track():
     assert changed[:, 2].all() and not changed[:, [0, 1, 3]].any()
 
 
-@pytest.mark.parametrize("mode", ["composer", "hybrid", "jamming"])
+@pytest.mark.parametrize("mode", ["composer", "hybrid", "hybrid-branches", "jamming"])
 def test_condition_tracks_kept_and_used(mode):
     torch.manual_seed(0)
     spec = get_spec("chorales")
-    G = Generator(spec, tiny(mode=mode, condition_tracks=("Bass",))).eval()
+    private = "branches" if "-" in mode else "trunk"
+    cfg = tiny(mode=mode.split("-")[0], private_latents=private, condition_tracks=("Bass",))
+    G = Generator(spec, cfg).eval()
     z = torch.randn(2, G.latent_dim)
     bass = (torch.rand(2, 1, *spec.sample_shape[1:]) > 0.9).float() * 2 - 1
     x = G(z, bass)

@@ -19,6 +19,12 @@ class GANConfig:
     # shared + private latents, one D.
     mode: Literal["jamming", "composer", "hybrid"] = "hybrid"
     latent_dim: int = 128  # total latent size, split between shared and private parts
+    # Hybrid mode: where the private latents enter. "trunk": concatenated to the shared
+    # latents at the bar generator's input, which then runs once per track (shared weights);
+    # "branches": the bar generator runs once on the shared latents, as in composer mode, and
+    # each track's private latents join its private branches (every voice then reads the
+    # same trunk features, which couples the voices more tightly).
+    private_latents: Literal["trunk", "branches"] = "trunk"
     # Losses and optimisation ------------------------------------------------------------
     loss: Literal["wgan-gp", "nonsaturating", "hinge"] = "wgan-gp"
     gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP); 0 disables the penalty
