@@ -147,14 +147,15 @@ def test_tiny_chorale_report_and_reuse(tmp_path):
     common = ["--runs-dir", str(runs), "--experiments", str(EXPERIMENTS), "--seed", "3"]
     tiny = [*TINY, f"data.cache_dir={json.dumps(str(tmp_path / 'prepared'))}"]
     args = ["reproduce", "chorales", "--out", str(out), *common, "--steps-scale", "0.001"]
-    args += ["--n", "6", "--ddpm-samples", "3", "--ddim-steps", "4", "--set", *tiny]
+    args += ["--n", "6", "--ddpm-samples", "3", "--ddim-samples", "5", "--ddim-steps", "4"]
+    args += ["--set", *tiny]
     assert main(args) == 0
 
     labels = ["GAN hybrid", "GAN jamming", "GAN composer", "GAN accompaniment",
               "diffusion DDPM-20", "diffusion DDIM-4"]  # fmt: skip
     report = json.loads((out / "results.json").read_text())
     assert [m["label"] for m in report["models"]] == labels
-    assert [m["metrics"]["n_samples"] for m in report["models"]] == [6, 6, 6, 6, 3, 6]
+    assert [m["metrics"]["n_samples"] for m in report["models"]] == [6, 6, 6, 6, 3, 5]
     assert report["qn_threshold"] == 2
 
     # The reference row is the training split, evaluated by the metrics module itself.

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ddpm-samples", type=int, default=64, help="samples drawn with DDPM (default 64)"
     )
+    parser.add_argument(
+        "--ddim-samples", type=int, default=None, help="samples drawn with DDIM (default: --n)"
+    )
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument(
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         n_samples=args.n,
         ddpm_samples=args.ddpm_samples,
+        ddim_samples=args.ddim_samples,
         ddim_steps=args.ddim_steps,
         seed=args.seed,
         reference=args.reference,

@@ -88,6 +88,7 @@ class ReproduceOptions:
     reuse: bool = False  # use the latest run folder of each experiment instead of training
     n_samples: int = 1000  # samples per model (MuseGAN-style evaluation set)
     ddpm_samples: int = 64  # samples drawn with DDPM (each costs all diffusion steps)
+    ddim_samples: int | None = None  # samples drawn with DDIM (default: n_samples)
     ddim_steps: int = 50  # DDIM steps
     seed: int = 0  # sampling seed
     reference: str = "train"  # split in the "training data" row: train, valid or test
@@ -102,8 +103,8 @@ class ReproduceOptions:
         self.out = Path(self.out)
         if not self.steps_scale > 0:
             raise ValueError(f"--steps-scale must be > 0, got {self.steps_scale}")
-        if self.n_samples < 1 or self.ddpm_samples < 1 or self.ddim_steps < 1:
-            raise ValueError("--n, --ddpm-samples and --ddim-steps must be >= 1")
+        if min(self.n_samples, self.ddpm_samples, self.ddim_steps, self.ddim_samples or 1) < 1:
+            raise ValueError("--n, --ddpm-samples, --ddim-samples and --ddim-steps must be >= 1")
         if self.reference not in ("train", "valid", "test"):
             raise ValueError(f"--reference: invalid {self.reference!r}; valid: train, valid, test")
 
@@ -262,7 +263,8 @@ def sample_model(
     sets = []
     for suffix, options in entry.variants:
         options = _sample_options(cfg, options, opts)
-        n = opts.ddpm_samples if options.get("sampler") == "ddpm" else opts.n_samples
+        n = {"ddpm": opts.ddpm_samples, "ddim": opts.ddim_samples}.get(options.get("sampler"))
+        n = n or opts.n_samples
         batch = cfg.gan.sample_batch if cfg.family == "gan" else cfg.diffusion.sample_batch
         roll = generate(
             solver,
