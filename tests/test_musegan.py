@@ -14,6 +14,7 @@ from pianoroll_gan.models.musegan_layers import (
     binary_neuron,
     chroma_per_beat,
     factorise,
+    key_profile,
     onset_per_step,
 )
 from pianoroll_gan.spec import get_spec
@@ -201,6 +202,26 @@ def test_binary_neurons_follow_the_sampling_rule():
     q = torch.sigmoid(logits.detach())
     # Every pitch gets the straight-through gradient, the suppressed runner-up included.
     torch.testing.assert_close(logits.grad, torch.arange(4.0) * q * (1 - q))
+
+
+def test_key_profile_hand_checked_and_key_stream_scores():
+    spec = get_spec("chorales")  # lowest pitch 28 = E1
+    x = torch.zeros(1, spec.n_bars, spec.steps_per_bar, spec.n_pitches, 2)
+    x[0, 0, 0:6, 60 - 28, 0] = 1  # C4 for 6 steps
+    x[0, 2, 0:2, 67 - 28, 0] = 1  # G4 for 2 steps (another bar)
+    profile = key_profile(x, spec)
+    assert profile.shape == (1, 1, 1, 12, 2)
+    torch.testing.assert_close(profile[0, 0, 0, [0, 7], 0], torch.tensor([0.75, 0.25]))
+    assert profile[0, 0, 0, :, 0].sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert profile[..., 1].abs().sum() == 0  # a silent channel stays zero
+    torch.manual_seed(0)
+    D = Discriminator(spec, tiny(d_streams=("chroma", "onset", "key")))
+    assert D.key is not None and Discriminator(spec, tiny()).key is None
+    y = torch.rand(2, *spec.sample_shape)
+    before = D(y)
+    with torch.no_grad():
+        D.key[1].bias.add_(1.0)  # the key head adds to the score
+    torch.testing.assert_close(D(y), before + 1.0)
 
 
 def test_chroma_and_onsets_hand_checked():

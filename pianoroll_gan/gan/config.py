@@ -69,7 +69,10 @@ class GANConfig:
     d_paths: tuple[Literal["pitch_time", "time_pitch"], ...] = ("pitch_time", "time_pitch")
     d_private: int = 16
     d_channels: tuple[int, int] = (64, 128)  # shared convs
-    d_streams: tuple[Literal["chroma", "onset"], ...] = ("chroma", "onset")  # extra streams
+    # Extra critic streams: "chroma" (pitch classes per beat), "onset" (onsets per step) and
+    # "key" (each track's pitch-class profile over the whole phrase, a distribution, through
+    # a small MLP added to the score: lets the critic judge how well a phrase keeps to a key).
+    d_streams: tuple[Literal["chroma", "onset", "key"], ...] = ("chroma", "onset")
     d_stream_channels: int = 32  # channels of each extra stream
     d_merge: int = 256  # width of the merge layer before the output
     # Sampling ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .musegan_layers import (
     down_block,
     factorise,
     group_cat,
+    key_profile,
     onset_per_step,
     up_block,
 )
@@ -341,6 +342,12 @@ class Discriminator(nn.Module):
             self.streams["chroma"] = down_block(T * c_in, g * cs, 3, 12, groups=g)
         if "onset" in cfg.d_streams:
             self.streams["onset"] = down_block(T * c_in, g * cs, 2, spec.resolution, groups=g)
+        self.key = None
+        if "key" in cfg.d_streams:
+            self.key = nn.Sequential(
+                down_block(T * c_in, g * cs, 3, 12, groups=g),
+                AxisConv(g * cs, g, 3, 1, groups=g),
+            )
         c_merge = c2 + cs * len(self.streams)
         self.merge = down_block(g * c_merge, g * cfg.d_merge, 2, f.beats, groups=g)
         self.out = AxisConv(g * cfg.d_merge, g, 1, B, groups=g)  # over the bars
@@ -370,4 +377,7 @@ class Discriminator(nn.Module):
         if "onset" in self.streams:
             feats.append(self.streams["onset"](onset_per_step(xin)))
         h = self.merge(group_cat(feats, g))  # (N, bars, 1, 1, g * d_merge)
-        return self.out(h).reshape(x.shape[0], g)
+        scores = self.out(h).reshape(x.shape[0], g)
+        if self.key is not None:
+            scores = scores + self.key(key_profile(xin, self.spec)).reshape(x.shape[0], g)
+        return scores

@@ -24,6 +24,7 @@ __all__ = [
     "up_block",
     "down_block",
     "chroma_per_beat",
+    "key_profile",
     "onset_per_step",
     "binary_neuron",
 ]
@@ -253,6 +254,20 @@ def chroma_per_beat(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
     n, b, s, p, c = x.shape
     x = x.reshape(n, b, spec.beats_per_bar, spec.resolution, p // OCTAVE, OCTAVE, c)
     return x.sum(dim=(3, 4))
+
+
+def key_profile(x: torch.Tensor, spec: PianorollSpec, eps: float = 1e-6) -> torch.Tensor:
+    """Pitch-class profile of the whole phrase per channel, as a distribution.
+
+    Args:
+        x: channels-last ``(N, bars, steps, pitches, C)``.
+
+    Returns:
+        ``(N, 1, 1, 12, C)``: activity per pitch class over all bars and steps, divided by
+        the channel's total (all zeros for a silent channel).
+    """
+    chroma = chroma_per_beat(x, spec).sum(dim=(1, 2), keepdim=True)  # (N, 1, 1, 12, C)
+    return chroma / (chroma.sum(dim=3, keepdim=True) + eps)
 
 
 def onset_per_step(x: torch.Tensor) -> torch.Tensor:
