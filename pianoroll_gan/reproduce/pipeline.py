@@ -318,7 +318,6 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     """
     from .. import io as pio
     from ..data.prepare import ensure_prepared, load_split
-    from ..metrics import evaluate
     from ..train.run import git_commit, write_samples
     from .report import Row, bar_charts, write_csv, write_json, write_markdown
 
@@ -349,25 +348,18 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
         condition = test_roll if len(test_roll) else reference
         for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
             folder = out / _slug(label)
-            write_samples(
+            results = write_samples(
                 folder,
                 roll,
                 spec,
+                reference=reference,
+                reference_name=reference_label,
+                name=label,
                 n_midi=opts.n_midi,
-                evaluate=False,
+                qn_threshold=qn_threshold,
                 run_dir=str(run_dir),
                 commit=str(info["commit"]),
             )
-            results = evaluate(
-                roll,
-                spec,
-                reference=reference,
-                qn_threshold=qn_threshold,
-                name=label,
-                reference_name=reference_label,
-            )
-            (folder / "metrics.md").write_text(results.to_markdown() + "\n")
-            (folder / "metrics.json").write_text(results.to_json())
             grid = out / "figures" / f"samples_{_slug(label)}.png"
             source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
             titles = [f"{label} ({source})"] + [f"{label}, sample {k}" for k in range(1, 8)]
