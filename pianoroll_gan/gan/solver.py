@@ -22,6 +22,7 @@ import torch
 
 from ..decoding import viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
+from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
 from ..train.solver import Solver
 from .config import GANConfig
@@ -73,10 +74,7 @@ def decode(
     else:
         u = torch.rand(probs.shape, generator=generator).to(probs.device)
         notes = probs > u
-    if max_polyphony and max_polyphony < probs.shape[-1]:
-        top = probs.topk(max_polyphony, dim=-1).indices  # ties broken by topk, so exact k
-        notes &= torch.zeros_like(notes).scatter_(-1, top, True)
-    return notes
+    return keep_top_k(notes, probs, max_polyphony)
 
 
 class GANSolver(Solver):

@@ -27,6 +27,7 @@ __all__ = [
     "key_profile",
     "onset_per_step",
     "binary_neuron",
+    "keep_top_k",
 ]
 
 OCTAVE = 12
@@ -286,6 +287,18 @@ def onset_per_step(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(onsets, (0, 0, 1, 0)).reshape(n, b, s, 1, c)
 
 
+def keep_top_k(notes: torch.Tensor, probs: torch.Tensor, k: int) -> torch.Tensor:
+    """``notes`` (bool) with all but the ``k`` most probable pitches per step switched off.
+
+    ``k = 0`` (or at least the number of pitches) keeps all; ties are broken by ``topk``, so
+    exactly ``k`` pitches stay eligible.
+    """
+    if not 0 < k < probs.shape[-1]:
+        return notes
+    top = probs.topk(k, dim=-1).indices
+    return notes & torch.zeros_like(notes).scatter_(-1, top, True)
+
+
 class _BinaryNeuron(torch.autograd.Function):
     """1[sigmoid(a) > v] forward (optionally only the k most probable pitches); sigmoid-adjusted
     straight-through backward.
@@ -300,11 +313,7 @@ class _BinaryNeuron(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, threshold: torch.Tensor, top_k: int) -> torch.Tensor:
         p = torch.sigmoid(logits)
         ctx.save_for_backward(p)
-        out = p > threshold
-        if 0 < top_k < logits.shape[-1]:
-            top = p.topk(top_k, dim=-1).indices
-            out &= torch.zeros_like(out).scatter_(-1, top, True)
-        return out.to(logits.dtype)
+        return keep_top_k(p > threshold, p, top_k).to(logits.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
