@@ -51,6 +51,10 @@ class GANConfig:
     penalty: float = 1.0
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
     max_polyphony: int = 0  # sampling: keep at most this many pitches per step/track; 0 = all
+    # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
+    # C-major collection (at most 6 semitones), and move each sample back by a signature drawn
+    # from the training phrases' signatures, so G learns one key collection instead of twelve.
+    key_normalize: bool = False
     # Accompaniment: names of the given tracks (real at training and sampling time).
     condition_tracks: tuple[str, ...] = ()
     condition_bank: int = 1024  # given-track phrases kept from training for unconditioned sampling

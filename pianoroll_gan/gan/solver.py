@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.keys import KeyNormalizer, signed_shift, transpose
 from ..decoding import viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
@@ -108,6 +109,7 @@ class GANSolver(Solver):
         self.condition_bank = torch.zeros(
             (0, len(self.cond_idx), *spec.sample_shape[1:]), dtype=torch.bool
         )
+        self.keys = KeyNormalizer(spec, tuple(self.cond_idx)) if g.key_normalize else None
 
     # Ranges ----------------------------------------------------------------------------
     def to_range(self, x01: torch.Tensor) -> torch.Tensor:
@@ -185,7 +187,9 @@ class GANSolver(Solver):
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = lr
-        self._remember_condition(x)
+        self._remember_condition(x)  # in the data's own keys: sampling normalizes them
+        if self.keys is not None:
+            x, _ = self.keys.normalize(x)
         self.unwrap(self.nets["G"]).binary_on = step >= g.binary_from
         x = self.to_range(x)
         if self.batches_per_step > 1:  # n_critic batches concatenated by the trainer
@@ -217,6 +221,8 @@ class GANSolver(Solver):
         state: dict[str, Any] = {n: self.unwrap(net).state_dict() for n, net in self.nets.items()}
         state.update({f"opt_{n}": opt.state_dict() for n, opt in self.optimizers.items()})
         state["condition_bank"] = self.condition_bank.clone()
+        if self.keys is not None:
+            state["keys"] = self.keys.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -224,6 +230,13 @@ class GANSolver(Solver):
             self.unwrap(net).load_state_dict(state[name])
             self.optimizers[name].load_state_dict(state[f"opt_{name}"])
         self.condition_bank = state.get("condition_bank", self.condition_bank).to(torch.bool)
+        if self.keys is not None:
+            if "keys" not in state:
+                raise ValueError(
+                    "this checkpoint was trained without gan.key_normalize; set "
+                    "gan.key_normalize = false to load it"
+                )
+            self.keys.load_state_dict(state["keys"])
 
     # Sampling ---------------------------------------------------------------------------
     def _given_tracks(self, n: int, condition: Any, gen: torch.Generator) -> torch.Tensor | None:
@@ -252,9 +265,24 @@ class GANSolver(Solver):
         return given.repeat(reps, 1, 1, 1, 1)[:n]
 
     @torch.no_grad()
+    def _signatures(self, n: int, given: torch.Tensor | None, gen: torch.Generator) -> Any:
+        """Key signatures of the samples (key_normalize): the given tracks' own, else drawn."""
+        if self.keys is None:
+            return None
+        if given is not None:
+            return self.keys.given_signature(given)
+        return self.keys.draw(n, gen)
+
     def _generate(
-        self, z: torch.Tensor, given: torch.Tensor | None, gen: torch.Generator, options: dict
+        self,
+        z: torch.Tensor,
+        given: torch.Tensor | None,
+        gen: torch.Generator,
+        options: dict,
+        keys: torch.Tensor | None = None,
     ) -> np.ndarray:
+        """Decode G's output for latents ``z``; ``keys`` (key_normalize) are the signatures
+        the normalized outputs are moved to (given tracks are moved to signature 0 first)."""
         g = self.gcfg
         unknown = sorted(set(options) - {"binarize", "threshold", "max_polyphony", "penalty"})
         if unknown:
@@ -269,11 +297,13 @@ class GANSolver(Solver):
         try:
             for start in range(0, z.shape[0], g.sample_batch):
                 zc = z[start : start + g.sample_batch].to(self.device)
+                kc = None if keys is None else keys[start : start + g.sample_batch]
                 cond = None
                 if given is not None:
-                    cond = self.to_range(given[start : start + g.sample_batch].float()).to(
-                        self.device
-                    )
+                    gc = given[start : start + g.sample_batch].float()
+                    if kc is not None:
+                        gc = transpose(gc, -signed_shift(kc), self.spec)
+                    cond = self.to_range(gc).to(self.device)
                 with self.autocast():
                     probs = self.probabilities(G.logits(zc, cond)).cpu()
                 notes = decode(
@@ -284,6 +314,8 @@ class GANSolver(Solver):
                     gen,
                     options.get("penalty", g.penalty),
                 )
+                if kc is not None:
+                    notes = transpose(notes, signed_shift(kc), self.spec)
                 if given is not None:
                     notes[:, self.cond_idx] = given[start : start + g.sample_batch]
                 out.append(notes)
@@ -309,7 +341,7 @@ class GANSolver(Solver):
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=gen)
         given = self._given_tracks(n, condition, gen)
-        return self._generate(z, given, gen, options)
+        return self._generate(z, given, gen, options, self._signatures(n, given, gen))
 
     @torch.no_grad()
     def interpolate(
@@ -331,6 +363,9 @@ class GANSolver(Solver):
         else:
             z = (1 - t[:, None]) * z0 + t[:, None] * z1
         given = self._given_tracks(1, condition, gen)
+        keys = self._signatures(1, given, gen)  # one key for the whole path
         if given is not None:
             given = given.repeat(steps, 1, 1, 1, 1)
-        return self._generate(z, given, gen, options)
+        if keys is not None:
+            keys = keys.repeat(steps)
+        return self._generate(z, given, gen, options, keys)

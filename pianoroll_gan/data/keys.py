@@ -1,0 +1,131 @@
+"""Key-signature normalization: train on phrases moved to one diatonic collection.
+
+A phrase's key signature is taken as the rotation of the C-major collection (the white
+keys) that holds most of its notes, counted over the pitched (non-drum) tracks; it stands
+for a major key and its relative minor alike (C major and A minor both give 0). Moving every
+training phrase by the signed shift in [-6, 5] semitones that takes its signature to 0 lets
+a model learn one collection instead of twelve; at sampling, each generated phrase is moved
+back by a signature drawn from those counted in training, so the samples keep the data's
+distribution of keys. Notes moved outside the pitch range are dropped (a shift of at most
+6 semitones keeps chorale voices inside MIDI 28-91).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..spec import PianorollSpec
+
+__all__ = ["DIATONIC", "KeyNormalizer", "key_signature", "signed_shift", "transpose"]
+
+# Pitch classes of the C-major collection.
+DIATONIC = (0, 2, 4, 5, 7, 9, 11)
+
+
+def _collections() -> torch.Tensor:
+    """``(12, 12)`` indicator rows: row ``k`` is the diatonic collection ``k`` semitones up."""
+    base = torch.zeros(12)
+    base[list(DIATONIC)] = 1
+    return torch.stack([torch.roll(base, k) for k in range(12)])
+
+
+def pitch_class_counts(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Note-step counts per pitch class ``(N, 12)`` over the pitched tracks of ``x``."""
+    pitched = [i for i, drum in enumerate(spec.is_drum) if not drum]
+    per_pitch = x[:, pitched].float().sum(dim=(1, 2, 3))  # (N, pitches)
+    classes = (torch.arange(spec.n_pitches, device=x.device) + spec.lowest_pitch) % 12
+    out = torch.zeros(x.shape[0], 12, device=x.device)
+    return out.index_add_(1, classes, per_pitch)
+
+
+def key_signature(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Key signature ``(N,)`` in 0..11 of phrases ``(N, tracks, bars, steps, pitches)``.
+
+    The collection ``k`` (C-major collection moved up ``k`` semitones) holding the most note
+    steps; ties go to the smallest ``k``, and an empty phrase gets 0.
+    """
+    mass = pitch_class_counts(x, spec) @ _collections().to(x.device).T  # (N, 12)
+    return mass.argmax(dim=1)
+
+
+def signed_shift(k: torch.Tensor) -> torch.Tensor:
+    """Semitone shift in [-6, 5] congruent to ``k`` modulo 12 (the smaller move)."""
+    return (k + 6) % 12 - 6
+
+
+def transpose(x: torch.Tensor, shift: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Move each phrase's pitched tracks up by ``shift[i]`` semitones (down when negative).
+
+    Args:
+        x: ``(N, tracks, bars, steps, pitches)`` piano rolls (any dtype).
+        shift: ``(N,)`` integer shifts.
+
+    Returns:
+        The moved rolls (same dtype); notes leaving the pitch range are dropped and drum
+        tracks are left as they are.
+    """
+    n_pitch = x.shape[-1]
+    source = torch.arange(n_pitch, device=x.device)[None, :] - shift.to(x.device)[:, None]
+    inside = (source >= 0) & (source < n_pitch)  # (N, pitches)
+    index = source.clamp(0, n_pitch - 1)[:, None, None, None, :].expand_as(x)
+    moved = torch.where(
+        inside[:, None, None, None, :], torch.gather(x, -1, index), torch.zeros((), dtype=x.dtype)
+    )
+    drums = torch.tensor(spec.is_drum, device=x.device)
+    if drums.any():
+        moved[:, drums] = x[:, drums]
+    return moved
+
+
+class KeyNormalizer:
+    """Moves training phrases to signature 0 and samples back to the data's signatures.
+
+    ``counts`` (12,) holds how many training phrases had each signature (it is part of the
+    solver's state, so a resumed run and ``sample`` draw from the same distribution). With
+    ``given`` track indices (accompaniment), the signature is read from the given tracks
+    alone, as only they are known when sampling.
+    """
+
+    def __init__(self, spec: PianorollSpec, given: tuple[int, ...] = ()) -> None:
+        self.spec = spec
+        self.given = list(given)
+        self.counts = torch.zeros(12, dtype=torch.long)
+
+    def signature(self, x: torch.Tensor) -> torch.Tensor:
+        """Signatures ``(N,)`` of whole phrases, or of their given tracks if any."""
+        if not self.given:
+            return key_signature(x, self.spec)
+        return self.given_signature(x[:, self.given])
+
+    def given_signature(self, given: torch.Tensor) -> torch.Tensor:
+        """Signatures ``(N,)`` from the given tracks alone ``(N, len(given), ...)``."""
+        full = torch.zeros(
+            (given.shape[0], len(self.spec.track_names), *given.shape[2:]), device=given.device
+        )
+        full[:, self.given] = given.float()
+        return key_signature(full, self.spec)
+
+    def normalize(self, x: torch.Tensor, count: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(moved x, signatures)``: phrases moved to signature 0; ``count`` tallies them."""
+        k = self.signature(x)
+        if count:
+            self.counts += torch.bincount(k.cpu(), minlength=12)
+        return transpose(x, -signed_shift(k), self.spec), k
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` signatures drawn from the training counts (signature 0 before any)."""
+        if self.counts.sum() == 0:
+            return torch.zeros(n, dtype=torch.long)
+        return torch.multinomial(self.counts.double(), n, replacement=True, generator=generator)
+
+    def restore(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Move normalized phrases ``x`` to signatures ``k``."""
+        return transpose(x, signed_shift(k), self.spec)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts = state["counts"].to(torch.long).cpu()

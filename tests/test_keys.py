@@ -1,0 +1,132 @@
+"""Key-signature normalization (pianoroll_gan.data.keys) and its use by the GAN solver."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_gan import make_solver, real_batch  # tests/ is on sys.path (rootdir conftest)
+
+from pianoroll_gan.data.keys import KeyNormalizer, key_signature, signed_shift, transpose
+from pianoroll_gan.spec import get_spec
+
+CHORALES = get_spec("chorales")  # 4 voices, 4 x 16 steps, MIDI 28..91
+
+
+def phrase(pitches, track=0, spec=CHORALES) -> torch.Tensor:
+    """One phrase ``(1, tracks, bars, steps, pitches)`` with the MIDI ``pitches`` played one
+    after another (one step each) on ``track``."""
+    x = torch.zeros(1, *spec.sample_shape)
+    for i, p in enumerate(pitches):
+        x[0, track, i // spec.steps_per_bar, i % spec.steps_per_bar, p - spec.lowest_pitch] = 1
+    return x
+
+
+def test_signatures_of_hand_built_scales():
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    g_major = [67, 69, 71, 72, 74, 76, 78, 79]  # F sharp: one sharp
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]  # two sharps
+    f_major = [65, 67, 69, 70, 72, 74, 76, 77]  # B flat
+    a_harmonic_minor = [57, 59, 60, 62, 64, 65, 68, 69, 69, 69]  # G sharp: 1 note in 10 off
+    x = torch.cat([phrase(s) for s in (c_major, g_major, d_major, f_major, a_harmonic_minor)])
+    x = torch.cat([x, torch.zeros(1, *CHORALES.sample_shape)])  # empty phrase
+    assert key_signature(x, CHORALES).tolist() == [0, 7, 2, 5, 0, 0]
+
+
+def test_signed_shift_is_the_smaller_move():
+    k = torch.arange(12)
+    assert signed_shift(k).tolist() == [0, 1, 2, 3, 4, 5, -6, -5, -4, -3, -2, -1]
+    assert torch.all((signed_shift(k) - k) % 12 == 0)
+
+
+def test_transpose_moves_drops_and_round_trips():
+    x = phrase([28, 60, 91])  # lowest, middle, highest pitch
+    up = transpose(x, torch.tensor([2]), CHORALES)
+    assert up[0, 0, 0, :3].nonzero()[:, 1].tolist() == [2, 34]  # 91 + 2 left the range
+    back = transpose(up, torch.tensor([-2]), CHORALES)
+    assert torch.equal(back[0, 0, 0, 1], x[0, 0, 0, 1])
+    assert back.sum() == 2
+    g = torch.Generator().manual_seed(0)
+    inner = torch.rand(3, *CHORALES.sample_shape, generator=g) > 0.9
+    inner[..., :6] = False
+    inner[..., -6:] = False  # nothing within 6 semitones of the edges
+    shift = torch.tensor([-6, 3, 5])
+    moved = transpose(inner, shift, CHORALES)
+    assert moved.dtype == torch.bool
+    assert torch.equal(transpose(moved, -shift, CHORALES), inner)
+    assert torch.equal(moved[1, ..., 9:], inner[1, ..., 6:-3])
+
+
+def test_transpose_leaves_drums():
+    spec = get_spec("lpd5")  # Drums first
+    assert spec.is_drum[0]
+    x = torch.zeros(1, *spec.sample_shape)
+    x[0, 0, 0, 0, 10] = 1
+    x[0, 1, 0, 0, 10] = 1
+    moved = transpose(x, torch.tensor([3]), spec)
+    assert moved[0, 0, 0, 0, 10] == 1 and moved[0, 1, 0, 0, 13] == 1 and moved.sum() == 2
+
+
+def test_normalizer_counts_moves_and_draws():
+    g_major = phrase([67, 69, 71, 72, 74, 76, 78, 79])  # signature 7 = -5: moved up by 5
+    b_flat = phrase([58, 60, 62, 63, 65, 67, 69, 70])  # signature 10 = -2: moved up by 2
+    keys = KeyNormalizer(CHORALES)
+    moved, k = keys.normalize(torch.cat([g_major, b_flat, g_major]))
+    assert k.tolist() == [7, 10, 7]
+    assert key_signature(moved, CHORALES).tolist() == [0, 0, 0]
+    assert torch.equal(moved[0], phrase([72, 74, 76, 77, 79, 81, 83, 84])[0])  # C major
+    assert torch.equal(moved[1], phrase([60, 62, 64, 65, 67, 69, 71, 72])[0])
+    assert keys.counts.tolist() == [0] * 7 + [2, 0, 0, 1, 0]
+    assert torch.equal(keys.restore(moved, k), torch.cat([g_major, b_flat, g_major]))
+    drawn = keys.draw(3000, torch.Generator().manual_seed(0))
+    assert set(drawn.tolist()) == {7, 10}
+    assert abs((drawn == 7).float().mean().item() - 2 / 3) < 0.03
+    fresh = KeyNormalizer(CHORALES)
+    assert fresh.draw(4, torch.Generator()).tolist() == [0, 0, 0, 0]
+    fresh.load_state_dict(keys.state_dict())
+    assert torch.equal(fresh.counts, keys.counts)
+
+
+def test_normalizer_reads_the_given_tracks_only():
+    x = phrase([67, 69, 71, 72, 74, 76, 78, 79], track=3)  # bass in G
+    x += phrase([65, 65, 65, 65, 65, 65, 65, 65, 65, 65], track=0)  # F natural above
+    assert key_signature(x, CHORALES).item() == 0  # whole phrase: F tips it to C
+    keys = KeyNormalizer(CHORALES, given=(3,))
+    assert keys.signature(x).item() == 7
+    assert keys.given_signature(x[:, [3]]).item() == 7
+
+
+# GAN solver ------------------------------------------------------------------------------
+def test_gan_samples_are_moved_to_drawn_signatures():
+    solver = make_solver(mode="hybrid", key_normalize=True)
+    x = real_batch(n=4, seed=1)
+    solver.train_step(x, 0)
+    assert solver.keys.counts.sum() == 4  # every real phrase of the step (2 critic batches)
+    solver.keys.counts = torch.tensor([0, 0, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+    out = solver.sample(8, seed=3)
+    # The same generator outputs, decoded without normalization, moved by the drawn keys.
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(8, solver.latent_dim, generator=gen)
+    k = solver.keys.draw(8, gen)
+    assert set(k.tolist()) <= {2, 7}
+    plain = solver._generate(z, None, gen, {})
+    expect = transpose(torch.as_tensor(plain), signed_shift(k), CHORALES).numpy()
+    assert np.array_equal(out, expect)
+    state = solver.state_dict()
+    assert torch.equal(state["keys"]["counts"], solver.keys.counts)
+    other = make_solver(mode="hybrid", key_normalize=True)
+    other.load_state_dict(state)
+    assert np.array_equal(other.sample(8, seed=3), out)
+    with pytest.raises(ValueError, match="key_normalize = false"):
+        make_solver(mode="hybrid", key_normalize=True).load_state_dict(
+            make_solver(mode="hybrid").state_dict()
+        )
+
+
+def test_gan_accompaniment_with_key_normalization_keeps_given_tracks():
+    solver = make_solver(mode="hybrid", condition_tracks=("Bass",), key_normalize=True)
+    cond = torch.cat([phrase([43, 45, 47, 48, 50, 52, 54, 55], track=3)] * 2).numpy().astype(bool)
+    out = solver.sample(2, seed=0, condition=cond)
+    assert np.array_equal(out[:, 3], cond[:, 3])
+    inter = solver.interpolate(3, condition=cond[0])
+    assert all(np.array_equal(inter[i, 3], cond[0, 3]) for i in range(3))
