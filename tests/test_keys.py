@@ -7,7 +7,14 @@ import pytest
 import torch
 from test_gan import make_solver, real_batch  # tests/ is on sys.path (rootdir conftest)
 
-from pianoroll_gan.data.keys import KeyNormalizer, key_signature, signed_shift, transpose
+from pianoroll_gan.data.keys import (
+    KeyNormalizer,
+    chord_signature,
+    key_signature,
+    signed_shift,
+    transpose,
+    transpose_chords,
+)
 from pianoroll_gan.spec import get_spec
 
 CHORALES = get_spec("chorales")  # 4 voices, 4 x 16 steps, MIDI 28..91
@@ -31,6 +38,22 @@ def test_signatures_of_hand_built_scales():
     x = torch.cat([phrase(s) for s in (c_major, g_major, d_major, f_major, a_harmonic_minor)])
     x = torch.cat([x, torch.zeros(1, *CHORALES.sample_shape)])  # empty phrase
     assert key_signature(x, CHORALES).tolist() == [0, 7, 2, 5, 0, 0]
+
+
+def test_chord_signatures_and_moved_chords():
+    maj, minor, dom7 = 0, 1, 4
+    labels = torch.tensor(
+        [
+            [[7, maj, 7], [2, dom7, 2], [4, minor, 4], [0, maj, 0]],  # G D7 Em C: G major
+            [[5, maj, 5], [10, maj, 10], [0, maj, 0], [-1, -1, -1]],  # F Bb C N: F major
+            [[-1, -1, -1]] * 4,  # no chord at all
+        ]
+    )
+    assert chord_signature(labels).tolist() == [7, 5, -1]
+    moved = transpose_chords(labels, torch.tensor([5, -2, 3]))
+    assert moved[0, :2].tolist() == [[0, maj, 0], [7, dom7, 7]]  # C G7
+    assert moved[1, :2].tolist() == [[3, maj, 3], [8, maj, 8]]  # Eb Ab
+    assert moved[1, 3].tolist() == [-1, -1, -1] and torch.equal(moved[2], labels[2])
 
 
 def test_signed_shift_is_the_smaller_move():
@@ -130,3 +153,40 @@ def test_gan_accompaniment_with_key_normalization_keeps_given_tracks():
     assert np.array_equal(out[:, 3], cond[:, 3])
     inter = solver.interpolate(3, condition=cond[0])
     assert all(np.array_equal(inter[i, 3], cond[0, 3]) for i in range(3))
+
+
+# Diffusion solver --------------------------------------------------------------------------
+def _moved(roll: np.ndarray, shift: int, spec) -> np.ndarray:
+    return transpose(torch.from_numpy(roll), torch.full((len(roll),), shift), spec).numpy()
+
+
+def test_diffusion_samples_follow_drawn_chord_and_known_signatures():
+    from test_diffusion_solver import SPEC, tiny_roll
+    from test_diffusion_solver import make_solver as make_diffusion
+
+    solver = make_diffusion("diffusion.key_normalize=true", "diffusion.chord_condition=true")
+    x = torch.from_numpy(tiny_roll(n=5)).float()
+    solver.train_step(x, 0)
+    assert solver.keys.counts.sum() == 5
+    keys = solver.keys
+    keys.counts = torch.tensor([0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # always D: up 2
+    drawn = solver.sample(3, seed=1)
+    solver.keys = None  # the same model without normalization
+    plain = solver.sample(3, seed=1)
+    assert np.array_equal(drawn, _moved(plain, 2, SPEC))
+    # Chords in G (signature 7 = down 5) are moved to C for the model, its output back to G.
+    plain_c = solver.sample(2, seed=4, chords="G7 C")  # one chord per bar
+    solver.keys = keys
+    in_g = solver.sample(2, seed=4, chords="D7 G")  # F sharp and C: only G's collection
+    assert np.array_equal(in_g, _moved(plain_c, -5, SPEC))
+    # Inpainting: the known track sets the key and comes back bit-exactly.
+    cond = np.zeros((2, *SPEC.sample_shape), dtype=bool)
+    cond[:, 0, :, :, [1, 3, 5]] = True  # Soprano on F, A, B
+    out = solver.sample(2, seed=0, condition=cond, inpaint="tracks", tracks=["Bass"])
+    assert np.array_equal(out[:, 0], cond[:, 0])
+    state = solver.state_dict()
+    other = make_diffusion("diffusion.key_normalize=true", "diffusion.chord_condition=true")
+    other.load_state_dict(state)
+    assert torch.equal(other.keys.counts, keys.counts)
+    with pytest.raises(ValueError, match="key_normalize = false"):
+        other.load_state_dict(make_diffusion("diffusion.chord_condition=true").state_dict())

@@ -18,7 +18,15 @@ import torch
 
 from ..spec import PianorollSpec
 
-__all__ = ["DIATONIC", "KeyNormalizer", "key_signature", "signed_shift", "transpose"]
+__all__ = [
+    "DIATONIC",
+    "KeyNormalizer",
+    "chord_signature",
+    "key_signature",
+    "signed_shift",
+    "transpose",
+    "transpose_chords",
+]
 
 # Pitch classes of the C-major collection.
 DIATONIC = (0, 2, 4, 5, 7, 9, 11)
@@ -48,6 +56,39 @@ def key_signature(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
     """
     mass = pitch_class_counts(x, spec) @ _collections().to(x.device).T  # (N, 12)
     return mass.argmax(dim=1)
+
+
+def chord_signature(labels: torch.Tensor) -> torch.Tensor:
+    """Key signature ``(N,)`` of chord labels ``(N, beats, 3)`` (root, quality, bass; -1 = N).
+
+    Each labelled beat counts its chord tones (the quality's intervals above the root) once;
+    the collection holding most of them wins (ties to the smallest ``k``); -1 where a row has
+    no chord at all.
+    """
+    from ..metrics.chords import INTERVALS
+
+    templates = torch.zeros(len(INTERVALS), 12)
+    for q, steps in enumerate(INTERVALS.values()):
+        templates[q, list(steps)] = 1
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+    root, quality = labels[..., 0], labels[..., 1]
+    on = root >= 0
+    tones = templates[quality.clamp(min=0)]  # (N, beats, 12) relative to the root
+    index = (torch.arange(12)[None, None, :] - root.clamp(min=0)[..., None]) % 12
+    absolute = torch.gather(tones, -1, index) * on[..., None]  # pitch classes of each chord
+    mass = absolute.sum(dim=1) @ _collections().T
+    return torch.where(on.any(dim=1), mass.argmax(dim=1), torch.full_like(root[:, 0], -1))
+
+
+def transpose_chords(labels: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Chord labels ``(N, beats, 3)`` with roots and basses moved by ``shift[i]`` semitones."""
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    moved = labels.clone()
+    for col in (0, 2):
+        pitch = labels[..., col]
+        shifted = (pitch + shift.to(labels.device)[:, None]) % 12
+        moved[..., col] = torch.where(pitch >= 0, shifted, pitch)
+    return moved
 
 
 def signed_shift(k: torch.Tensor) -> torch.Tensor:

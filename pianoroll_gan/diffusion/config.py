@@ -66,6 +66,10 @@ class DiffusionConfig:
     chord_condition: bool = False  # learn a chord encoder + cross-attention
     chord_dim: int = 128  # width of the chord tokens
     cond_drop_prob: float = 0.2  # classifier-free guidance: condition dropped in training
+    # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
+    # C-major collection; a sample's key comes from the known region when inpainting, else
+    # from the chords when given, else is drawn from the training phrases' signatures.
+    key_normalize: bool = False
     sampler: Literal["ddpm", "ddim"] = "ddpm"  # default sampler
     sample_steps: int = 0  # sampler steps (0 = all timesteps for DDPM, 50 for DDIM)
     eta: float = 0.0  # DDIM noise (0 = deterministic)

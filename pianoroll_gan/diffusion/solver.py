@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..config import check_choice
+from ..data.keys import KeyNormalizer, chord_signature, signed_shift, transpose, transpose_chords
 from ..metrics.chords import QUALITIES
 from ..models.unet import UNet
 from ..spec import PianorollSpec
@@ -73,6 +74,7 @@ class DiffusionSolver(Solver):
         self.ema_updates = 0
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.dcfg.lr)
         self.last_stats = DecodeStats(0, 0)  # integrity of the last sample() call
+        self.keys = KeyNormalizer(spec) if self.dcfg.key_normalize else None
 
     @property
     def model(self) -> Denoiser:
@@ -82,6 +84,8 @@ class DiffusionSolver(Solver):
     def train_step(self, x: torch.Tensor, step: int) -> dict[str, float]:
         net = self.nets["unet"]
         net.train()
+        if self.keys is not None:
+            x, _ = self.keys.normalize(x)
         x0 = to_model_range(encode(x)).to(self.device)  # (B, 2 * tracks, T, P) in {-1, 1}
         b = x0.shape[0]
         t = torch.randint(0, self.diffusion.num_timesteps, (b,), device=self.device)
@@ -118,6 +122,7 @@ class DiffusionSolver(Solver):
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ema_updates": self.ema_updates,
+            **({"keys": self.keys.state_dict()} if self.keys is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -125,6 +130,13 @@ class DiffusionSolver(Solver):
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.ema_updates = int(state["ema_updates"])
+        if self.keys is not None:
+            if "keys" not in state:
+                raise ValueError(
+                    "this checkpoint was trained without diffusion.key_normalize; set "
+                    "diffusion.key_normalize = false to load it"
+                )
+            self.keys.load_state_dict(state["keys"])
 
     # Sampling ----------------------------------------------------------------------------
     def _condition_roll(self, condition: Any, n: int, n_bars: int) -> np.ndarray:
@@ -232,6 +244,13 @@ class DiffusionSolver(Solver):
         )
         out = np.zeros(shape, dtype=bool)
         generator = torch.Generator(self.device).manual_seed(int(seed))
+        shift = None
+        if self.keys is not None:  # work at signature 0; move the result back at the end
+            shift = self._signed_shifts(n, given & known, labels, int(seed))
+            given_here, given = given, self._move(given, -shift)
+            known_here, known = known, self._move(known, -shift)  # masks may follow pitch
+            if labels is not None:
+                labels = transpose_chords(labels.cpu(), -shift).to(self.device)
         notes = orphans = 0
         bpb = spec.beats_per_bar
         for w in range(windows):
@@ -265,7 +284,27 @@ class DiffusionSolver(Solver):
                 notes += stats.notes
                 orphans += stats.orphan_sustains
         self.last_stats = DecodeStats(notes, orphans)
+        if shift is not None:
+            out = self._move(out, shift)
+            out[known_here] = given_here[known_here]  # bit-exact, even near the pitch edges
         return out[:, :, :total]
+
+    def _signed_shifts(
+        self, n: int, known_notes: np.ndarray, labels: torch.Tensor | None, seed: int
+    ) -> torch.Tensor:
+        """Semitone shifts ``(n,)`` from signature 0 to each sample's key signature: that of
+        its known notes, else of its chords, else drawn from the training signatures."""
+        k = self.keys.draw(n, torch.Generator().manual_seed(seed))
+        if labels is not None:
+            from_chords = chord_signature(labels.cpu())
+            k = torch.where(from_chords >= 0, from_chords, k)
+        roll = torch.from_numpy(known_notes)
+        has_notes = roll.flatten(1).any(dim=1)
+        k = torch.where(has_notes, self.keys.signature(roll), k)
+        return signed_shift(k)
+
+    def _move(self, roll: np.ndarray, shift: torch.Tensor) -> np.ndarray:
+        return transpose(torch.from_numpy(roll), shift, self.spec).numpy()
 
     def _chord_labels(self, chords: Any, n: int, beats: int, padded: int) -> torch.Tensor | None:
         """Labels ``(n, padded, 3)``: ``beats`` given, the padding of a last window is "N"."""
