@@ -86,6 +86,31 @@ def test_q_sample_at_t0_and_formula():
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction):
+    gamma = 5.0
+    diffusion = GaussianDiffusion(make_betas("cosine"), prediction=prediction, min_snr_gamma=gamma)
+    x0 = torch.rand(4, 2, 8, 8) * 2 - 1
+    delta = torch.full_like(x0, 0.1)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 100, 500, 900])
+
+    def off_by_delta(x_t, t, cond):  # the target of a prediction whose x0 is x0 + delta
+        ab = diffusion.alpha_bar(t, x_t)
+        x0_hat = x0 + delta
+        eps = (x_t - ab.sqrt() * x0_hat) / (1 - ab).sqrt()
+        return eps if prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0_hat
+
+    ab = diffusion.alphas_cumprod[t]
+    snr = ab / (1 - ab)
+    expected = snr.clamp(max=gamma) * 0.01
+    losses = diffusion.training_losses(off_by_delta, x0, t, None, noise=noise)
+    torch.testing.assert_close(losses.double(), expected, rtol=1e-3, atol=0)
+    assert snr[0] > gamma > snr[3]  # both sides of the clip are exercised
+    with pytest.raises(ValueError, match="min_snr_gamma"):
+        GaussianDiffusion(make_betas("cosine"), min_snr_gamma=-1)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_perfect_predictor_has_zero_loss(prediction):
     diffusion = GaussianDiffusion(make_betas("scaled-linear"), prediction=prediction)
     x0 = torch.rand(4, 2, 8, 8) * 2 - 1

@@ -63,6 +63,8 @@ class DiffusionConfig:
     lr: float = 5e-5  # Adam learning rate (Polyffusion)
     ema_decay: float = 0.999  # EMA of weights used for sampling (warm-up: (1+k)/(10+k))
     grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)
+    # Min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper); 0 = plain MSE.
+    min_snr_gamma: float = 0.0
     chord_condition: bool = False  # learn a chord encoder + cross-attention
     chord_dim: int = 128  # width of the chord tokens
     cond_drop_prob: float = 0.2  # classifier-free guidance: condition dropped in training

@@ -85,8 +85,12 @@ class GaussianDiffusion:
         betas: np.ndarray,
         prediction: Literal["eps", "v"] = "eps",
         clip_denoised: bool = True,
+        min_snr_gamma: float = 0.0,
     ) -> None:
         check_choice(prediction, PREDICTIONS, "diffusion.prediction")
+        if min_snr_gamma < 0:
+            raise ValueError(f"diffusion.min_snr_gamma must be >= 0, got {min_snr_gamma}")
+        self.min_snr_gamma = float(min_snr_gamma)
         betas = np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas < 1)).all():
             raise ValueError("betas must be a 1-D array of values in (0, 1)")
@@ -99,7 +103,12 @@ class GaussianDiffusion:
     @classmethod
     def from_config(cls, cfg: Any) -> GaussianDiffusion:
         """Build from a :class:`~pianoroll_gan.diffusion.config.DiffusionConfig`."""
-        return cls(make_betas(cfg.schedule, cfg.timesteps), cfg.prediction, cfg.clip_denoised)
+        return cls(
+            make_betas(cfg.schedule, cfg.timesteps),
+            cfg.prediction,
+            cfg.clip_denoised,
+            cfg.min_snr_gamma,
+        )
 
     # Tables -----------------------------------------------------------------------------
     def alpha_bar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -107,6 +116,21 @@ class GaussianDiffusion:
         t = t.long().cpu()
         ab = torch.where(t >= 0, self.alphas_cumprod[t.clamp(min=0)], torch.ones(()).double())
         return ab.reshape(-1, *([1] * (like.dim() - 1))).to(like.device, like.dtype)
+
+    def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """Per-timestep weight ``(B,)`` of the MSE: 1, or Min-SNR-gamma (Hang et al. 2023).
+
+        With ``snr = ab / (1 - ab)``, Min-SNR weights the x0 error by ``min(snr, gamma)``;
+        on the network's own target that is ``min(snr, gamma) / snr`` for eps and
+        ``min(snr, gamma) / (snr + 1)`` for v. Low-noise steps, which are easy, count less.
+        """
+        if not self.min_snr_gamma:
+            return torch.ones(t.shape[0], dtype=torch.float32)
+        ab = self.alphas_cumprod[t.long().cpu()]
+        snr = ab / (1.0 - ab)
+        clipped = snr.clamp(max=self.min_snr_gamma)
+        weight = clipped / snr if self.prediction == "eps" else clipped / (snr + 1.0)
+        return weight.float()
 
     # Forward process --------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -146,7 +170,8 @@ class GaussianDiffusion:
         cond: Any = None,
         noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Per-sample MSE between the network output and its target (Ho et al. eq. 14).
+        """Per-sample MSE between the network output and its target (Ho et al. eq. 14),
+        times :meth:`loss_weight` when Min-SNR weighting is on.
 
         Args:
             model: called as ``model(x_t, t, cond)``.
@@ -162,7 +187,7 @@ class GaussianDiffusion:
         x_t = self.q_sample(x0, t, noise)
         output = model(x_t, t, cond)
         err = (output.float() - self.target(x0, t, noise).float()) ** 2
-        return err.flatten(1).mean(dim=1)
+        return err.flatten(1).mean(dim=1) * self.loss_weight(t).to(err.device)
 
     # Reverse process --------------------------------------------------------------------
     def _predict(
