@@ -16,45 +16,52 @@ from typing import Any
 
 import torch
 
+from ..metrics.chords import _templates
+from ..metrics.musical import _SCALES
 from ..spec import PianorollSpec
 
 __all__ = [
-    "DIATONIC",
     "KeyNormalizer",
     "chord_signature",
+    "load_key_state",
     "key_signature",
     "signed_shift",
     "transpose",
     "transpose_chords",
 ]
 
-# Pitch classes of the C-major collection.
-DIATONIC = (0, 2, 4, 5, 7, 9, 11)
+# (12, 12) indicator rows: row k is the C-major collection moved up k semitones (the major
+# scales of the "in scale" metric, pianoroll_gan.metrics.musical).
+_COLLECTIONS = torch.from_numpy(_SCALES[:, :12].T.copy())
 
 
-def _collections() -> torch.Tensor:
-    """``(12, 12)`` indicator rows: row ``k`` is the diatonic collection ``k`` semitones up."""
-    base = torch.zeros(12)
-    base[list(DIATONIC)] = 1
-    return torch.stack([torch.roll(base, k) for k in range(12)])
+def pitch_class_counts(
+    x: torch.Tensor, spec: PianorollSpec, tracks: list[int] | None = None
+) -> torch.Tensor:
+    """Note-step counts per pitch class ``(N, 12)`` over the pitched tracks of ``x``.
 
-
-def pitch_class_counts(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
-    """Note-step counts per pitch class ``(N, 12)`` over the pitched tracks of ``x``."""
-    pitched = [i for i, drum in enumerate(spec.is_drum) if not drum]
+    ``tracks`` names the spec's track of each entry of ``x``'s track axis (default: all of
+    them, in order), so a roll holding only some tracks is read with the right drum flags.
+    On ``x``'s device (the training step calls it on every batch).
+    """
+    tracks = list(range(spec.n_tracks)) if tracks is None else list(tracks)
+    pitched = [j for j, i in enumerate(tracks) if not spec.is_drum[i]]
     per_pitch = x[:, pitched].float().sum(dim=(1, 2, 3))  # (N, pitches)
     classes = (torch.arange(spec.n_pitches, device=x.device) + spec.lowest_pitch) % 12
     out = torch.zeros(x.shape[0], 12, device=x.device)
     return out.index_add_(1, classes, per_pitch)
 
 
-def key_signature(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+def key_signature(
+    x: torch.Tensor, spec: PianorollSpec, tracks: list[int] | None = None
+) -> torch.Tensor:
     """Key signature ``(N,)`` in 0..11 of phrases ``(N, tracks, bars, steps, pitches)``.
 
     The collection ``k`` (C-major collection moved up ``k`` semitones) holding the most note
-    steps; ties go to the smallest ``k``, and an empty phrase gets 0.
+    steps; ties go to the smallest ``k``, and an empty phrase gets 0. ``tracks`` as in
+    :func:`pitch_class_counts`.
     """
-    mass = pitch_class_counts(x, spec) @ _collections().to(x.device).T  # (N, 12)
+    mass = pitch_class_counts(x, spec, tracks) @ _COLLECTIONS.to(x.device).T  # (N, 12)
     return mass.argmax(dim=1)
 
 
@@ -65,18 +72,13 @@ def chord_signature(labels: torch.Tensor) -> torch.Tensor:
     the collection holding most of them wins (ties to the smallest ``k``); -1 where a row has
     no chord at all.
     """
-    from ..metrics.chords import INTERVALS
-
-    templates = torch.zeros(len(INTERVALS), 12)
-    for q, steps in enumerate(INTERVALS.values()):
-        templates[q, list(steps)] = 1
     labels = torch.as_tensor(labels, dtype=torch.long).cpu()
     root, quality = labels[..., 0], labels[..., 1]
     on = root >= 0
-    tones = templates[quality.clamp(min=0)]  # (N, beats, 12) relative to the root
-    index = (torch.arange(12)[None, None, :] - root.clamp(min=0)[..., None]) % 12
-    absolute = torch.gather(tones, -1, index) * on[..., None]  # pitch classes of each chord
-    mass = absolute.sum(dim=1) @ _collections().T
+    # The labeller's templates, quality-major then root: row q * 12 + root.
+    tones = torch.from_numpy(_templates()[0] > 0).float()
+    chords = tones[(quality * 12 + root).clamp(min=0)] * on[..., None]  # (N, beats, 12)
+    mass = chords.sum(dim=1) @ _COLLECTIONS.T
     return torch.where(on.any(dim=1), mass.argmax(dim=1), torch.full_like(root[:, 0], -1))
 
 
@@ -114,7 +116,7 @@ def transpose(x: torch.Tensor, shift: torch.Tensor, spec: PianorollSpec) -> torc
     moved = torch.where(
         inside[:, None, None, None, :], torch.gather(x, -1, index), torch.zeros((), dtype=x.dtype)
     )
-    drums = torch.tensor(spec.is_drum, device=x.device)
+    drums = torch.from_numpy(spec.drum_mask).to(x.device)
     if drums.any():
         moved[:, drums] = x[:, drums]
     return moved
@@ -142,11 +144,7 @@ class KeyNormalizer:
 
     def given_signature(self, given: torch.Tensor) -> torch.Tensor:
         """Signatures ``(N,)`` from the given tracks alone ``(N, len(given), ...)``."""
-        full = torch.zeros(
-            (given.shape[0], len(self.spec.track_names), *given.shape[2:]), device=given.device
-        )
-        full[:, self.given] = given.float()
-        return key_signature(full, self.spec)
+        return key_signature(given, self.spec, self.given)
 
     def normalize(self, x: torch.Tensor, count: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """``(moved x, signatures)``: phrases moved to signature 0; ``count`` tallies them."""
@@ -170,3 +168,15 @@ class KeyNormalizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.counts = state["counts"].to(torch.long).cpu()
+
+
+def load_key_state(keys: KeyNormalizer | None, state: dict[str, Any], option: str) -> None:
+    """Restore a solver's ``keys`` from its checkpoint ``state`` (nothing when ``keys`` is
+    None); a checkpoint trained without key normalization is refused, naming ``option``."""
+    if keys is None:
+        return
+    if "keys" not in state:
+        raise ValueError(
+            f"this checkpoint was trained without {option}; set {option} = false to load it"
+        )
+    keys.load_state_dict(state["keys"])

@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from ..config import check_choice
-from ..data.keys import KeyNormalizer, chord_signature, signed_shift, transpose, transpose_chords
+from ..data.keys import (
+    KeyNormalizer,
+    chord_signature,
+    load_key_state,
+    signed_shift,
+    transpose,
+    transpose_chords,
+)
 from ..metrics.chords import QUALITIES
 from ..models.unet import UNet
 from ..spec import PianorollSpec
@@ -130,13 +137,7 @@ class DiffusionSolver(Solver):
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.ema_updates = int(state["ema_updates"])
-        if self.keys is not None:
-            if "keys" not in state:
-                raise ValueError(
-                    "this checkpoint was trained without diffusion.key_normalize; set "
-                    "diffusion.key_normalize = false to load it"
-                )
-            self.keys.load_state_dict(state["keys"])
+        load_key_state(self.keys, state, "diffusion.key_normalize")
 
     # Sampling ----------------------------------------------------------------------------
     def _condition_roll(self, condition: Any, n: int, n_bars: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.keys import KeyNormalizer, signed_shift, transpose
+from ..data.keys import KeyNormalizer, load_key_state, signed_shift, transpose
 from ..decoding import viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
@@ -230,13 +230,7 @@ class GANSolver(Solver):
             self.unwrap(net).load_state_dict(state[name])
             self.optimizers[name].load_state_dict(state[f"opt_{name}"])
         self.condition_bank = state.get("condition_bank", self.condition_bank).to(torch.bool)
-        if self.keys is not None:
-            if "keys" not in state:
-                raise ValueError(
-                    "this checkpoint was trained without gan.key_normalize; set "
-                    "gan.key_normalize = false to load it"
-                )
-            self.keys.load_state_dict(state["keys"])
+        load_key_state(self.keys, state, "gan.key_normalize")
 
     # Sampling ---------------------------------------------------------------------------
     def _given_tracks(self, n: int, condition: Any, gen: torch.Generator) -> torch.Tensor | None:
