@@ -493,6 +493,24 @@ def test_precision_settings():
         setup_precision(solver, "fp16")
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_native_follows_the_cpu(monkeypatch, caplog, native):
+    from pianoroll_gan.train import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    solver = LinearSolver(tiny_cfg(Path("/tmp")), SPEC, torch.device("cpu"))
+    mode = setup_precision(solver, "bf16-native")
+    assert mode == ("bf16" if native else "fp32")
+    assert solver.amp_dtype is (torch.bfloat16 if native else None)
+    assert setup_precision(solver, "auto") == "fp32"  # auto stays fp32 on CPU either way
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert setup_precision(solver, "bf16") == "bf16"
+    assert ("emulated" in caplog.text) is not native
+    with pytest.raises(ValueError, match="bf16-native"):
+        setup_precision(solver, "fp8")
+
+
 def test_bf16_training_runs_and_logs_finite_losses(tmp_path):
     cfg = tiny_cfg(tmp_path, "LinearSolver", "train.precision='bf16'", "train.steps=3")
     run = train(cfg, run_dir=tmp_path / "r", dataset=RollDataset(tiny_roll(), SPEC))

@@ -4,11 +4,12 @@ Figures printed:
 
 1. training samples/s and peak memory (peak RSS growth, in a fresh process) of a full step (forward,
    MSE, backward, clipping, Adam, EMA) for the chorale config (batch 32) and the Polyffusion
-   preset (41M, ``(2, 128, 128)``, batch 16) in fp32 and bf16 autocast, plus bf16 with
-   channels-last convolutions; attention always runs through the fused
-   ``F.scaled_dot_product_attention`` kernel. The allocator in use (tcmalloc, jemalloc or
-   glibc) is printed: on this CPU the default allocator's page faults cost about 2x
-   (../shared/REFERENCE.md sec. 5);
+   preset (41M, ``(2, 128, 128)``, batch 16) in fp32 and, where the CPU runs bf16 natively
+   (AVX-512 BF16 / AMX), bf16 autocast, plus the faster of the two with channels-last
+   convolutions (emulated bf16 is over 10x slower than fp32, so it is skipped); attention
+   always runs through the fused ``F.scaled_dot_product_attention`` kernel. The allocator in
+   use (tcmalloc, jemalloc or glibc) is printed: on this CPU the default allocator's page
+   faults cost about 2x (../shared/REFERENCE.md sec. 5);
 2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config;
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split
@@ -49,11 +50,19 @@ def _rss_mib() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _solver(cfg, spec_name: str, precision: str, channels_last: bool = False):
+def fast_precision() -> str:
+    """``bf16`` where this CPU runs it natively, else ``fp32``."""
+    from ..train.precision import cpu_has_native_bf16
+
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def _solver(cfg, spec_name: str, precision: str, channels_last: bool | None = None):
     from ..diffusion.solver import DiffusionSolver
     from ..spec import get_spec
 
-    cfg.diffusion.unet = replace(cfg.diffusion.unet, channels_last=channels_last)
+    if channels_last is not None:  # None: as the experiment file says
+        cfg.diffusion.unet = replace(cfg.diffusion.unet, channels_last=channels_last)
     solver = DiffusionSolver(cfg, get_spec(spec_name), torch.device("cpu"))
     solver.amp_dtype = torch.bfloat16 if precision == "bf16" else None
     return solver
@@ -108,7 +117,8 @@ def _training_case(args: tuple) -> dict:
 
 def bench_sampling(cfg, n: int, quick: bool) -> dict:
     """Seconds per sample of DDPM-1000 and DDIM-50 with the chorale config."""
-    solver = _solver(cfg, "chorales", "bf16")
+    precision = fast_precision()
+    solver = _solver(cfg, "chorales", precision)
     out = {}
     for sampler, steps in (("ddpm", 1000), ("ddim", 50)):
         run_steps = min(steps, 100) if quick else steps
@@ -117,7 +127,7 @@ def bench_sampling(cfg, n: int, quick: bool) -> dict:
         per_sample = (time.perf_counter() - start) / n * steps / run_steps
         out[f"{sampler}{steps}_s_per_sample"] = per_sample
         note = f" (timed {run_steps} steps, scaled)" if run_steps != steps else ""
-        print(f"sample {sampler.upper()}-{steps} (chorales, batch {n}, bf16): "
+        print(f"sample {sampler.upper()}-{steps} (chorales, batch {n}, {precision}): "
               f"{per_sample:.3f} s/sample{note}", flush=True)  # fmt: skip
     out["ddim_speedup"] = out["ddpm1000_s_per_sample"] / out["ddim50_s_per_sample"]
     print(f"DDIM-50 is {out['ddim_speedup']:.1f}x faster than DDPM-1000 (target >= 15x)")
@@ -131,7 +141,7 @@ def bench_quality(run_dir: str, n: int) -> dict:
     from ..train.run import load_run
 
     cfg, spec, solver = load_run(run_dir, "best", device="cpu")
-    solver.amp_dtype = torch.bfloat16
+    solver.amp_dtype = torch.bfloat16 if fast_precision() == "bf16" else None
     test, _ = load_split(ensure_prepared(cfg.data), "test")
     rows, out = [], {}
     for sampler, steps in (("ddpm", 1000), ("ddim", 50)):
@@ -163,13 +173,14 @@ def run(quick: bool = False) -> dict:
     report: dict = {"allocator": alloc, "training": {}}
     chorales = EXPERIMENTS / "diffusion_chorales.toml"
     pop = EXPERIMENTS / "polyffusion_pop909.toml"
-    cases = [("chorales", chorales, "chorales", 32, p, False, 3) for p in ("fp32", "bf16")]
+    fast = fast_precision()
+    print(f"bf16: {'native' if fast == 'bf16' else 'emulated on this CPU, skipped'}")
+    precisions = ["fp32"] + (["bf16"] if fast == "bf16" else [])
+    cases = [("chorales", chorales, "chorales", 32, p, False, 3) for p in precisions]
+    cases.append(("chorales", chorales, "chorales", 32, fast, True, 3))
     if not quick:
-        cases += [
-            ("preset", pop, "piano8bar", 16, "fp32", False, 1),
-            ("preset", pop, "piano8bar", 16, "bf16", False, 1),
-            ("preset", pop, "piano8bar", 16, "bf16", True, 1),
-        ]
+        cases += [("preset", pop, "piano8bar", 16, p, False, 1) for p in precisions]
+        cases.append(("preset", pop, "piano8bar", 16, fast, True, 1))
     # Each case runs in its own process: peak RSS is then the case's own, and one case's
     # freed-but-kept heap does not hide the next one's page faults.
     ctx = multiprocessing.get_context("spawn")
