@@ -255,3 +255,93 @@ def test_long_piece_with_chords():
     assert solver.sample(1, seed=0, long_bars=3, chords=labels).shape == (1, 2, 3, 4, 8)
     with pytest.raises(ValueError, match="at least 6 beats"):
         solver.sample(1, long_bars=3, chords=labels[:5])
+
+
+def spy_on(module):
+    """Record ``(x_t, t, estimate, output)`` of every call of a Denoiser."""
+    calls, real = [], module.forward
+
+    def forward(x_t, t, chords=None, keep=None, estimate=None):
+        out = real(x_t, t, chords, keep, estimate)
+        calls.append((x_t, t, estimate, out.detach()))
+        return out
+
+    module.forward = forward
+    return calls
+
+
+def test_self_conditioning_sampling_feeds_the_last_x0_estimate():
+    solver = make_solver("diffusion.self_condition=true")
+    # 4 image channels + 4 of the estimate in, 4 out.
+    assert solver.model.unet.down[0][0].in_channels == 8
+    assert solver.model.unet.out[-1].out_channels == 4
+    solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
+    calls = spy_on(solver.ema)
+    a = solver.sample(3, seed=1)
+    assert len(calls) == 4 and calls[0][2] is None  # DDIM-4; no estimate before the first
+    for (x_t, t, _, out), (_, _, estimate, _) in zip(calls, calls[1:]):
+        x0 = solver.diffusion.split_prediction(out, x_t, t)[1].clamp(-1.0, 1.0)
+        torch.testing.assert_close(estimate, x0)
+    assert np.array_equal(a, solver.sample(3, seed=1))
+    # The estimate reaches the network: the same input with and without it differs.
+    x_t, t, estimate, out = calls[-1]
+    with torch.no_grad():
+        assert not torch.allclose(solver.ema(x_t, t), solver.ema(x_t, t, estimate=estimate))
+    with pytest.raises(ValueError, match="no self-conditioning"):
+        make_solver().ema(x_t, t, estimate=estimate)
+
+
+def test_self_conditioning_training_first_pass_in_some_steps():
+    solver = make_solver("diffusion.self_condition=true")
+    calls = spy_on(solver.model)
+    torch.manual_seed(0)
+    per_step = []
+    for step in range(8):
+        before = len(calls)
+        solver.train_step(torch.from_numpy(tiny_roll(seed=step)).float(), step)
+        per_step.append(calls[before:])
+    kinds = [len(c) for c in per_step]
+    assert set(kinds) == {1, 2}, kinds  # both with and without the gradient-free first pass
+    for c in per_step:
+        if len(c) == 1:
+            assert c[0][2] is None
+        else:
+            (x_t, t, first, out), (x_t2, _, estimate, _) = c
+            assert first is None and torch.equal(x_t, x_t2)
+            x0 = solver.diffusion.split_prediction(out, x_t, t)[1].clamp(-1.0, 1.0)
+            torch.testing.assert_close(estimate, x0)
+
+
+def test_self_conditioning_with_chords_and_guidance():
+    solver = make_solver("diffusion.self_condition=true", "diffusion.chord_condition=true")
+    solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
+    a = solver.sample(2, seed=3, chords="C G", guidance=3.0)
+    assert a.shape == (2, *SPEC.sample_shape)
+    assert np.array_equal(a, solver.sample(2, seed=3, chords="C G", guidance=3.0))
+
+
+def test_position_channels_values_and_model_input():
+    from pianoroll_gan.diffusion.representation import position_channels
+
+    spec = get_spec("chorales")  # MIDI 28-91, 4 steps per beat, 16 per bar
+    pos = position_channels(spec)
+    assert pos.shape == (17, 64, 64)
+    # Pitch 28 is an E (class 4), pitch 36 a C; every column has exactly one class.
+    assert pos[4, 0, 0] == 1 and pos[0, 0, 8] == 1 and pos[0, 0, 20] == 1 and pos[1, 0, 8] == 0
+    assert torch.equal(pos[:12].sum(0), torch.ones(64, 64))
+    torch.testing.assert_close(pos[12, 5, 0], torch.tensor((28 - 63.5) / 63.5))
+    torch.testing.assert_close(pos[12, 5, 63], torch.tensor((91 - 63.5) / 63.5))
+    # Beat phase (period 4) and bar phase (period 16): cos, sin.
+    torch.testing.assert_close(pos[13:15, 1, 7], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pos[13:15, 6, 7], torch.tensor([-1.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(pos[15:17, 20, 0], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0)
+
+    solver = make_solver("diffusion.position_channels=true", "diffusion.self_condition=true")
+    assert solver.model.unet.down[0][0].in_channels == 4 + 4 + 17
+    assert "positions" not in solver.state_dict()["ema"]  # rebuilt from the spec, not saved
+    seen = []
+    unet = solver.ema.unet
+    unet.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    solver.sample(2, seed=0)
+    expected = position_channels(SPEC).expand(2, -1, -1, -1)
+    assert all(torch.equal(x[:, 8:], expected) for x in seen) and len(seen) == 4

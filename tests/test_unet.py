@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from pianoroll_gan.diffusion.config import UNetConfig
-from pianoroll_gan.models.unet import POLYFFUSION_PRESET, UNet, count_parameters, timestep_embedding
+from pianoroll_gan.models.unet import (
+    POLYFFUSION_PRESET,
+    UNet,
+    count_parameters,
+    fold_patches,
+    timestep_embedding,
+    unfold_patches,
+)
 
 torch.set_num_threads(1)
 
@@ -71,3 +78,26 @@ def test_config_errors_name_the_fix():
         UNetConfig(base_channels=24, groups=32)
     with pytest.raises(ValueError, match="attention_levels"):
         UNetConfig(channel_mult=(1, 2), attention_levels=(2,))
+
+
+def test_patch_fold_is_an_exact_rearrangement():
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    folded = fold_patches(x, (2, 3))
+    assert folded.shape == (2, 18, 2, 2)
+    # Channel c * 6 + i * 3 + j holds cell (i, j) of each 2 x 3 patch of channel c.
+    assert torch.equal(folded[1, 2 * 6 + 1 * 3 + 2], x[1, 2, 1::2, 2::3])
+    assert torch.equal(folded[0, 0], x[0, 0, ::2, ::3])
+    assert torch.equal(unfold_patches(folded, (2, 3)), x)
+    assert fold_patches(x, (1, 1)) is x
+
+
+def test_patch_stem_shapes_and_divisibility():
+    net = UNet(8, replace(TINY, patch=(2, 1)), out_channels=4)
+    out = net(torch.randn(2, 8, 64, 32), torch.tensor([0, 999]))
+    assert out.shape == (2, 4, 64, 32) and torch.isfinite(out).all()
+    # The first convolution sees the 2 x 1 patches as 16 channels at half the time length.
+    assert net.down[0][0].in_channels == 16 and net.out[-1].out_channels == 8
+    with pytest.raises(ValueError, match="height must be divisible by 8 and width by 4"):
+        net(torch.randn(1, 8, 36, 32), torch.tensor([0]))
+    with pytest.raises(ValueError, match="unet.patch"):
+        UNetConfig(patch=(0, 1))

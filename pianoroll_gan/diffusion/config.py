@@ -31,6 +31,10 @@ class UNetConfig:
     # sets it from chord_dim when chord_condition is on)
     dropout: float = 0.0  # dropout inside residual blocks
     channels_last: bool = False  # convolutions in channels-last memory format
+    # Patch stem (Hoogeboom et al. 2023, "simple diffusion"): each (height x width) patch of
+    # the image is folded into channels before the first convolution and unfolded after the
+    # last, so the network runs at 1/(h w) of the resolution; (1, 1) = none.
+    patch: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -39,6 +43,8 @@ class UNetConfig:
                 "unet: need at least one level in channel_mult, base_channels >= 1 and "
                 "num_res_blocks >= 1"
             )
+        if len(self.patch) != 2 or min(self.patch) < 1:
+            raise ValueError(f"unet.patch must be two sizes >= 1 (height, width), got {self.patch}")
         bad = [lv for lv in self.attention_levels if not 0 <= lv < levels]
         if bad:
             raise ValueError(f"unet.attention_levels {bad} lie outside 0..{levels - 1}")
@@ -72,6 +78,12 @@ class DiffusionConfig:
     # C-major collection; a sample's key comes from the known region when inpainting, else
     # from the chords when given, else is drawn from the training phrases' signatures.
     key_normalize: bool = False
+    # Self-conditioning (Chen et al. 2023, "Analog Bits"): the U-Net also sees its previous
+    # x0 estimate (in training, from a gradient-free first pass in half of the steps).
+    self_condition: bool = False
+    # Append constant position channels (pitch class, pitch, place in beat and bar) to the
+    # U-Net's input: convolutions alone cannot tell a C from a C sharp (representation.py).
+    position_channels: bool = False
     sampler: Literal["ddpm", "ddim"] = "ddpm"  # default sampler
     sample_steps: int = 0  # sampler steps (0 = all timesteps for DDPM, 50 for DDIM)
     eta: float = 0.0  # DDIM noise (0 = deterministic)

@@ -29,6 +29,7 @@ __all__ = [
     "to_model_range",
     "from_model_range",
     "roll_to_image_mask",
+    "position_channels",
 ]
 
 
@@ -152,3 +153,25 @@ def roll_to_image_mask(mask: np.ndarray | torch.Tensor) -> torch.Tensor:
     n, tracks, bars, steps, pitches = mask.shape
     mask = mask.reshape(n, tracks, 1, bars * steps, pitches).expand(-1, -1, 2, -1, -1)
     return mask.reshape(n, 2 * tracks, bars * steps, pitches)
+
+
+def position_channels(spec: PianorollSpec) -> torch.Tensor:
+    """Constant channels ``(17, bars * S, P)`` that tell a network where each cell lies.
+
+    A convolution is blind to absolute position (shifting the input shifts the output), so a
+    U-Net over piano-roll images cannot tell a C from a C sharp except through the image's
+    edges. These channels, appended to its input as in CoordConv (Liu et al. 2018), give
+    it: 12 one-hot pitch-class channels (channel ``c`` is 1 where ``pitch % 12 == c``), the
+    MIDI pitch scaled to [-1, 1] (``(pitch - 63.5) / 63.5``), and cosine / sine of the
+    position within the beat and within the bar (angles ``2 pi step / period``).
+    """
+    steps = spec.n_bars * spec.steps_per_bar
+    pitch = torch.arange(spec.n_pitches) + spec.lowest_pitch
+    channels = [(pitch % 12 == c).float().expand(steps, -1) for c in range(12)]
+    channels.append(((pitch.float() - 63.5) / 63.5).expand(steps, -1))
+    step = torch.arange(steps, dtype=torch.float64)
+    for period in (spec.resolution, spec.steps_per_bar):
+        angle = 2.0 * torch.pi * (step % period) / period
+        for wave in (torch.cos(angle), torch.sin(angle)):
+            channels.append(wave.float()[:, None].expand(-1, spec.n_pitches))
+    return torch.stack(channels).contiguous()

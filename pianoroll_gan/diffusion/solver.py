@@ -42,6 +42,7 @@ from .representation import (
     encode,
     from_model_range,
     image_shape,
+    position_channels,
     roll_to_image_mask,
     to_model_range,
 )
@@ -57,8 +58,13 @@ def build_denoiser(cfg: Any, spec: PianorollSpec) -> Denoiser:
         unet_cfg.cond_dim = cfg.chord_dim
         max_beats = spec.n_bars * spec.beats_per_bar
         encoder = ChordEncoder(len(QUALITIES), max_beats, cfg.chord_dim)
-    unet = UNet(image_shape(spec)[0], unet_cfg)
-    return Denoiser(unet, encoder)
+    channels = image_shape(spec)[0]
+    in_channels = 2 * channels if cfg.self_condition else channels
+    positions = position_channels(spec) if cfg.position_channels else None
+    if positions is not None:
+        in_channels += positions.shape[0]
+    unet = UNet(in_channels, unet_cfg, out_channels=channels)
+    return Denoiser(unet, encoder, self_condition=cfg.self_condition, positions=positions)
 
 
 class DiffusionSolver(Solver):
@@ -67,12 +73,13 @@ class DiffusionSolver(Solver):
     def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
         super().__init__(cfg, spec, device)
         self.dcfg = cfg.diffusion
-        for side in image_shape(spec)[1:]:
-            divisor = 2 ** (len(self.dcfg.unet.channel_mult) - 1)
-            if side % divisor:
+        levels = 2 ** (len(self.dcfg.unet.channel_mult) - 1)
+        for side, patch in zip(image_shape(spec)[1:], self.dcfg.unet.patch):
+            if side % (levels * patch):
                 raise ValueError(
                     f"diffusion.unet: image {image_shape(spec)} sides must be divisible by "
-                    f"{divisor}; use fewer levels in channel_mult"
+                    f"2 ** (levels - 1) x patch = {levels} x {tuple(self.dcfg.unet.patch)}; "
+                    "use fewer levels in channel_mult or a smaller patch"
                 )
         self.diffusion = GaussianDiffusion.from_config(self.dcfg)
         model = build_denoiser(self.dcfg, spec).to(device)
@@ -102,8 +109,18 @@ class DiffusionSolver(Solver):
             chords = chords.to(self.device)
             keep = torch.rand(b, device=self.device) >= self.dcfg.cond_drop_prob
 
+        # Self-conditioning (Chen et al. 2023): in half of the steps (one coin per batch, from
+        # torch's generator so that resume repeats it) the net first estimates x0 without
+        # gradient and then sees that estimate; otherwise it sees zeros.
+        first_pass = self.dcfg.self_condition and bool(torch.rand(()) < 0.5)
+
         def model_fn(x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None):
-            return net(x_t, t, c, keep)
+            estimate = None
+            if first_pass:
+                with torch.no_grad():
+                    output = net(x_t, t, c, keep).float()
+                    estimate = self.diffusion.split_prediction(output, x_t, t)[1].clamp(-1, 1)
+            return net(x_t, t, c, keep, estimate)
 
         with self.autocast():
             loss = self.diffusion.training_losses(model_fn, x0, t, chords).mean()
@@ -346,10 +363,15 @@ class DiffusionSolver(Solver):
     ) -> torch.Tensor:
         """One batch of images ``(b, 2 * tracks, T, P)`` in [-1, 1] from the EMA model."""
         model = guided_model(self.ema, labels, guidance)
+        estimate: list[torch.Tensor | None] = [None]  # self-conditioning: the last x0 estimate
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with self.autocast():
-                return model(x_t, t).float()
+                output = model(x_t, t, estimate[0]).float()
+            if self.dcfg.self_condition:
+                x0 = self.diffusion.split_prediction(output, x_t, t)[1]
+                estimate[0] = x0.clamp(-1.0, 1.0) if self.diffusion.clip_denoised else x0
+            return output
 
         x_known = mask = None
         if known is not None:

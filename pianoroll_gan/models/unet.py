@@ -7,7 +7,9 @@ cross-attention to condition tokens, GeGLU feed-forward). It knows nothing of no
 schedules: ``UNet(x, t, cond)`` maps an image and a timestep to an image of the same shape.
 
 Images may be non-square (e.g. 128 time steps x 64 pitches); both sides must be divisible by
-``2 ** (levels - 1)``.
+``2 ** (levels - 1)`` times the patch size. A patch stem (``cfg.patch``) folds each patch into
+channels before the first convolution and unfolds the output after the last (exactly
+inverse rearrangements), so a (2, 1) patch halves the time resolution the network runs at.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from torch import nn
 
 from ..diffusion.config import UNetConfig
 
-__all__ = ["UNet", "UNetConfig", "POLYFFUSION_PRESET", "timestep_embedding", "count_parameters"]
+__all__ = [
+    "UNet",
+    "UNetConfig",
+    "POLYFFUSION_PRESET",
+    "timestep_embedding",
+    "count_parameters",
+    "fold_patches",
+    "unfold_patches",
+]
 
 
 # Polyffusion's configuration (its stable_diffusion U-Net: 64, [1, 2, 4, 4], 2 res blocks,
@@ -194,6 +204,9 @@ class UNet(nn.Module):
         self.cfg = cfg
         self.in_channels = in_channels
         out_channels = out_channels or in_channels
+        self.out_channels = out_channels
+        self.patch = tuple(cfg.patch)
+        ph, pw = self.patch
         base, groups, heads = cfg.base_channels, cfg.groups, cfg.num_heads
         d_time = 4 * base
         self.time_mlp = nn.Sequential(nn.Linear(base, d_time), nn.SiLU(), nn.Linear(d_time, d_time))
@@ -201,7 +214,7 @@ class UNet(nn.Module):
         def transformer(ch: int) -> SpatialTransformer:
             return SpatialTransformer(ch, heads, cfg.transformer_layers, cfg.cond_dim, groups)
 
-        self.down = nn.ModuleList([Stage([nn.Conv2d(in_channels, base, 3, padding=1)])])
+        self.down = nn.ModuleList([Stage([nn.Conv2d(in_channels * ph * pw, base, 3, padding=1)])])
         skips = [base]
         ch = base
         levels = len(cfg.channel_mult)
@@ -235,9 +248,9 @@ class UNet(nn.Module):
                     layers.append(Upsample(ch))
                 self.up.append(Stage(layers))
         self.out = nn.Sequential(
-            nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, out_channels, 3, padding=1)
+            nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, out_channels * ph * pw, 3, padding=1)
         )
-        self.divisor = 2 ** (levels - 1)
+        self.divisor = (2 ** (levels - 1) * ph, 2 ** (levels - 1) * pw)
         if cfg.channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -247,7 +260,8 @@ class UNet(nn.Module):
         """Predict the diffusion target for images ``x`` at timesteps ``t``.
 
         Args:
-            x: ``(B, C, H, W)`` images (H, W divisible by ``2 ** (levels - 1)``).
+            x: ``(B, C, H, W)`` images (H, W divisible by ``2 ** (levels - 1)`` times the
+                patch height, width).
             t: ``(B,)`` timesteps (integer or float).
             cond: ``(B, L, cond_dim)`` condition tokens for cross-attention, or None
                 (cross-attention is skipped; a conditional model's "no condition" is a
@@ -256,13 +270,15 @@ class UNet(nn.Module):
         Returns:
             ``(B, out_channels, H, W)``.
         """
-        if x.shape[-2] % self.divisor or x.shape[-1] % self.divisor:
+        if x.shape[-2] % self.divisor[0] or x.shape[-1] % self.divisor[1]:
             raise ValueError(
-                f"UNet input {tuple(x.shape)}: height and width must be divisible by "
-                f"{self.divisor} (2 ** (levels - 1)); pad the image or use fewer levels"
+                f"UNet input {tuple(x.shape)}: height must be divisible by {self.divisor[0]} "
+                f"and width by {self.divisor[1]} (2 ** (levels - 1) x patch); pad the image, "
+                "use fewer levels or a smaller patch"
             )
         if cond is not None and self.cfg.cond_dim == 0:
             raise ValueError("UNet got a condition but was built with cond_dim=0")
+        x = fold_patches(x, self.patch)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         emb = self.time_mlp(timestep_embedding(t, self.cfg.base_channels))  # (B, 4 * base)
@@ -274,7 +290,29 @@ class UNet(nn.Module):
         h = self.middle(h, emb, cond)
         for stage in self.up:
             h = stage(torch.cat([h, skips.pop()], dim=1), emb, cond)
-        return self.out(h)
+        return unfold_patches(self.out(h), self.patch)
+
+
+def fold_patches(x: torch.Tensor, patch: tuple[int, int]) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, C ph pw, H / ph, W / pw)``: each patch's cells become
+    channels (channel ``c ph pw + i pw + j`` holds cell ``(i, j)`` of channel ``c``'s patch)."""
+    ph, pw = patch
+    if ph == pw == 1:
+        return x
+    b, c, h, w = x.shape
+    x = x.reshape(b, c, h // ph, ph, w // pw, pw).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(b, c * ph * pw, h // ph, w // pw)
+
+
+def unfold_patches(x: torch.Tensor, patch: tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`fold_patches`."""
+    ph, pw = patch
+    if ph == pw == 1:
+        return x
+    b, cpp, h, w = x.shape
+    c = cpp // (ph * pw)
+    x = x.reshape(b, c, ph, pw, h, w).permute(0, 1, 4, 2, 5, 3)
+    return x.reshape(b, c, h * ph, w * pw)
 
 
 def count_parameters(module: nn.Module) -> int:
