@@ -85,10 +85,13 @@ def test_q_sample_at_t0_and_formula():
     torch.testing.assert_close(diffusion.q_sample(x0, t, noise), expected)
 
 
+@pytest.mark.parametrize("floor", [0.0, 1.0])
 @pytest.mark.parametrize("prediction", ["eps", "v"])
-def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction):
+def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction, floor):
     gamma = 5.0
-    diffusion = GaussianDiffusion(make_betas("cosine"), prediction=prediction, min_snr_gamma=gamma)
+    diffusion = GaussianDiffusion(
+        make_betas("cosine"), prediction=prediction, min_snr_gamma=gamma, snr_floor=floor
+    )
     x0 = torch.rand(4, 2, 8, 8) * 2 - 1
     delta = torch.full_like(x0, 0.1)
     noise = torch.randn_like(x0)
@@ -102,12 +105,19 @@ def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction):
 
     ab = diffusion.alphas_cumprod[t]
     snr = ab / (1 - ab)
-    expected = snr.clamp(max=gamma) * 0.01
+    expected = snr.clamp(max=gamma).clamp(min=floor) * 0.01
     losses = diffusion.training_losses(off_by_delta, x0, t, None, noise=noise)
     torch.testing.assert_close(losses.double(), expected, rtol=1e-3, atol=0)
-    assert snr[0] > gamma > snr[3]  # both sides of the clip are exercised
+    # Both sides of the clip are exercised, and t = 900 (snr 0.024) lies below the floor.
+    assert snr[0] > gamma > snr[2] > 0.9 and snr[3] < 0.03
+    if floor:
+        torch.testing.assert_close(
+            losses[3].double(), torch.tensor(0.01).double(), rtol=1e-3, atol=0
+        )
     with pytest.raises(ValueError, match="min_snr_gamma"):
         GaussianDiffusion(make_betas("cosine"), min_snr_gamma=-1)
+    with pytest.raises(ValueError, match="snr_floor"):
+        GaussianDiffusion(make_betas("cosine"), min_snr_gamma=5, snr_floor=6)
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])

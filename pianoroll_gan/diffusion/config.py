@@ -71,6 +71,9 @@ class DiffusionConfig:
     grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)
     # Min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper); 0 = plain MSE.
     min_snr_gamma: float = 0.0
+    # Floor of that weight (truncated SNR, Salimans & Ho 2022): the x0 error counts at least
+    # this much at high noise, where Min-SNR alone gives it almost no weight; 0 = none.
+    snr_floor: float = 0.0
     chord_condition: bool = False  # learn a chord encoder + cross-attention
     chord_dim: int = 128  # width of the chord tokens
     cond_drop_prob: float = 0.2  # classifier-free guidance: condition dropped in training

@@ -86,11 +86,15 @@ class GaussianDiffusion:
         prediction: Literal["eps", "v"] = "eps",
         clip_denoised: bool = True,
         min_snr_gamma: float = 0.0,
+        snr_floor: float = 0.0,
     ) -> None:
         check_choice(prediction, PREDICTIONS, "diffusion.prediction")
         if min_snr_gamma < 0:
             raise ValueError(f"diffusion.min_snr_gamma must be >= 0, got {min_snr_gamma}")
+        if snr_floor < 0 or (min_snr_gamma and snr_floor > min_snr_gamma):
+            raise ValueError(f"diffusion.snr_floor must lie in [0, min_snr_gamma], got {snr_floor}")
         self.min_snr_gamma = float(min_snr_gamma)
+        self.snr_floor = float(snr_floor)
         betas = np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas < 1)).all():
             raise ValueError("betas must be a 1-D array of values in (0, 1)")
@@ -108,6 +112,7 @@ class GaussianDiffusion:
             cfg.prediction,
             cfg.clip_denoised,
             cfg.min_snr_gamma,
+            cfg.snr_floor,
         )
 
     # Tables -----------------------------------------------------------------------------
@@ -118,18 +123,22 @@ class GaussianDiffusion:
         return ab.reshape(-1, *([1] * (like.dim() - 1))).to(like.device, like.dtype)
 
     def loss_weight(self, t: torch.Tensor) -> torch.Tensor:
-        """Per-timestep weight ``(B,)`` of the MSE: 1, or Min-SNR-gamma (Hang et al. 2023).
+        """Per-timestep weight ``(B,)`` of the MSE: 1, or an SNR-based weighting.
 
-        With ``snr = ab / (1 - ab)``, Min-SNR weights the x0 error by ``min(snr, gamma)``;
-        on the network's own target that is ``min(snr, gamma) / snr`` for eps and
-        ``min(snr, gamma) / (snr + 1)`` for v. Low-noise steps, which are easy, count less.
+        With ``snr = ab / (1 - ab)``, the x0 error is weighted by ``w = min(snr, gamma)``
+        (Min-SNR-gamma, Hang et al. 2023: low-noise steps, which are easy, count less) and,
+        with a floor, by ``max(w, floor)`` (truncated SNR, Salimans & Ho 2022: without it the
+        high-noise steps, where the layout of a sample is decided, weigh almost nothing:
+        ``w = snr`` is 0.02 at t = 900 of the cosine schedule). On the network's own target
+        that is ``w / snr`` for eps and ``w / (snr + 1)`` for v.
         """
-        if not self.min_snr_gamma:
+        if not self.min_snr_gamma and not self.snr_floor:
             return torch.ones(t.shape[0], dtype=torch.float32)
         ab = self.alphas_cumprod[t.long().cpu()]
         snr = ab / (1.0 - ab)
-        clipped = snr.clamp(max=self.min_snr_gamma)
-        weight = clipped / snr if self.prediction == "eps" else clipped / (snr + 1.0)
+        w = snr.clamp(max=self.min_snr_gamma) if self.min_snr_gamma else snr
+        w = w.clamp(min=self.snr_floor)
+        weight = w / snr if self.prediction == "eps" else w / (snr + 1.0)
         return weight.float()
 
     # Forward process --------------------------------------------------------------------
