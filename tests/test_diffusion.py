@@ -85,8 +85,15 @@ def test_q_sample_at_t0_and_formula():
     torch.testing.assert_close(diffusion.q_sample(x0, t, noise), expected)
 
 
+def as_target(prediction, eps, x0_hat, ab):
+    """The network output that stands for ``(eps, x0_hat)`` under each parameterisation."""
+    if prediction == "x0":
+        return x0_hat
+    return eps if prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0_hat
+
+
 @pytest.mark.parametrize("floor", [0.0, 1.0])
-@pytest.mark.parametrize("prediction", ["eps", "v"])
+@pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
 def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction, floor):
     gamma = 5.0
     diffusion = GaussianDiffusion(
@@ -101,7 +108,7 @@ def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction, floor
         ab = diffusion.alpha_bar(t, x_t)
         x0_hat = x0 + delta
         eps = (x_t - ab.sqrt() * x0_hat) / (1 - ab).sqrt()
-        return eps if prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0_hat
+        return as_target(prediction, eps, x0_hat, ab)
 
     ab = diffusion.alphas_cumprod[t]
     snr = ab / (1 - ab)
@@ -120,7 +127,7 @@ def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction, floor
         GaussianDiffusion(make_betas("cosine"), min_snr_gamma=5, snr_floor=6)
 
 
-@pytest.mark.parametrize("prediction", ["eps", "v"])
+@pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
 def test_perfect_predictor_has_zero_loss(prediction):
     diffusion = GaussianDiffusion(make_betas("scaled-linear"), prediction=prediction)
     x0 = torch.rand(4, 2, 8, 8) * 2 - 1
@@ -130,7 +137,7 @@ def test_perfect_predictor_has_zero_loss(prediction):
     def oracle(x_t, t, cond):  # knows x0, recovers the noise from x_t
         ab = diffusion.alpha_bar(t, x_t)
         eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
-        return eps if prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
+        return as_target(prediction, eps, x0, ab)
 
     losses = diffusion.training_losses(oracle, x0, t, None, noise=noise)
     assert losses.shape == (4,)
@@ -139,16 +146,22 @@ def test_perfect_predictor_has_zero_loss(prediction):
     assert wrong.min().item() > 0.1
 
 
-def test_v_prediction_identity():
-    diffusion = GaussianDiffusion(make_betas("cosine"), prediction="v")
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+def test_target_splits_back_into_noise_and_x0(prediction):
+    diffusion = GaussianDiffusion(make_betas("cosine"), prediction=prediction)
     x0 = torch.rand(3, 2, 4, 4) * 2 - 1
     noise = torch.randn_like(x0)
     t = torch.tensor([3, 400, 990])
     x_t = diffusion.q_sample(x0, t, noise)
-    v = diffusion.target(x0, t, noise)
-    eps, x0_hat = diffusion.split_prediction(v, x_t, t)
+    target = diffusion.target(x0, t, noise)
+    eps, x0_hat = diffusion.split_prediction(target, x_t, t)
     torch.testing.assert_close(eps, noise, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(x0_hat, x0, rtol=1e-4, atol=1e-4)
+    if prediction == "x0":
+        assert torch.equal(target, x0) and torch.equal(x0_hat, x0)
+        # Without Min-SNR the loss is the plain MSE of the x0 estimate: 0.04 when off by 0.2.
+        losses = diffusion.training_losses(lambda x, t, c: x0 + 0.2, x0, t, None, noise)
+        torch.testing.assert_close(losses, torch.full((3,), 0.04), rtol=1e-5, atol=0)
 
 
 # Samplers --------------------------------------------------------------------------------
@@ -169,6 +182,17 @@ def test_sampler_recovers_point_mass(sampler, steps):
     g = torch.Generator().manual_seed(0)
     x = diffusion.sample(
         point_mass_eps(diffusion, c), (2, 2, 4, 4), generator=g, sampler=sampler, steps=steps
+    )
+    torch.testing.assert_close(x, c.expand(2, -1, -1, -1), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_x0_prediction_sampler_recovers_point_mass(sampler):
+    diffusion = GaussianDiffusion(make_betas("cosine", 200), prediction="x0")
+    c = torch.rand(1, 2, 4, 4) * 1.6 - 0.8
+    g = torch.Generator().manual_seed(0)
+    x = diffusion.sample(
+        lambda x_t, t: c.expand_as(x_t), (2, 2, 4, 4), generator=g, sampler=sampler, steps=20
     )
     torch.testing.assert_close(x, c.expand(2, -1, -1, -1), rtol=0, atol=1e-4)
 

@@ -173,6 +173,25 @@ def test_option_errors():
         solver.sample(1, condition=np.zeros((1, 3, 2, 4, 8), bool), inpaint="melody")
 
 
+def test_unet_divisibility_error_names_the_sizes():
+    # Images (4, 8, 8): four levels need sides divisible by 8 (fine), a (1, 8) pitch patch
+    # with 2-D downsampling needs a width divisible by 64.
+    make_solver("diffusion.unet.channel_mult=[1, 1, 1, 1]", "diffusion.unet.attention_levels=[]")
+    with pytest.raises(ValueError, match=r"divisible by .* = \(8, 64\).*downsample 1"):
+        make_solver(
+            "diffusion.unet.channel_mult=[1, 1, 1, 1]",
+            "diffusion.unet.attention_levels=[]",
+            "diffusion.unet.patch=[1, 8]",
+        )
+    # The same patch with a width kernel of 1 and no downsampling of the width builds.
+    solver = make_solver(
+        "diffusion.unet.patch=[1, 8]", "diffusion.unet.kernel=[3, 1]",
+        "diffusion.unet.downsample=[2, 1]",
+    )  # fmt: skip
+    solver.train_step(torch.from_numpy(tiny_roll(2)).float(), 0)
+    assert solver.sample(2, sampler="ddim", steps=2).shape == (2, *SPEC.sample_shape)
+
+
 def test_experiment_files_load_and_build():
     chorales = load_experiment("experiments/diffusion_chorales.toml")
     assert chorales.family == "diffusion" and chorales.data.spec == "chorales"

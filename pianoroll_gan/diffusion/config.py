@@ -11,7 +11,7 @@ from typing import Literal
 __all__ = ["UNetConfig", "DiffusionConfig", "SCHEDULES", "PREDICTIONS", "SAMPLERS"]
 
 SCHEDULES = ("linear", "scaled-linear", "cosine")
-PREDICTIONS = ("eps", "v")
+PREDICTIONS = ("eps", "v", "x0")
 SAMPLERS = ("ddpm", "ddim")
 
 
@@ -35,6 +35,11 @@ class UNetConfig:
     # the image is folded into channels before the first convolution and unfolded after the
     # last, so the network runs at 1/(h w) of the resolution; (1, 1) = none.
     patch: tuple[int, int] = (1, 1)
+    # Convolution kernel (height, width) and the factor (1 or 2) each level downsamples each
+    # axis by. With the whole pitch axis folded into channels (patch (1, pitches)), kernel
+    # (3, 1) and downsample (2, 1) make a U-Net that convolves over time only.
+    kernel: tuple[int, int] = (3, 3)
+    downsample: tuple[int, int] = (2, 2)
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -45,6 +50,15 @@ class UNetConfig:
             )
         if len(self.patch) != 2 or min(self.patch) < 1:
             raise ValueError(f"unet.patch must be two sizes >= 1 (height, width), got {self.patch}")
+        if len(self.kernel) != 2 or any(k < 1 or k % 2 == 0 for k in self.kernel):
+            raise ValueError(
+                f"unet.kernel must be two odd sizes (height, width), got {self.kernel}"
+            )
+        if len(self.downsample) != 2 or any(f not in (1, 2) for f in self.downsample):
+            raise ValueError(
+                f"unet.downsample must be two factors of 1 or 2 (height, width), got "
+                f"{self.downsample}"
+            )
         bad = [lv for lv in self.attention_levels if not 0 <= lv < levels]
         if bad:
             raise ValueError(f"unet.attention_levels {bad} lie outside 0..{levels - 1}")
@@ -65,7 +79,7 @@ class DiffusionConfig:
 
     schedule: Literal["linear", "scaled-linear", "cosine"] = "scaled-linear"  # betas
     timesteps: int = 1000  # diffusion steps T
-    prediction: Literal["eps", "v"] = "eps"  # network target (noise or velocity)
+    prediction: Literal["eps", "v", "x0"] = "eps"  # network target (noise, velocity or x0)
     lr: float = 5e-5  # Adam learning rate (Polyffusion)
     ema_decay: float = 0.999  # EMA of weights used for sampling (warm-up: (1+k)/(10+k))
     grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)

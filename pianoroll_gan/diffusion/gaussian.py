@@ -3,7 +3,8 @@
 The process is a plain object that takes the network as an argument, in the style of
 openai/improved-diffusion: ``training_losses(model, x0, t, cond)`` and ``sample(model_fn, ...)``.
 A model is called as ``model(x_t, t, cond)`` and returns the prediction target (noise for
-``prediction="eps"``, velocity for ``"v"``) in the shape of ``x_t``.
+``prediction="eps"``, velocity for ``"v"``, the clean image for ``"x0"``) in the shape of
+``x_t``.
 
 Notation (Ho et al. 2020): ``alpha_t = 1 - beta_t``, ``alpha_bar_t = prod_{s<=t} alpha_s``,
 ``q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)``; timesteps are 0-based,
@@ -83,7 +84,7 @@ class GaussianDiffusion:
     def __init__(
         self,
         betas: np.ndarray,
-        prediction: Literal["eps", "v"] = "eps",
+        prediction: Literal["eps", "v", "x0"] = "eps",
         clip_denoised: bool = True,
         min_snr_gamma: float = 0.0,
         snr_floor: float = 0.0,
@@ -130,7 +131,7 @@ class GaussianDiffusion:
         with a floor, by ``max(w, floor)`` (truncated SNR, Salimans & Ho 2022: without it the
         high-noise steps, where the layout of a sample is decided, weigh almost nothing:
         ``w = snr`` is 0.02 at t = 900 of the cosine schedule). On the network's own target
-        that is ``w / snr`` for eps and ``w / (snr + 1)`` for v.
+        that is ``w / snr`` for eps, ``w / (snr + 1)`` for v and ``w`` for x0.
         """
         if not self.min_snr_gamma and not self.snr_floor:
             return torch.ones(t.shape[0], dtype=torch.float32)
@@ -138,8 +139,11 @@ class GaussianDiffusion:
         snr = ab / (1.0 - ab)
         w = snr.clamp(max=self.min_snr_gamma) if self.min_snr_gamma else snr
         w = w.clamp(min=self.snr_floor)
-        weight = w / snr if self.prediction == "eps" else w / (snr + 1.0)
-        return weight.float()
+        if self.prediction == "eps":
+            w = w / snr
+        elif self.prediction == "v":
+            w = w / (snr + 1.0)
+        return w.float()
 
     # Forward process --------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -148,9 +152,11 @@ class GaussianDiffusion:
         return ab.sqrt() * x0 + (1.0 - ab).sqrt() * noise
 
     def target(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """What the network should output at ``(x0, t, noise)``: noise or velocity."""
+        """What the network should output at ``(x0, t, noise)``: noise, velocity or x0."""
         if self.prediction == "eps":
             return noise
+        if self.prediction == "x0":
+            return x0
         ab = self.alpha_bar(t, x0)
         return ab.sqrt() * noise - (1.0 - ab).sqrt() * x0
 
@@ -161,11 +167,15 @@ class GaussianDiffusion:
 
         eps-prediction: ``x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab)``. v-prediction:
         ``x0 = sqrt(ab) x_t - sqrt(1 - ab) v``, ``eps = sqrt(1 - ab) x_t + sqrt(ab) v``.
+        x0-prediction: ``eps = (x_t - sqrt(ab) x0) / sqrt(1 - ab)``.
         """
         ab = self.alpha_bar(t, x_t)
         if self.prediction == "eps":
             eps = output
             x0 = (x_t - (1.0 - ab).sqrt() * eps) / ab.sqrt()
+        elif self.prediction == "x0":
+            x0 = output
+            eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
         else:
             x0 = ab.sqrt() * x_t - (1.0 - ab).sqrt() * output
             eps = (1.0 - ab).sqrt() * x_t + ab.sqrt() * output

@@ -29,7 +29,7 @@ from ..data.keys import (
     transpose_chords,
 )
 from ..metrics.chords import QUALITIES
-from ..models.unet import UNet
+from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..train.solver import Solver
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
@@ -73,13 +73,13 @@ class DiffusionSolver(Solver):
     def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
         super().__init__(cfg, spec, device)
         self.dcfg = cfg.diffusion
-        levels = 2 ** (len(self.dcfg.unet.channel_mult) - 1)
-        for side, patch in zip(image_shape(spec)[1:], self.dcfg.unet.patch):
-            if side % (levels * patch):
+        divisor = unet_divisor(self.dcfg.unet)
+        for side, div in zip(image_shape(spec)[1:], divisor):
+            if side % div:
                 raise ValueError(
                     f"diffusion.unet: image {image_shape(spec)} sides must be divisible by "
-                    f"2 ** (levels - 1) x patch = {levels} x {tuple(self.dcfg.unet.patch)}; "
-                    "use fewer levels in channel_mult or a smaller patch"
+                    f"downsample ** (levels - 1) x patch = {divisor}; use fewer levels in "
+                    "channel_mult, a smaller patch or downsample 1 on that axis"
                 )
         self.diffusion = GaussianDiffusion.from_config(self.dcfg)
         model = build_denoiser(self.dcfg, spec).to(device)
