@@ -196,7 +196,10 @@ def test_experiment_files_load_and_build():
     chorales = load_experiment("experiments/diffusion_chorales.toml")
     assert chorales.family == "diffusion" and chorales.data.spec == "chorales"
     solver = DiffusionSolver(chorales, get_spec("chorales"), torch.device("cpu"))
-    assert count_parameters(solver.model) == 921_240
+    # 921,240 for the U-Net on the 8 image channels, plus the stem's weights for the 17
+    # position channels (17 x 16 x 3 x 3 = 2,448).
+    assert count_parameters(solver.model) == 921_240 + 2_448
+    assert solver.model.positions.shape == (17, 64, 64) and chorales.diffusion.snr_floor == 1.0
     pop = load_experiment("experiments/polyffusion_pop909.toml")
     assert (pop.data.spec, pop.diffusion.schedule, pop.diffusion.lr) == (
         "piano8bar",
