@@ -192,8 +192,8 @@ class Stage(nn.ModuleList):
 
 class Conv(nn.Conv2d):
     """``nn.Conv2d`` that runs as a 1-D convolution over the height when the image is one
-    cell wide and the kernel one cell wide (same weights and result; oneDNN runs a
-    ``(k, 1)`` 2-D kernel on such images about 5x slower than the 1-D one on this CPU)."""
+    cell wide and the kernel one cell wide (same weights and result; oneDNN's 2-D path is
+    much slower for a ``(k, 1)`` kernel on such images)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == 1 and self.kernel_size[1] == 1 and self.stride[1] == 1:
