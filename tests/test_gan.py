@@ -270,3 +270,38 @@ def test_binary_neurons_switch_on_at_binary_from():
     assert set(G(z).unique().tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="binary_from"):
         GANConfig(binary_from=-1)
+
+
+def test_generator_ema_warmup_sampling_and_state(tmp_path):
+    solver = make_solver(ema_decay=0.9)
+    G = solver.nets["G"]
+    assert solver.ema is not None and make_solver().ema is None
+    start = [p.detach().clone() for p in G.parameters()]
+    solver.train_step(real_batch(n=6), 0)
+    # First update: warm-up decay min(0.9, 1 / 10) = 0.1 -> ema = 0.1 start + 0.9 trained.
+    for e, old, new in zip(solver.ema.parameters(), start, G.parameters()):
+        torch.testing.assert_close(e, 0.1 * old + 0.9 * new.detach())
+    for e, b in zip(solver.ema.buffers(), G.buffers()):  # BatchNorm statistics copied
+        assert torch.equal(e, b)
+    mid = [p.detach().clone() for p in solver.ema.parameters()]
+    solver.train_step(real_batch(n=6, seed=1), 1)
+    # Second: min(0.9, 2 / 11) = 2 / 11.
+    for e, old, new in zip(solver.ema.parameters(), mid, G.parameters()):
+        torch.testing.assert_close(e, 2 / 11 * old + 9 / 11 * new.detach())
+    assert solver.ema_updates == 2
+    # Sampling uses the average: the same draw as a plain solver holding the EMA weights.
+    plain = make_solver()
+    plain.nets["G"].load_state_dict(solver.ema.state_dict())
+    assert np.array_equal(solver.sample(4, seed=2), plain.sample(4, seed=2))
+    assert not torch.equal(next(solver.ema.parameters()), next(G.parameters()))
+    # Checkpoints carry it; a run without it cannot be loaded as one with it.
+    path = tmp_path / "state.pt"
+    torch.save(solver.state_dict(), path)
+    again = make_solver(ema_decay=0.9)
+    again.load_state_dict(torch.load(path, weights_only=False))
+    assert again.ema_updates == 2
+    assert np.array_equal(again.sample(4, seed=2), solver.sample(4, seed=2))
+    with pytest.raises(ValueError, match="gan.ema_decay = 0"):
+        again.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="gan.ema_decay"):
+        GANConfig(ema_decay=1.0)

@@ -31,7 +31,7 @@ from ..data.keys import (
 from ..metrics.chords import QUALITIES
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
-from ..train.solver import Solver
+from ..train.solver import Solver, ema_update
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import SAMPLERS
 from .gaussian import GaussianDiffusion
@@ -128,16 +128,9 @@ class DiffusionSolver(Solver):
         self.update_ema()
         return {"loss": float(loss.detach()), "grad_norm/unet": norm, "lr": self.dcfg.lr}
 
-    @torch.no_grad()
     def update_ema(self) -> None:
-        """``ema <- d ema + (1 - d) w`` with warm-up ``d = min(decay, (1 + k) / (10 + k))``."""
-        k = self.ema_updates
-        decay = min(self.dcfg.ema_decay, (1 + k) / (10 + k))
-        ema_params = list(self.ema.parameters())
-        params = [p.detach() for p in self.model.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-        for e, b in zip(self.ema.buffers(), self.model.buffers()):
-            e.copy_(b)
+        """One EMA step of the weights used for sampling (:func:`~..train.solver.ema_update`)."""
+        ema_update(self.ema, self.model, self.dcfg.ema_decay, self.ema_updates)
         self.ema_updates += 1
 
     def state_dict(self) -> dict[str, Any]:

@@ -36,6 +36,10 @@ class GANConfig:
     lr: float = 2e-4  # Adam learning rate of G and D (paper: 2e-4; v3 code: 1e-3)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (paper)
     lr_decay_start: int = 0  # linear decay to 0 at train.steps from this G step; 0 = off
+    # Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019),
+    # updated after every G step with warm-up min(d, (1 + k) / (10 + k)); sampling and
+    # evaluation use the average. 0 = off (G as trained).
+    ema_decay: float = 0.0
     # Output and binarization ------------------------------------------------------------
     output: Literal["tanh", "sigmoid"] = "tanh"  # activation of G's last layer
     # BinaryMuseGAN binary neurons on G's output in training (need output="sigmoid").
@@ -106,6 +110,8 @@ class GANConfig:
             )
         if self.penalty < 0:
             raise ValueError(f"gan.penalty must be >= 0, got {self.penalty}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"gan.ema_decay must lie in [0, 1) (0 = off), got {self.ema_decay}")
         if self.binarize == "viterbi" and self.max_polyphony > 1:
             raise ValueError(
                 "gan.binarize = 'viterbi' decodes one note per track and step: set "

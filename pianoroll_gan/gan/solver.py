@@ -14,6 +14,7 @@ for tanh, unchanged for sigmoid and binary neurons.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..decoding import viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
-from ..train.solver import Solver
+from ..train.solver import Solver, ema_update
 from .config import GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
 
@@ -96,6 +97,9 @@ class GANSolver(Solver):
         G = Generator(spec, g).to(device)
         D = Discriminator(spec, g).to(device)
         self.nets = {"G": G, "D": D}
+        # EMA of G's weights (gan.ema_decay > 0): what sampling and evaluation use.
+        self.ema = copy.deepcopy(G).requires_grad_(False).eval() if g.ema_decay else None
+        self.ema_updates = 0
         self.optimizers = {
             name: torch.optim.Adam(net.parameters(), lr=g.lr, betas=g.betas)
             for name, net in self.nets.items()
@@ -204,6 +208,9 @@ class GANSolver(Solver):
         critic = [self._critic_step(chunk) for chunk in chunks]
         out = {key: sum(c[key] for c in critic) / len(critic) for key in critic[0]}
         out.update(self._generator_step(chunks[-1]))
+        if self.ema is not None:
+            ema_update(self.ema, self.unwrap(self.nets["G"]), g.ema_decay, self.ema_updates)
+            self.ema_updates += 1
         if g.loss == "wgan-gp":
             out["wdist"] = out["score/real"] - out["score/fake"]
         out["loss"] = out["loss/D"] + out["loss/G"]
@@ -223,6 +230,9 @@ class GANSolver(Solver):
         state["condition_bank"] = self.condition_bank.clone()
         if self.keys is not None:
             state["keys"] = self.keys.state_dict()
+        if self.ema is not None:
+            state["G_ema"] = self.ema.state_dict()
+            state["ema_updates"] = self.ema_updates
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -231,6 +241,14 @@ class GANSolver(Solver):
             self.optimizers[name].load_state_dict(state[f"opt_{name}"])
         self.condition_bank = state.get("condition_bank", self.condition_bank).to(torch.bool)
         load_key_state(self.keys, state, "gan.key_normalize")
+        if self.ema is not None:
+            if "G_ema" not in state:
+                raise ValueError(
+                    "checkpoint has no EMA generator (trained with gan.ema_decay = 0): set "
+                    "gan.ema_decay = 0 in the run's config.toml to use it"
+                )
+            self.ema.load_state_dict(state["G_ema"])
+            self.ema_updates = int(state["ema_updates"])
 
     # Sampling ---------------------------------------------------------------------------
     def _given_tracks(self, n: int, condition: Any, gen: torch.Generator) -> torch.Tensor | None:
@@ -284,7 +302,7 @@ class GANSolver(Solver):
                 f"GAN sampling does not take {unknown}; valid options: binarize, threshold, "
                 "max_polyphony, penalty"
             )
-        G = self.unwrap(self.nets["G"])
+        G = self.unwrap(self.nets["G"]) if self.ema is None else self.ema
         was_training = G.training
         G.eval()
         out = []

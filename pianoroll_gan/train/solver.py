@@ -17,7 +17,18 @@ from torch import nn
 
 from ..spec import PianorollSpec
 
-__all__ = ["Solver"]
+__all__ = ["Solver", "ema_update"]
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float, updates: int) -> None:
+    """``ema <- d ema + (1 - d) w`` with warm-up ``d = min(decay, (1 + k) / (10 + k))`` after
+    ``k = updates`` earlier updates; buffers (e.g. BatchNorm statistics) are copied."""
+    d = min(decay, (1 + updates) / (10 + updates))
+    params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(list(ema.parameters()), params, 1.0 - d)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
 
 
 class Solver(abc.ABC):
