@@ -244,31 +244,29 @@ def read_midi(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     """Read a MIDI file on its tick grid (exact, tempo-independent).
 
     Bars follow the time-signature changes; without one MIDI's default 4/4 applies from
-    tick 0.
+    tick 0. Files of any tick length are read (see :mod:`pianoroll_gan.data.midi`); one
+    longer than :data:`~pianoroll_gan.data.midi.MAX_QUARTERS` quarter notes is skipped.
     """
-    import pretty_midi
+    from .midi import MidiTooLong, read_midi_ticks
 
     try:
-        pm = pretty_midi.PrettyMIDI(str(path))
-    except Exception as err:  # mido / pretty_midi raise many types on bad bytes
+        midi = read_midi_ticks(path)
+    except MidiTooLong as err:
+        raise SkipFile(str(err)) from err
+    except Exception as err:  # mido raises many types on bad bytes
         raise SkipFile(f"not a readable MIDI file ({describe(err)})") from err
-    tpq = pm.resolution
+    tpq = midi.ticks_per_beat
     res = spec.resolution
     part_notes, names, programs, drums, mean_pitches = [], [], [], [], []
     last_tick = 0
-    for inst in pm.instruments:
-        if not inst.notes:
-            continue
-        pitch = np.asarray([n.pitch for n in inst.notes], np.int64)
-        on = np.asarray([pm.time_to_tick(n.start) for n in inst.notes], np.int64)
-        off = np.asarray([pm.time_to_tick(n.end) for n in inst.notes], np.int64)
-        last_tick = max(last_tick, int(off.max()))
-        s = to_steps(on, tpq, res)
-        part_notes.append((pitch, s, np.maximum(to_steps(off, tpq, res), s + 1)))
+    for inst in midi.instruments:
+        last_tick = max(last_tick, int(inst.end.max()))
+        s = to_steps(inst.start, tpq, res)
+        part_notes.append((inst.pitch, s, np.maximum(to_steps(inst.end, tpq, res), s + 1)))
         names.append(inst.name)
         programs.append(inst.program)
         drums.append(inst.is_drum)
-        mean_pitches.append(float(pitch.mean()))
+        mean_pitches.append(float(inst.pitch.mean()))
     if not part_notes:
         raise SkipFile("MIDI file has no notes")
     targets, log = assign_tracks(spec, names, programs, drums, mean_pitches)
@@ -276,9 +274,7 @@ def read_midi(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     if len(notes) == 0:
         raise SkipFile(f"no track maps to the spec's tracks {list(spec.track_names)}")
 
-    changes = sorted(
-        (pm.time_to_tick(ts.time), ts.numerator, ts.denominator) for ts in pm.time_signature_changes
-    )
+    changes = sorted(midi.time_signatures)
     if not changes or changes[0][0] > 0:
         changes.insert(0, (0, 4, 4))
     bar_ticks, beats, meters = [], [], []

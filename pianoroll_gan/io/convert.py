@@ -39,6 +39,7 @@ import numpy as np
 import pretty_midi
 import pypianoroll
 
+from ..data.midi import MidiTooLong, pretty_midi_of
 from ..spec import PianorollSpec
 
 __all__ = [
@@ -312,7 +313,10 @@ def read_midi(
         data = mido.MidiFile(str(path))
         # pretty_midi keeps no instrument without notes, so collect the track names first.
         names = {m.name for track in data.tracks for m in track if m.type == "track_name"}
-        midi = pretty_midi.PrettyMIDI(mido_object=data)
+        # Long files too (pretty_midi alone refuses over 10 million ticks); absurd ones not.
+        midi = pretty_midi_of(data)
+    except MidiTooLong as err:
+        raise ValueError(f"{path}: {err}") from err
     except Exception as err:  # mido / pretty_midi raise many kinds on bad bytes
         raise ValueError(f"{path}: not a readable MIDI file ({type(err).__name__}: {err})") from err
     if not any(inst.notes for inst in midi.instruments):
