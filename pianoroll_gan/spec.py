@@ -8,6 +8,7 @@ Canonical tensor layout: ``(N, tracks, bars, steps_per_bar, pitches)``, binary.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -193,6 +194,9 @@ PRESETS: dict[str, PianorollSpec] = {
         name="piano8bar",
     ),
 }
+# The chorales in 3/4 (48 of the 433 in music21's corpus): `chorales` with three beats a bar,
+# every other field (voices, ranges, pitches, resolution) the same.
+PRESETS["chorales34"] = dataclasses.replace(PRESETS["chorales"], beats_per_bar=3, name="chorales34")
 
 
 def get_spec(name: str) -> PianorollSpec:

@@ -151,6 +151,7 @@ def read_musegan(
         bar = np.repeat(starts, hi - lo)
         counts = {
             "bars": (hi - lo) * src_bars,
+            "bars_regrouped": 0,
             "bars_meter_skipped": 0,
             "notes_cropped": cropped,
             "phrases_dropped_min_notes": 0,

@@ -182,9 +182,8 @@ def _read_files(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: 
 
 def _collect(results: list, source: Source) -> dict:
     pieces, packed, piece_of, bars, extents, skipped, notes_log = [], [], [], [], [], [], []
-    counts = dict.fromkeys(
-        ("bars", "bars_meter_skipped", "notes", "notes_cropped", "phrases_dropped_min_notes"), 0
-    )
+    keys = ("bars", "bars_regrouped", "bars_meter_skipped", "notes", "notes_cropped")
+    counts = dict.fromkeys((*keys, "phrases_dropped_min_notes"), 0)
     meter_skipped = 0
     for _, piece_id, reason, result in results:
         if result is not None:
@@ -221,7 +220,7 @@ def _read_musegan(cfg: DataConfig, spec: PianorollSpec, source: Source, progress
 
     path = source.files[0]
     out = {"pieces": [], "packed": [], "piece_of": [], "bars": [], "extents": [], "log": []}
-    counts = dict.fromkeys(("bars", "bars_meter_skipped", "notes_cropped"), 0)
+    counts = dict.fromkeys(("bars", "bars_regrouped", "bars_meter_skipped", "notes_cropped"), 0)
     counts["phrases_dropped_min_notes"] = 0
     try:
         chunks = read_musegan(path, spec, cfg.hop_bars, cfg.min_notes_per_track)
@@ -420,6 +419,7 @@ def summary_lines(meta: dict[str, Any], folder: str | Path) -> list[str]:
         + "  pieces: "
         + ", ".join(f"{s} {c['pieces'][s]}" for s in SPLITS),
         f"files {c['files']}, skipped {c['files_skipped']}; bars {c['bars']}, "
+        f"bars regrouped: {c.get('bars_regrouped', 0)}, "
         f"in another meter {c['bars_meter_skipped']} "
         f"(pieces skipped for meter {c['pieces_meter_skipped']}); "
         f"notes outside the pitch range {c['notes_cropped']}"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..spec import PianorollSpec
 from .piece import Piece
 
-__all__ = ["Segments", "render", "segment", "count_notes", "pitch_extent"]
+__all__ = [
+    "Segments",
+    "render",
+    "regroup",
+    "spec_bars_per_bar",
+    "segment",
+    "count_notes",
+    "pitch_extent",
+]
 
 
 @dataclass
@@ -18,10 +27,12 @@ class Segments:
 
     Attributes:
         phrases: bool ``(n, tracks, bars, steps_per_bar, pitches)``.
-        bar_offsets: int64 ``(n,)`` index of each phrase's first bar in the piece.
-        counts: ``bars``, ``bars_meter_skipped`` (bars whose time signature is not the spec's),
-            ``notes``, ``notes_cropped`` (outside the spec's pitch range),
-            ``phrases_dropped_min_notes``.
+        bar_offsets: int64 ``(n,)`` index of each phrase's first bar in the piece, a
+            regrouped bar counting as the spec bars it became (see :func:`regroup`).
+        counts: ``bars`` (the piece's own bars), ``bars_regrouped`` (bars split into
+            several spec bars), ``bars_meter_skipped`` (bars whose time signature neither is
+            the spec's nor regroups into it), ``notes``, ``notes_cropped`` (outside the
+            spec's pitch range), ``phrases_dropped_min_notes``.
         meters: time signatures of the bars skipped for meter.
     """
 
@@ -96,27 +107,90 @@ def pitch_extent(phrases: np.ndarray, spec: PianorollSpec) -> np.ndarray:
     return np.stack([low, high], axis=1).astype(np.int16)
 
 
+# A time signature written "numerator/denominator"; other texts ("8 beats") carry no beat count.
+_METER = re.compile(r"^(\d+)/(\d+)$")
+
+
+def spec_bars_per_bar(piece: Piece, spec: PianorollSpec) -> np.ndarray:
+    """How many spec bars each bar's meter holds: k >= 1, or 0 when the meter does not fit.
+
+    A meter holds k spec bars when its nominal length is k whole spec bars (in quarter
+    notes, so 2/2 holds one 4/4 bar and 4/2 two) and, for k >= 2, its numerator divides by k
+    so that every spec bar holds whole beats of the source (3/2 is two 3/4 bars long, but its
+    middle half-note beat would straddle the new barline). A meter text without a numerator
+    (a pypianoroll downbeat array's "8 beats") is judged by its length alone.
+
+    Returns:
+        int64 ``(B,)``.
+    """
+    ratio = np.asarray(piece.bar_beats, np.float64) / spec.beats_per_bar
+    k = np.rint(ratio).astype(np.int64)
+    fits = np.isclose(ratio, k) & (k >= 1)
+    for i in np.flatnonzero(fits & (k >= 2)):
+        match = _METER.match(piece.meters[i])
+        if match and int(match.group(1)) % k[i]:
+            fits[i] = False
+    return np.where(fits, k, 0)
+
+
+def regroup(piece: Piece, spec: PianorollSpec) -> tuple[Piece, int]:
+    """Split every complete bar that holds k >= 2 spec bars into k spec bars.
+
+    The new bars start on the source bar's downbeat and every spec bar after it, so each
+    source downbeat stays a spec downbeat. A pickup or short last bar of such a meter stays
+    whole and, like a pickup in the spec's own meter, never enters a phrase.
+
+    Args:
+        piece: a parsed piece.
+        spec: the target spec.
+
+    Returns:
+        ``(piece, n)``: the piece with bars in spec lengths wherever a bar regroups (each new
+        bar keeps the source's meter text, ``bar_beats`` becomes the spec's), and the number
+        of source bars split.
+    """
+    k = spec_bars_per_bar(piece, spec)
+    steps = spec.steps_per_bar
+    split = (k >= 2) & (piece.bars[:, 1] == k * steps)
+    if not split.any():
+        return piece, 0
+    repeat = np.where(split, k, 1)
+    source = np.repeat(np.arange(len(piece.bars)), repeat)  # source bar of each new bar
+    first = np.repeat(np.cumsum(repeat) - repeat, repeat)
+    within = np.arange(len(source)) - first  # position of each new bar in its source bar
+    bars = piece.bars[source].copy()
+    bars[:, 0] += within * np.where(split[source], steps, 0)
+    bars[:, 1] = np.where(split[source], steps, bars[:, 1])
+    beats = np.where(split[source], float(spec.beats_per_bar), piece.bar_beats[source])
+    meters = [piece.meters[i] for i in source]
+    return replace(piece, bars=bars, bar_beats=beats, meters=meters), int(split.sum())
+
+
 def segment(piece: Piece, spec: PianorollSpec, hop_bars: int, min_notes: int) -> Segments:
     """Phrases of ``spec.n_bars`` bars starting on real downbeats, every ``hop_bars`` bars.
 
     A bar can be part of a phrase when its time signature has ``spec.beats_per_bar`` beats
-    and it is complete (a pickup or a short final bar is not); windows only span runs of
-    such bars. Phrases in which a non-drum track has fewer than ``min_notes`` notes are
-    dropped.
+    and it is complete (a pickup or a short final bar is not); a complete bar of a meter
+    that holds several spec bars is first split into them (:func:`regroup`). Windows only
+    span runs of such bars. Phrases in which a non-drum track has fewer than ``min_notes``
+    notes are dropped.
     """
+    meter_ok = spec_bars_per_bar(piece, spec) >= 1
+    n_source_bars = len(piece.bars)
+    meters = sorted({m for m, ok in zip(piece.meters, meter_ok) if not ok})
+    piece, n_regrouped = regroup(piece, spec)
     bars, beats = piece.bars, piece.bar_beats
-    meter_ok = np.isclose(beats, spec.beats_per_bar)
-    usable = meter_ok & (bars[:, 1] == spec.steps_per_bar)
+    usable = np.isclose(beats, spec.beats_per_bar) & (bars[:, 1] == spec.steps_per_bar)
     notes = piece.notes[piece.notes[:, 0] >= 0]
     inside = (notes[:, 1] >= spec.lowest_pitch) & (notes[:, 1] <= spec.highest_pitch)
     counts = {
-        "bars": len(bars),
+        "bars": n_source_bars,
+        "bars_regrouped": n_regrouped,
         "bars_meter_skipped": int((~meter_ok).sum()),
         "notes": len(notes),
         "notes_cropped": int((~inside).sum()),
         "phrases_dropped_min_notes": 0,
     }
-    meters = sorted({m for m, ok in zip(piece.meters, meter_ok) if not ok})
 
     nb = spec.n_bars
     starts = []
