@@ -1,7 +1,7 @@
 """The prepare cache: real chorales, every source kind, bad input, reuse, rebuild, splits."""
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -236,10 +236,45 @@ def test_source_file_selection(tmp_path):
     from pianoroll_gan.data.sources import resolve_source
 
     bach = resolve_source("music21:bach")
-    assert len(bach.files) == 433  # the chorales in music21's corpus (REFERENCE.md)
+    assert len(bach.files) == 433  # the chorales in music21's corpus
     some = resolve_source("music21:bach", include=("bwv1*.mxl",), max_files=3)
     assert [f.name for f in some.files] == ["bwv1.6.mxl", "bwv10.7.mxl", "bwv101.7.mxl"]
     with pytest.raises(ValueError, match="no works by 'nobody'"):
         resolve_source("music21:nobody")
     with pytest.raises(ValueError, match="no file matches"):
         resolve_source("music21:bach", include=("*.wav",))
+
+
+def test_chorales34_takes_the_chorales_in_3_4(tmp_path):
+    from music21 import corpus
+
+    files = ("bwv269.mxl", "bwv11.6.mxl", "bwv122.6.mxl", "bwv1.6.mxl", "bwv10.7.mxl")
+    cfg = DataConfig(spec="chorales34", include=files, prepare_workers=1)
+    meta = read_meta(prepare(cfg, tmp_path / "c34", progress=False))
+    spec = get_spec("chorales34")
+    # Every field but the meter and the name mirrors `chorales` (voices and ranges too).
+    differ = {k for k, v in asdict(spec).items() if asdict(CHORALES)[k] != v}
+    assert differ == {"beats_per_bar", "name"}
+    assert meta["sample_shape"] == [4, 4, 12, 64] == list(spec.sample_shape)
+    assert meta["spec"]["beats_per_bar"] == 3
+    assert sorted(meta["pieces"]) == ["bwv11.6.mxl", "bwv122.6.mxl", "bwv269.mxl"]
+    assert meta["skipped"] == [
+        {"file": f, "reason": "meter 4/4 does not match the spec's 3 beats per bar"}
+        for f in ("bwv1.6.mxl", "bwv10.7.mxl")
+    ]
+    assert meta["counts"]["pieces_meter_skipped"] == 2
+    # Every window starts on a downbeat: the first one of bwv269 holds the soprano's
+    # first downbeat note on its first step.
+    score = corpus.parse("bach/bwv269")
+    measures = list(score.parts[0].getElementsByClass("Measure"))
+    first_bar = 1 if measures[0].paddingLeft > 0 else 0
+    downbeat = float(measures[first_bar].offset)
+    soprano = next(n for n in score.parts[0].flatten().notes if float(n.offset) == downbeat)
+    piece = meta["pieces"].index("bwv269.mxl")
+    split = next(s for s in SPLITS if piece in meta["splits"][s]["piece"])
+    roll, _ = load_split(tmp_path / "c34", split)
+    row = meta["splits"][split]["piece"].index(piece)
+    assert meta["splits"][split]["bar"][row] == first_bar
+    assert roll.shape[1:] == (4, 4, 12, 64)
+    step0 = roll[row, 0, 0, 0]  # soprano, bar 0, step 0
+    assert np.flatnonzero(step0).tolist() == [soprano.pitch.midi - spec.lowest_pitch]

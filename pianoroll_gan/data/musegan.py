@@ -2,9 +2,9 @@
 
 The file stores ``np.nonzero`` of a bool array of shape ``(N, bars, steps, pitches, tracks)``
 = ``(102378, 4, 48, 84, 5)``: 12 steps per beat, 4/4, MIDI 24-107, tracks Drums, Piano,
-Guitar, Bass, Strings (REFERENCE.md section 1). Decoding the whole array takes 8 GB, so it
-is decoded in chunks of phrases. The file holds no song ids: each phrase is its own piece
-for the split.
+Guitar, Bass, Strings (the training data of Dong et al., 2018, MuseGAN, from LPD-5
+cleansed). Decoding the whole array takes 8 GB, so it is decoded in chunks of phrases. The
+file holds no song ids: each phrase is its own piece for the split.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def roll_to_notes(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return pitch.astype(np.int64), start.astype(np.int64), end.astype(np.int64)
 
 
-# LPD-5 merge rules (REFERENCE.md section 1).
+# LPD-5 merge rules of the Lakh Pianoroll Dataset (Dong et al., 2018, MuseGAN, section on data).
 def lpd5_family(program: int, is_drum: bool) -> str | None:
     """LPD-5 track family of a General MIDI program, or None for dropped families."""
     if is_drum:
