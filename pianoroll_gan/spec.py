@@ -31,6 +31,15 @@ class PianorollSpec:
         lowest_pitch: MIDI pitch of pitch index 0.
         n_pitches: number of pitches kept, from ``lowest_pitch`` upwards.
         name: preset name, for messages and file names.
+        voices: the non-drum tracks are monophonic voices ordered from high to low (e.g.
+            soprano, alto, tenor, bass): enables the voice-leading metrics.
+        voice_ranges: ``(low, high)`` MIDI pitches (inclusive) per non-drum track, the
+            voice's usual range (needs ``voices``); ``None``: no ranges.
+
+    ``voices`` / ``voice_ranges`` left at ``None`` take the values of the preset called
+    ``name`` when that preset has the same tracks (so specs saved before these fields
+    existed, or by code that does not know them, keep their preset's voice layout), else
+    ``False`` / ``None``. :meth:`to_dict` writes them only where they differ from that.
     """
 
     track_names: tuple[str, ...]
@@ -42,6 +51,8 @@ class PianorollSpec:
     lowest_pitch: int = 0
     n_pitches: int = 128
     name: str = "custom"
+    voices: bool | None = None
+    voice_ranges: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON / TOML) but store tuples so the spec stays hashable.
@@ -69,6 +80,42 @@ class PianorollSpec:
                 f"PianorollSpec: pitches {self.lowest_pitch}..{self.highest_pitch} must lie "
                 "within MIDI 0..127; lower lowest_pitch or n_pitches"
             )
+        self._init_voices()
+
+    def _init_voices(self) -> None:
+        """Resolve ``voices`` / ``voice_ranges`` left at ``None`` and check them."""
+        if self.voices is None:
+            base = _preset_like(self)
+            object.__setattr__(self, "voices", bool(base and base.voices))
+            if self.voice_ranges is None and base is not None:
+                object.__setattr__(self, "voice_ranges", base.voice_ranges)
+        object.__setattr__(self, "voices", bool(self.voices))
+        n_voices = self.n_tracks - sum(self.is_drum)
+        if self.voices and n_voices < 2:
+            raise ValueError(
+                f"PianorollSpec: voices=True needs at least two non-drum tracks, got {n_voices}"
+            )
+        if self.voice_ranges is None:
+            return
+        if not self.voices:
+            raise ValueError("PianorollSpec: voice_ranges needs voices=True")
+        try:
+            ranges = tuple((int(low), int(high)) for low, high in self.voice_ranges)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"PianorollSpec: voice_ranges must be (low, high) MIDI pitch pairs, one per "
+                f"non-drum track, got {self.voice_ranges!r}"
+            ) from None
+        if len(ranges) != n_voices:
+            raise ValueError(
+                f"PianorollSpec: voice_ranges has {len(ranges)} entries; give one (low, high) "
+                f"per non-drum track ({n_voices})"
+            )
+        if any(not 0 <= low <= high <= 127 for low, high in ranges):
+            raise ValueError(
+                f"PianorollSpec: voice_ranges need 0 <= low <= high <= 127, got {ranges}"
+            )
+        object.__setattr__(self, "voice_ranges", ranges)
 
     # Derived sizes ---------------------------------------------------------------------
     @property
@@ -136,14 +183,29 @@ class PianorollSpec:
         return x
 
     def replace(self, **changes: Any) -> PianorollSpec:
+        """A copy with ``changes``; the voice layout is kept unless the tracks change."""
         data = self.to_dict()
         data.update(changes)
+        if not {"voices", "voice_ranges"} & set(changes):
+            if all(tuple(data[k]) == getattr(self, k) for k in ("track_names", "is_drum")):
+                data.update(voices=self.voices, voice_ranges=self.voice_ranges)
+            else:  # new tracks: their voice layout follows `name` (see the class docstring)
+                data.pop("voices", None)
+                data.pop("voice_ranges", None)
         return PianorollSpec.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
+        """Fields as JSON-ready values; ``voices`` / ``voice_ranges`` only where they differ
+        from what ``None`` resolves to, so specs without voices serialize as before."""
         data = asdict(self)
         for key in ("track_names", "programs", "is_drum"):
             data[key] = list(data[key])
+        base = _preset_like(self)
+        implied = (base.voices, base.voice_ranges) if base is not None else (False, None)
+        if (self.voices, self.voice_ranges) == implied:
+            del data["voices"], data["voice_ranges"]
+        elif self.voice_ranges is not None:
+            data["voice_ranges"] = [list(r) for r in self.voice_ranges]
         return data
 
     @classmethod
@@ -153,6 +215,14 @@ class PianorollSpec:
         if unknown:
             raise ValueError(f"unknown spec keys {unknown}; valid keys: {sorted(valid)}")
         return cls(**data)
+
+
+def _preset_like(spec: PianorollSpec) -> PianorollSpec | None:
+    """The preset called ``spec.name`` if it has the same tracks, else ``None``."""
+    preset = globals().get("PRESETS", {}).get(spec.name)  # absent while PRESETS is built
+    if preset is None or (preset.track_names, preset.is_drum) != (spec.track_names, spec.is_drum):
+        return None
+    return preset
 
 
 PRESETS: dict[str, PianorollSpec] = {
@@ -180,6 +250,9 @@ PRESETS: dict[str, PianorollSpec] = {
         lowest_pitch=28,
         n_pitches=64,
         name="chorales",
+        # Voices high to low with textbook ranges: S C4-G5, A G3-D5, T C3-G4, B E2-C4.
+        voices=True,
+        voice_ranges=((60, 79), (55, 74), (48, 67), (40, 60)),
     ),
     # Polyffusion's setting: one piano track, 8 bars of 16th notes, all 128 pitches.
     "piano8bar": PianorollSpec(

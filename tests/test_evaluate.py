@@ -44,14 +44,24 @@ def test_results_tables_json_csv_and_scalars():
     assert data["DP"] == {}  # no drum track
     assert set(data["OA"]) == {
         "pitch_count", "pitch_class_histogram", "pitch_range", "avg_pitch_interval",
-        "note_count", "avg_ioi", "note_length_histogram",
+        "note_count", "avg_ioi", "note_length_histogram", "chord_quality",
     }  # fmt: skip
+    # Voice leading: every change C <-> Am moves alto and bass in parallel (compound) fifths,
+    # G4/C3 <-> E4/A2, and soprano and bass in parallel octaves, C5/C3 <-> A4/A2; each voice
+    # sounds 3 of every 4 steps.
+    assert data["parallel_fifths"] == {"all": 1.0} and data["parallel_octaves"] == {"all": 1.0}
+    assert data["chords"] == {"all": 1.0} and data["all_sounding"] == {"all": 0.75}
+    assert data["run_length"] == {"Soprano": 3.0, "Alto": 3.0, "Tenor": 3.0, "Bass": 3.0}
+    assert data["reference"]["voice_crossing"] == {"all": 0.0}
     assert 0 <= data["chord_accuracy"]["all"] <= 1
     scalars = res.scalars()
     assert scalars["EB/Soprano"] == 0.0 and "TD/Alto-Bass" in scalars
     assert "OA/pitch_class_histogram" in scalars and "FSS_consistency/pitch" in scalars
+    assert scalars["parallel_fifths/all"] == 1.0 and scalars["out_of_range/Bass"] == 0.0
+    assert "OA/chord_quality" in scalars
     rows = list(csv.DictReader(io.StringIO(res.to_csv())))
     assert {"row": "hybrid", "metric": "QN", "key": "Alto", "value": "1"} in rows
+    assert {"row": "training data", "metric": "spacing", "key": "all", "value": "0"} in rows
     assert {r["row"] for r in rows} == {"training data", "hybrid"}
     md = res.to_markdown()
     lines = md.splitlines()
@@ -60,6 +70,21 @@ def test_results_tables_json_csv_and_scalars():
     ]
     table1 = [line for line in lines if line.startswith("| training data") or "| hybrid" in line]
     assert table1[0].startswith("| training data | 0.00 0.00 0.00 0.00 |")
+    assert "| voice leading | all sound % | sounding % (S A T B) | run (steps) (S A T B) |" in md
+    assert ("| hybrid | 75.00 | 75.00 75.00 75.00 75.00 | 3.00 3.00 3.00 3.00 | "
+            "0.00 0.00 0.00 0.00 | 100.00 | 100.00 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 | "
+            "100.00 |") in md  # fmt: skip
+    assert "| note_length_histogram | chord_quality |" in md  # the OA / KL column
+
+
+def test_specs_without_voices_have_no_voice_metrics():
+    from pianoroll_gan.bench.metrics import music_like_roll
+
+    lpd5 = get_spec("lpd5")
+    res = evaluate(music_like_roll(4, lpd5, seed=0), lpd5, reference=music_like_roll(4, lpd5, 1))
+    data = json.loads(res.to_json())
+    assert "chords" not in data and "sounding" not in data["reference"]
+    assert "chord_quality" not in data["OA"] and "voice leading" not in res.to_markdown()
 
 
 def test_render_markdown_several_models_share_one_training_row():

@@ -18,7 +18,9 @@
    and ``variance = max(0, 1 - |var_gen - var_ref| / var_ref)``.
 
 Features are computed on the notes of all non-drum tracks of a sample together (a note is a
-maximal run of one pitch along the sample's time axis, see :mod:`.musical`).
+maximal run of one pitch along the sample's time axis, see :mod:`.musical`). Specs of voices
+(``spec.voices``) add the feature ``chord_quality``: the histogram of the chord qualities of
+the sample's sonorities (:func:`.voice.chord_quality_histogram`).
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from scipy.stats import gaussian_kde
 
 from ..spec import PianorollSpec
 from .rolls import as_bool_roll
+from .voice import VoiceScan, chord_quality_histogram
 
 __all__ = [
     "FEATURES",
+    "VOICE_FEATURES",
     "extract_notes",
     "sample_features",
     "overlap_and_kl",
@@ -54,6 +58,8 @@ FEATURES: tuple[str, ...] = (
     "avg_ioi",
     "note_length_histogram",
 )
+#: Features added for specs of voices (``spec.voices``), after :data:`FEATURES`.
+VOICE_FEATURES: tuple[str, ...] = ("chord_quality",)
 _LENGTH_CLASSES = np.arange(-3, 4)  # note lengths 1/8 .. 8 beats on a log2 scale
 
 
@@ -99,20 +105,26 @@ def _per_sample_mean(values: np.ndarray, sample: np.ndarray, n: int) -> np.ndarr
 
 
 def sample_features(
-    roll: Any, spec: PianorollSpec, notes: dict[str, np.ndarray] | None = None
+    roll: Any,
+    spec: PianorollSpec,
+    notes: dict[str, np.ndarray] | None = None,
+    voices: VoiceScan | None = None,
 ) -> dict[str, np.ndarray]:
     """Yang & Lerch's per-sample features of the non-drum tracks together.
 
     Args:
         roll: ``(N, tracks, bars, S, P)`` binary.
         notes: :func:`extract_notes` of ``roll``, if already computed.
+        voices: :func:`.voice.scan_voices` of ``roll``, if already computed (voice specs).
     Returns:
-        ``{feature: (N, d) float}`` for :data:`FEATURES`; rows are NaN where a feature is
-        undefined (pitch range, histograms: no note; pitch interval: fewer than 2 notes;
-        inter-onset interval: fewer than 2 distinct onset steps). Pitch interval: mean
-        absolute interval between consecutive notes ordered by onset then pitch; IOI: mean
-        gap between consecutive distinct onset steps, in beats; note-length histogram:
-        lengths in beats rounded on a log2 scale to 1/8, 1/4, ..., 8 (clipped), normalized.
+        ``{feature: (N, d) float}`` for :data:`FEATURES` (and :data:`VOICE_FEATURES` when
+        ``spec.voices``: ``chord_quality``); rows are NaN where a feature is undefined
+        (pitch range, histograms: no note; chord qualities: no sonority; pitch interval:
+        fewer than 2 notes; inter-onset interval: fewer than 2 distinct onset steps). Pitch
+        interval: mean absolute interval between consecutive notes ordered by onset then
+        pitch; IOI: mean gap between consecutive distinct onset steps, in beats; note-length
+        histogram: lengths in beats rounded on a log2 scale to 1/8, 1/4, ..., 8 (clipped),
+        normalized.
     """
     x = as_bool_roll(roll, spec)
     n, T = x.shape[0], x.shape[2] * spec.steps_per_bar
@@ -149,6 +161,8 @@ def sample_features(
             "avg_ioi": ioi[:, None],
             "note_length_histogram": nlh / count[:, None],
         }
+    if spec.voices:
+        features["chord_quality"] = chord_quality_histogram(x, spec, voices)
     return features
 
 
@@ -200,7 +214,8 @@ def feature_oa_kl(
     gen: dict[str, np.ndarray], ref: dict[str, np.ndarray], max_samples: int = 2000, seed: int = 0
 ) -> tuple[dict[str, float], dict[str, float]]:
     """``(OA, KL)`` per feature between the reference's intra-set distances and the inter-set
-    distances (inputs from :func:`sample_features`; rows with NaN are left out).
+    distances (inputs from :func:`sample_features`; rows with NaN are left out). Features:
+    :data:`FEATURES`, then those of :data:`VOICE_FEATURES` that both sets have.
 
     Sets larger than ``max_samples`` are subsampled (fixed ``seed``) so that the pairwise
     distances stay within memory (2,000 x 2,000 pairs = 32 MB per feature).
@@ -213,7 +228,7 @@ def feature_oa_kl(
         return rows[np.sort(rng.choice(len(rows), max_samples, replace=False))]
 
     oa, kl = {}, {}
-    for name in FEATURES:
+    for name in (*FEATURES, *(f for f in VOICE_FEATURES if f in gen and f in ref)):
         g = subset(gen[name][~np.isnan(gen[name]).any(axis=1)])
         r = subset(ref[name][~np.isnan(ref[name]).any(axis=1)])
         # Ordered pairs, as Yang & Lerch's toolbox measures each sample against all others.

@@ -3,8 +3,9 @@
 Markdown follows the layout of MuseGAN's Tables 1 and 2 (Dong et al. 2018): one row per data
 source (the training data beside the models), one column per metric holding the per-track
 values in track order (tracks abbreviated in a legend line); TD in a second table with one
-column per track pair. Further tables hold the other per-track metrics and, for models
-evaluated against a reference, the distribution metrics.
+column per track pair. Further tables hold the other per-track metrics, the voice-leading
+metrics (specs of voices) and, for models evaluated against a reference, the distribution
+metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..spec import PianorollSpec
 from .musical import PER_TRACK_METRICS
+from .voice import VOICE_METRICS
 
 __all__ = ["Results", "render_markdown"]
 
@@ -31,6 +33,13 @@ _TABLE3 = (("polyphony", "polyphony", 1), ("pitch_range", "pitch range", 1),
            ("pitch_class_entropy", "PC entropy (bits)", 1),
            ("scale_consistency", "in scale %", 100),
            ("groove_consistency", "groove %", 100))  # fmt: skip
+# Voice-leading table: rates per step, note, sonority or change, printed per 100.
+_VOICE_TABLE = (("all_sounding", "all sound %", 100), ("sounding", "sounding %", 100),
+                ("run_length", "run (steps)", 1), ("out_of_range", "out of range %", 100),
+                ("parallel_fifths", "par. 5ths", 100), ("parallel_octaves", "par. 8ves", 100),
+                ("hidden_fifths", "hid. 5ths", 100), ("hidden_octaves", "hid. 8ves", 100),
+                ("voice_crossing", "crossing %", 100), ("voice_overlap", "overlap %", 100),
+                ("spacing", "spacing %", 100), ("chords", "chords %", 100))  # fmt: skip
 DISTRIBUTION_METRICS = ("OA", "KL", "FSS_consistency", "FSS_variance", "chord_accuracy")
 
 
@@ -41,7 +50,8 @@ class Results:
     Attributes:
         name: label of the evaluated set (a model row).
         spec: the samples' spec.
-        metrics: ``{metric: {track or "A-B": value}}`` (see :mod:`.musical`).
+        metrics: ``{metric: {track or "A-B": value}}`` (see :mod:`.musical`); specs of
+            voices add :data:`.voice.VOICE_METRICS` (``{"all": v}`` or ``{voice: v}``).
         n_samples: samples evaluated.
         qn_threshold: QN's minimum note length in steps.
         reference_name, reference, n_reference: the reference set's row, if any.
@@ -168,6 +178,24 @@ def _keys_for(metric: str, spec: PianorollSpec) -> list[str]:
     ]  # fmt: skip
 
 
+def _voice_table(rows, spec: PianorollSpec, short: dict[str, str]) -> str:
+    """Voice-leading metrics, one row per data source; per-voice values in voice order."""
+    voices = [t for t, d in zip(spec.track_names, spec.is_drum) if not d]
+    header = ["voice leading"]
+    for metric, title, _ in _VOICE_TABLE:
+        per_voice = VOICE_METRICS[metric] == "voice"
+        header.append(f"{title} ({' '.join(short[v] for v in voices)})" if per_voice else title)
+    body = []
+    for label, metrics in rows:
+        cells = [label]
+        for metric, _, scale in _VOICE_TABLE:
+            keys = voices if VOICE_METRICS[metric] == "voice" else ["all"]
+            values = metrics.get(metric, {})
+            cells.append(" ".join(_fmt(values.get(k, math.nan), scale) for k in keys))
+        body.append(cells)
+    return _table(header, body)
+
+
 def render_markdown(items: list[tuple[str, Results]]) -> str:
     """Markdown tables for several evaluated sets sharing one spec.
 
@@ -176,7 +204,9 @@ def render_markdown(items: list[tuple[str, Results]]) -> str:
             reference row found (the training data) is printed once, first.
     Returns:
         Table 1 (EB, UPC, QN, PP, DP), Table 2 (TD per track pair), a table of the other
-        per-track metrics and, when references were given, the distribution metrics.
+        per-track metrics, the voice-leading table (when the rows hold voice metrics; its
+        parallel and hidden fifths and octaves per 100 changes) and, when references were
+        given, the distribution metrics.
     """
     if not items:
         raise ValueError("render_markdown needs at least one (label, Results) pair")
@@ -200,6 +230,13 @@ def render_markdown(items: list[tuple[str, Results]]) -> str:
         ]
         parts.append(_table(td_header, td_body))
     parts.append(_track_table(rows, _TABLE3, spec, short))
+    if any("chords" in m for _, m in rows):
+        parts.append(
+            "Voice leading: parallel (par.) and hidden (hid.) fifths and octaves per 100 "
+            "changes of sonority; crossing, spacing and chords in % of sonorities, overlap in "
+            "% of changes (definitions in pianoroll_gan.metrics.voice)."
+        )
+        parts.append(_voice_table(rows, spec, short))
     scored = [(label, r) for label, r in items if r.distribution]
     if scored:
         against = scored[0][1].reference_name or "reference"

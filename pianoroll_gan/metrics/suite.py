@@ -18,6 +18,7 @@ from .distribution import (
 from .musical import default_qn_threshold, musical_metrics
 from .results import Results
 from .rolls import as_bool_roll
+from .voice import scan_voices, voice_metrics
 
 __all__ = ["evaluate"]
 
@@ -33,6 +34,9 @@ def evaluate(
     chords: str | tuple[Any, Any] | None = None,
 ) -> Results:
     """Evaluate a set of samples.
+
+    Specs of voices (``spec.voices``) add the voice-leading metrics of :mod:`.voice` to each
+    row and the ``chord_quality`` feature to OA / KL.
 
     Args:
         roll: ``(N, tracks, bars, S, P)`` binary samples, numpy or torch (any device).
@@ -50,21 +54,25 @@ def evaluate(
     """
     x = as_bool_roll(roll, spec, "samples")
     q = default_qn_threshold(spec) if qn_threshold is None else int(qn_threshold)
-    results = Results(
-        name=name,
-        spec=spec,
-        metrics=musical_metrics(x, spec, qn_threshold=q),
-        n_samples=x.shape[0],
-        qn_threshold=q,
-    )
+
+    def row(y: np.ndarray) -> tuple[dict, Any]:
+        metrics = musical_metrics(y, spec, qn_threshold=q)
+        scan = scan_voices(y, spec) if spec.voices else None
+        if scan is not None:
+            metrics.update(voice_metrics(y, spec, scan))
+        return metrics, scan
+
+    metrics, scan_x = row(x)
+    results = Results(name=name, spec=spec, metrics=metrics, n_samples=x.shape[0], qn_threshold=q)
     if reference is not None:
         ref = as_bool_roll(reference, spec, "reference")
         results.reference_name = reference_name
-        results.reference = musical_metrics(ref, spec, qn_threshold=q)
+        results.reference, scan_ref = row(ref)
         results.n_reference = ref.shape[0]
         notes_x, notes_ref = extract_notes(x, spec), extract_notes(ref, spec)
         oa, kl = feature_oa_kl(
-            sample_features(x, spec, notes_x), sample_features(ref, spec, notes_ref)
+            sample_features(x, spec, notes_x, scan_x),
+            sample_features(ref, spec, notes_ref, scan_ref),
         )
         fss = framewise_similarity(
             frame_overlaps(x, spec, notes=notes_x), frame_overlaps(ref, spec, notes=notes_ref)
