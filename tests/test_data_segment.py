@@ -61,11 +61,11 @@ def test_regroup_splits_complete_bars_on_the_downbeat_grid():
     assert out is plain and n == 0
 
 
-def _satb_midi(make_files, path, n_beats, meter):
-    """Four voices, a new whole note every 4 beats (pitch +2 in odd 4-beat groups)."""
+def _satb_midi(make_files, path, n_beats, meter, voices=4):
+    """The first ``voices`` voices, a new whole note every 4 beats (+2 in odd 4-beat groups)."""
     tracks = [
         (name, 52, False, [(base + (b % 2) * 2, 4 * b, 4 * b + 4) for b in range(n_beats // 4)])
-        for name, base in VOICES
+        for name, base in VOICES[:voices]
     ]
     make_files.midi(path, tracks, time_signatures=[(*meter, 0)])
     return path
@@ -129,16 +129,22 @@ def test_prepare_cli_counts_regrouped_bars(make_files, tmp_path, capsys):
     _satb_midi(make_files, src / "a.mid", 40, (4, 2))
     _satb_midi(make_files, src / "b.mid", 32, (4, 4))
     _satb_midi(make_files, src / "c.mid", 40, (5, 4))
+    _satb_midi(make_files, src / "d.mid", 32, (4, 4), voices=3)  # no bass part
     out = tmp_path / "out"
     assert main(["prepare", "chorales", "--source", str(src), "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     meta = json.loads((out / "meta.json").read_text())
     c = meta["counts"]
-    # bars: 5 (4/2) + 8 (4/4) + 8 (5/4); phrases: 7 + 5
-    assert (c["bars"], c["bars_regrouped"], c["bars_meter_skipped"]) == (21, 5, 8)
+    # bars: 5 (4/2) + 8 (4/4) + 8 (5/4) + 8 (4/4); phrases: 7 + 5
+    assert (c["bars"], c["bars_regrouped"], c["bars_meter_skipped"]) == (29, 5, 8)
     assert c["pieces_meter_skipped"] == 1 and sum(c["phrases"].values()) == 12
+    assert c["phrases_dropped_min_notes"] == 5
+    no_bass = (
+        "no part gives the Bass track(s), and min_notes_per_track=1 needs notes in every track"
+    )
     assert meta["skipped"] == [
-        {"file": "c.mid", "reason": "meter 5/4 does not match the spec's 4 beats per bar"}
+        {"file": "c.mid", "reason": "meter 5/4 does not match the spec's 4 beats per bar"},
+        {"file": "d.mid", "reason": no_bass},
     ]
     assert "bars regrouped: 5," in printed
     assert "c.mid: meter 5/4 does not match the spec's 4 beats per bar" in printed

@@ -118,13 +118,20 @@ def _init_worker(spec: PianorollSpec, kind: str, hop_bars: int, min_notes: int) 
     _JOB.update(spec=spec, kind=kind, hop_bars=hop_bars, min_notes=min_notes)
 
 
-def _no_phrase_reason(seg: Any, spec: PianorollSpec, min_notes: int) -> str:
+def _no_phrase_reason(seg: Any, piece: Any, spec: PianorollSpec, min_notes: int) -> str:
     if seg.counts["bars_meter_skipped"] == seg.counts["bars"]:
         return (
             f"meter {', '.join(seg.meters)} does not match the spec's "
             f"{spec.beats_per_bar} beats per bar"
         )
     if seg.counts["phrases_dropped_min_notes"]:
+        used = set(piece.notes[:, 0].tolist())
+        empty = [t for k, t in enumerate(spec.track_names) if k not in used and not spec.is_drum[k]]
+        if empty:
+            return (
+                f"no part gives the {'/'.join(empty)} track(s), and min_notes_per_track="
+                f"{min_notes} needs notes in every track"
+            )
         return f"every phrase has a track with fewer than {min_notes} notes"
     return f"no run of {spec.n_bars} complete {spec.beats_per_bar}-beat bars"
 
@@ -141,7 +148,7 @@ def _work(task: tuple[int, Path, str]) -> tuple[int, str, str | None, Any]:
     except Exception as err:  # keep going: one odd file must not stop a long prepare
         return index, piece_id, f"unexpected {describe(err)}", None
     packed = pack(seg.phrases)
-    reason = None if len(seg.phrases) else _no_phrase_reason(seg, spec, _JOB["min_notes"])
+    reason = None if len(seg.phrases) else _no_phrase_reason(seg, piece, spec, _JOB["min_notes"])
     return (
         index,
         piece_id,
