@@ -12,6 +12,8 @@ repeated note from a held one (and merges voices in unison), so our notes are ru
 roll, while muspy's are the MIDI notes. These two are therefore compared with muspy on a
 Music rebuilt from the roll by muspy's own ``from_pianoroll_representation`` (one note per
 run), which checks the computation itself; on the original MIDI they may differ slightly.
+
+Where muspy is wrong (its empty-beat rate) a hand-built case pins both values.
 """
 
 import numpy as np
@@ -61,3 +63,19 @@ def test_agrees_with_muspy_on_real_chorales(name, tmp_path):
     # on the MIDI notes themselves the note-count metrics only move a little
     assert ours["pitch_class_entropy"] == pytest.approx(muspy.pitch_class_entropy(music), abs=0.1)
     assert ours["scale_consistency"] == pytest.approx(muspy.scale_consistency(music), abs=0.05)
+
+
+def test_muspy_0_5_empty_beat_rate_counts_one_beat_too_many():
+    # a quarter note on beat 1 and one on beat 3 of a three-beat piece: beat 2 is empty
+    notes = [
+        muspy.Note(time=beat * RESOLUTION, pitch=pitch, duration=RESOLUTION, velocity=64)
+        for beat, pitch in ((0, 60), (2, 64))
+    ]
+    music = muspy.Music(resolution=RESOLUTION, tracks=[muspy.Track(notes=notes)])
+    # muspy 0.5 counts length // resolution + 1 = 4 beats and marks the beat in which each
+    # note ends (its exclusive end, 1 and 3) as sounding: no empty beat
+    assert muspy.empty_beat_rate(music) == 0.0
+    beat_spec = SPEC.replace(beats_per_bar=1, n_bars=3)  # a "bar" of one beat = a beat
+    roll = np.zeros((1, *beat_spec.sample_shape), bool)
+    roll[0, 0, 0, :, 60] = roll[0, 0, 2, :, 64] = True
+    assert musical_metrics(roll, beat_spec)["EB"]["All"] == pytest.approx(1 / 3)
