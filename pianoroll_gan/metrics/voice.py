@@ -9,13 +9,14 @@ Objects counted:
 
 - a voice *sounds* at a step when at least one of its pitches is on;
 - a *sonority* is a step where every voice sounds exactly one pitch (steps where a voice is
-  silent or sounds two pitches are no sonority);
+  silent or sounds two pitches are no sonority); a chord held for 4 steps is 4 sonorities,
+  so shares of sonorities are weighted by duration;
 - a *change* is a pair of consecutive sonorities of one sample (steps between them that are
   no sonority are skipped) whose pitches differ in at least one voice; a voice *moves* in a
   change when its pitch differs, up or down;
 - a *note* of a voice is a maximal run of one pitch (as in :mod:`.musical`).
 
-Metrics (stored as fractions; the tables print them per 100):
+Metrics (rates stored as fractions, printed per 100 in the tables; ``run_length`` in steps):
 
 - ``all_sounding``: steps where every voice sounds / (N T).
 - ``sounding`` (per voice): steps where the voice sounds / (N T).
@@ -31,9 +32,8 @@ Metrics (stored as fractions; the tables print them per 100):
 - ``hidden_fifths`` / ``hidden_octaves`` (outer voices: the first and the last voice):
   changes where both outer voices move in the same direction into a fifth (octave or
   unison) modulo the octave from a different interval class (so not a parallel), with the
-  top voice moving by leap (more than 2 semitones) / changes. This is the textbook rule of
-  "direct" or "hidden" fifths and octaves (e.g. Aldwell & Schachter, *Harmony and Voice
-  Leading*), as used among the voice-leading errors of Fang et al. (2020, "Bach or Mock?").
+  top voice moving by leap (more than 2 semitones) / changes: the common textbook rule of
+  "direct" or "hidden" fifths and octaves between the outer voices.
 - ``voice_crossing``: sonorities in which some voice sounds strictly below a voice listed
   after it (a lower voice above a higher one) / sonorities.
 - ``voice_overlap``: changes in which, for some pair of adjacent voices, the lower voice
