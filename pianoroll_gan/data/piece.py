@@ -48,7 +48,8 @@ class Piece:
         bars: int64 ``(B, 2)`` rows ``[start step, length in steps]`` of every bar in order.
         bar_beats: float64 ``(B,)`` nominal bar length in beats (quarter notes) from the time
             signature; a bar fits the spec when this equals ``spec.beats_per_bar`` and its
-            actual length is a whole spec bar (a pickup bar is shorter, so it never fits).
+            actual length is a whole spec bar (a pickup bar is shorter, so it never fits), or
+            when it is several whole spec bars (:func:`~pianoroll_gan.data.segment.regroup`).
         meters: time-signature text per bar (``"3/4"``), for messages.
         log: notes for the user (dropped parts, fallbacks), one line each.
     """
