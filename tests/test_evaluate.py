@@ -114,6 +114,8 @@ def test_evaluate_cli_markdown_json_csv(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "| ref |" in out and "| gen |" in out and "OA vs ref" in out
+    # samples files keep only the preset's name: the chorales' voice layout comes back with it
+    assert "| voice leading | all sound % |" in out
     target = tmp_path / "out" / "m.json"
     argv = ["evaluate", str(tmp_path / "gen.npz"), "--format", "json", "--out", str(target)]
     assert main(argv + ["--qn-threshold", "4"]) == 0

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "compute the musical metrics of samples (and distribution metrics against a reference)"
+HELP = (
+    "compute the musical metrics of samples (voice leading for voice specs; distribution "
+    "metrics against a reference)"
+)
 FORMATS = ("markdown", "json", "csv")
 # Spec fields the metrics depend on; names, programs and the number of bars may differ.
 _COMPARED = ("track_names", "is_drum", "resolution", "beats_per_bar", "lowest_pitch", "n_pitches")
