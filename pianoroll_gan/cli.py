@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from . import __version__
 
-COMMANDS = ("prepare", "show", "evaluate", "train", "sample", "bench", "reproduce")
+COMMANDS = ("prepare", "show", "evaluate", "train", "sample", "harmonize", "bench", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

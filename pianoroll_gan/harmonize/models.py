@@ -1,0 +1,220 @@
+"""Models that harmonize: run folders, model files and the registry of shipped models.
+
+A *model file* is a checkpoint reduced to what sampling needs: ``format`` (the layout
+version, :data:`FORMAT`), ``config`` (the resolved experiment), ``spec`` (the piano-roll
+spec the networks were built for), ``solver`` (the weights; optimizer moments emptied),
+``step`` and ``version`` (of pianoroll_gan). :func:`export_model` writes one from a run
+folder; a checkpoint of a run folder (which has no ``format``) reads as format 1.
+
+Shipped models are model files inside the package (``harmonize/shipped/<name>.pt``) listed
+in :data:`SHIPPED`; each entry fixes the family and spec preset its file must have.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..spec import PianorollSpec, get_spec
+
+__all__ = [
+    "FORMAT",
+    "SHIPPED",
+    "SHIPPED_DIR",
+    "ShippedModel",
+    "LoadedModel",
+    "export_model",
+    "ship_model",
+    "load_model",
+    "spec_differences",
+]
+
+log = logging.getLogger(__name__)
+
+#: Layout version of model files; a file of another version is refused with one line.
+FORMAT = 1
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """One registry entry: the model file ``<SHIPPED_DIR>/<name>.pt`` and what it must be."""
+
+    name: str
+    family: str  # "gan" or "diffusion"
+    spec: str  # spec preset the file's spec must equal
+    experiment: str  # the experiment file that trains it (for messages)
+
+
+SHIPPED: dict[str, ShippedModel] = {
+    "chorales-gan": ShippedModel(
+        "chorales-gan", "gan", "chorales", "experiments/musegan_chorales_harmonize.toml"
+    ),
+    "chorales-diffusion": ShippedModel(
+        "chorales-diffusion", "diffusion", "chorales", "experiments/diffusion_chorales.toml"
+    ),
+}
+
+
+@dataclass
+class LoadedModel:
+    """A solver ready to sample, with where it came from."""
+
+    cfg: Any
+    spec: PianorollSpec
+    solver: Any
+    family: str
+    source: str  # a registry name, a run folder or a model file
+
+
+def spec_differences(found: PianorollSpec, expected: PianorollSpec) -> list[str]:
+    """``"field: found X, expected Y"`` for every spec field that differs (name aside)."""
+    return [
+        f"{f.name} {getattr(found, f.name)!r} (expected {getattr(expected, f.name)!r})"
+        for f in fields(PianorollSpec)
+        if f.name != "name" and getattr(found, f.name) != getattr(expected, f.name)
+    ]
+
+
+def _empty_optimizers(state: Any) -> Any:
+    """A solver state with every optimizer's per-parameter moments dropped (the parameter
+    groups stay, so the solver still loads it)."""
+    if isinstance(state, dict):
+        if set(state) == {"state", "param_groups"}:
+            return {"state": {}, "param_groups": state["param_groups"]}
+        return {k: _empty_optimizers(v) for k, v in state.items()}
+    return state
+
+
+def export_model(run_dir: str | Path, path: str | Path, checkpoint: str | Path = "best") -> Path:
+    """Write the model file of a run folder's checkpoint.
+
+    Args:
+        run_dir: a run folder written by ``train``.
+        path: the model file to write (``.pt``).
+        checkpoint: ``"best"``, ``"last"`` or a checkpoint file of the run.
+
+    Returns:
+        ``path``.
+    """
+    from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
+    from ..train.run import _run_spec, read_config
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    state = load_checkpoint(CheckpointManager(run_dir / "checkpoints").resolve(checkpoint))
+    spec = _run_spec(run_dir, state, cfg)
+    model = {
+        "format": FORMAT,
+        "config": cfg.to_dict(),
+        "spec": spec.to_dict(),
+        "solver": _empty_optimizers(state["solver"]),
+        "step": state.get("step"),
+        "version": __version__,
+    }
+    return atomic_save(model, path)
+
+
+def ship_model(run_dir: str | Path, name: str, checkpoint: str | Path = "best") -> Path:
+    """Export a run as the shipped model ``name`` (checked against its registry entry)."""
+    entry = _entry(name)
+    path = export_model(run_dir, SHIPPED_DIR / f"{name}.pt", checkpoint)
+    try:
+        load_model(name, device="cpu")
+    except ValueError:
+        path.unlink()
+        raise
+    log.info("wrote %s (%s)", path, entry.family)
+    return path
+
+
+def _entry(name: str) -> ShippedModel:
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped model {name!r}; shipped models: {sorted(SHIPPED)}")
+    return SHIPPED[name]
+
+
+def _resolve(model: str, family: str | None) -> tuple[Path, ShippedModel | None]:
+    """The run folder or model file that ``model`` names, with its registry entry if any."""
+    path = Path(model)
+    if path.exists():
+        return path, None
+    name = model if model in SHIPPED or family is None else f"{model}-{family}"
+    if name not in SHIPPED:
+        raise ValueError(
+            f"--model {model}: no such run folder or model file, and no shipped model of that "
+            f"name; shipped models: {', '.join(sorted(SHIPPED))}"
+        )
+    entry = SHIPPED[name]
+    file = SHIPPED_DIR / f"{name}.pt"
+    if not file.is_file():
+        raise ValueError(
+            f"--model {name}: this installation has no shipped file for it ({file} is "
+            f"missing); train {entry.experiment} and pass the run folder to --model"
+        )
+    return file, entry
+
+
+def load_model(
+    model: str | Path,
+    family: str | None = None,
+    device: str | torch.device = "cpu",
+    checkpoint: str | Path = "best",
+) -> LoadedModel:
+    """Load a shipped model (by name), a model file or a run folder for sampling.
+
+    Args:
+        model: a registry name (``chorales-gan``; with ``family``, ``chorales`` works too),
+            a model file or a run folder.
+        family: ``"gan"`` or ``"diffusion"``: the family the model must be (None: any).
+        device: where to load the networks.
+        checkpoint: which checkpoint of a run folder (``best``, ``last`` or a file).
+
+    Returns:
+        The loaded model; a file of another format, family or spec than expected raises
+        ``ValueError`` with one line naming what differs.
+    """
+    from ..config import from_dict
+    from ..experiment import ExperimentConfig
+    from ..train.checkpoint import load_checkpoint
+    from ..train.registry import build_solver
+    from ..train.run import load_run
+
+    if family is not None and family not in ("gan", "diffusion"):
+        raise ValueError(f"--family: unknown {family!r}; valid families: ['diffusion', 'gan']")
+    path, entry = _resolve(str(model), family)
+    if path.is_dir():
+        cfg, spec, solver = load_run(path, checkpoint, device=device)
+    else:
+        state = load_checkpoint(path, map_location="cpu")
+        found = state.get("format", 1)  # training checkpoints predate the field
+        if found != FORMAT:
+            raise ValueError(
+                f"{path}: model file format {found} cannot be read by pianoroll_gan "
+                f"{__version__}, which reads format {FORMAT}; export the model again"
+            )
+        missing = [key for key in ("config", "spec", "solver") if key not in state]
+        if missing:
+            raise ValueError(f"{path}: not a model file (no {', '.join(missing)} in it)")
+        cfg = from_dict(ExperimentConfig, state["config"])
+        spec = PianorollSpec.from_dict(state["spec"])
+        if entry is not None:
+            differences = spec_differences(spec, get_spec(entry.spec))
+            if cfg.family != entry.family:
+                differences.insert(0, f"family {cfg.family!r} (expected {entry.family!r})")
+            if differences:
+                raise ValueError(
+                    f"{path}: does not match the shipped model {entry.name!r}: "
+                    + "; ".join(differences)
+                )
+        solver = build_solver(cfg, spec, device)
+        solver.load_state_dict(state["solver"])
+    if family is not None and cfg.family != family:
+        raise ValueError(f"--model {model} is a {cfg.family} model, not {family}")
+    source = entry.name if entry is not None else str(path)
+    return LoadedModel(cfg, spec, solver, cfg.family, source)
