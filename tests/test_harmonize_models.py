@@ -170,3 +170,15 @@ def test_harmonize_experiment_conditions_on_the_soprano():
     differs = {k for k, v in cfg.gan.__dict__.items() if v != base.gan.__dict__[k]}
     assert differs == {"condition_tracks", "cond_channels"}
     assert cfg.train == base.train and cfg.data == base.data
+
+
+@pytest.mark.slow
+def test_listening_page(runs, tmp_path):
+    pytest.importorskip("pianoroll_gan.io.page")
+    out = tmp_path / "page"
+    args = ["--model", str(runs["diffusion"]), "--n", "2", "--page", "--out", str(out)]
+    assert harmonize("4/4 c'4 d' e' f' g'1", *args) == 0
+    assert "Harmonizations of tinyNotation melody" in (out / "index.html").read_text()
+    shown = sorted(p.suffix for p in (out / "page").rglob("*.*"))
+    # Each harmonization: roll, audio, MIDI and an engraved score (the melody given).
+    assert [shown.count(s) for s in (".png", ".wav", ".mid", ".svg")] == [2, 2, 2, 2]

@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="diffusion: sampling steps")
     parser.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--page", action="store_true", help="also write a listening page (OUT/index.html)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,8 +94,35 @@ def run(args: argparse.Namespace) -> int:
         tempo=args.tempo,
         options=options,
     )
+    if args.page:
+        _write_page(args, model, result)
     print(
         f"wrote {args.n} harmonization(s) of {result.melody.name} ({result.key.name}, "
         f"{result.roll.shape[2]} bars) to {args.out}"
     )
     return 0
+
+
+def _write_page(args: argparse.Namespace, model, result) -> None:
+    """The listening page of the harmonizations: piano rolls, audio, MIDI and scores with
+    the given melody in colour, and the report."""
+    import numpy as np
+
+    from ..io.page import PageSection, write_page
+
+    given = np.zeros(result.roll.shape, dtype=bool)
+    given[:, 0] = True  # the melody track is given, the other voices generated
+    report = (args.out / "report.md").read_text()
+    section = PageSection(
+        name=Path(model.source).name,
+        roll=result.roll,
+        spec=result.spec,
+        seed=args.seed,
+        given=given,
+        results=report,
+        info={"model": model.source, "family": model.family, "melody": result.melody.name},
+        description=f"{args.n} harmonization(s) of {result.melody.name} in {result.key.name}.",
+    )
+    write_page(
+        args.out, [section], title=f"Harmonizations of {result.melody.name}", n_samples=args.n
+    )
