@@ -21,7 +21,7 @@ from pianoroll_gan.reproduce import (
     resolve_config,
     scale_steps,
 )
-from pianoroll_gan.reproduce.pipeline import config_differences
+from pianoroll_gan.reproduce.pipeline import config_differences, train_or_reuse
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments"
@@ -98,23 +98,71 @@ def test_chorale_setting_covers_the_issue_models():
     assert entries[-1].experiment == "diffusion_chorales.toml" and samplers == ["ddpm", "ddim"]
 
 
-def test_find_run_takes_the_newest_folder_with_a_checkpoint(tmp_path):
-    def run(name: str, checkpoint: bool, age: float) -> Path:
-        folder = tmp_path / name
-        (folder / "checkpoints").mkdir(parents=True)
-        (folder / "config.toml").write_text("")
-        if checkpoint:
-            (folder / "checkpoints" / "step_00000001.pt").write_bytes(b"")
-        stamp = time.time() - age
-        os.utime(folder, (stamp, stamp))
-        return folder
+def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides: str) -> Path:
+    """A fake run folder: the resolved config of ``overrides``, a checkpoint at ``steps``."""
+    from pianoroll_gan.train.run import write_config
 
-    old = run("exp-20260101-000000", True, 100)
-    run("exp-20260102-000000", False, 10)  # newest, but never checkpointed
-    run("exp_jamming-20260103-000000", True, 1)  # another experiment's prefix
-    run("exp-other", True, 1)  # not a run folder name
-    assert find_run(tmp_path, "exp") == old
-    assert find_run(tmp_path, "missing") is None
+    path = runs / folder
+    (path / "checkpoints").mkdir(parents=True)
+    name = folder.rsplit("-", 2)[0]
+    cfg = load_experiment(None, [f"name='{name}'", "train.steps=10", *overrides])
+    write_config(path, cfg)
+    (path / "checkpoints" / f"step_{steps:08d}.pt").write_bytes(b"")
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_find_run_picks_each_seed_among_all_folders_of_a_name(tmp_path):
+    runs = tmp_path / "runs"
+    seed0 = _run_folder(runs, "exp-20260101-000000", 500)
+    seed1 = _run_folder(runs, "exp-20260102-000000", 400, 10, "train.seed=1", "train.threads=1")
+    _run_folder(runs, "exp-20260103-000000", 300, 10, "train.seed=0", "gan.lr=0.5")  # other lr
+    _run_folder(runs, "exp-20260104-000000", 200, 4, "train.seed=2")  # still training: step 4
+    _run_folder(runs, "exp_jamming-20260105-000000", 100, 10, "train.seed=2")  # another name
+    _run_folder(runs, "exp-20260106-000000", 50, 10, "train.seed=1")
+    broken = _run_folder(runs, "exp-20260107-000000", 10, 10, "train.seed=3")
+    (broken / "config.toml").write_text("[gan]\nno_such_key = 1\n")  # does not load
+
+    def wanted(seed: int, *more: str):
+        return load_experiment(None, ["name='exp'", "train.steps=10", f"train.seed={seed}",
+                                      f"train.runs_dir='{runs}'", *more])  # fmt: skip
+
+    assert find_run(runs, "exp", wanted(0)) == seed0  # the newest seed-0 run has another lr
+    newest_seed1 = runs / "exp-20260106-000000"
+    assert find_run(runs, "exp", wanted(1)) == newest_seed1
+    os.utime(newest_seed1, (time.time() - 1000,) * 2)
+    assert find_run(runs, "exp", wanted(1)) == seed1  # threads differ: still the same run
+    assert find_run(runs, "exp", wanted(0, "gan.lr=0.5")).name == "exp-20260103-000000"
+    assert find_run(runs, "exp", wanted(2)) is None  # unfinished, or another experiment
+    assert find_run(runs, "exp", wanted(3)) is None  # unreadable config
+    assert find_run(runs, "exp", wanted(0, "train.steps=11")) is None  # checkpoints stop at 10
+    assert find_run(runs, "exp") == broken  # without a config: the newest with a checkpoint
+    assert find_run(runs, "missing", wanted(0)) is None
+
+    # --reuse takes the matching run and trains nothing.
+    assert train_or_reuse(wanted(1), reuse=True) == (seed1, True)
+
+
+def test_seeds_resolve_into_each_config_and_train_seed_cannot_be_set(tmp_path, capsys):
+    _experiment(tmp_path)
+    opts = ReproduceOptions(experiments=tmp_path, seeds=(0, 2), overrides=("train.threads=1",))
+    entry = ModelEntry("x", "exp.toml")
+    assert [resolve_config(entry, opts, s).train.seed for s in opts.seeds] == [0, 2]
+    assert resolve_config(entry, opts, 2).train.threads == 1
+    with pytest.raises(ValueError, match="--seeds N or --seed-list"):
+        ReproduceOptions(overrides=("train.seed=3",))
+    with pytest.raises(ValueError, match="distinct"):
+        ReproduceOptions(seeds=(1, 1))
+    assert main(["reproduce", "chorales", "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "chorales", "--seed-list", "0,x"])
+    assert "integers separated by commas" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one or the other
+        main(["reproduce", "chorales", "--seeds", "2", "--seed-list", "0,1"])
+    variants = [e.label for e in SETTINGS["chorales"] if not e.every_seed]
+    assert variants == ["GAN jamming", "GAN composer", "GAN accompaniment"]
 
 
 def test_reused_runs_report_the_settings_that_differ():
@@ -122,6 +170,11 @@ def test_reused_runs_report_the_settings_that_differ():
     wanted = load_experiment(None, ["train.runs_dir='b'", "gan.g_channels=[8,4,2]"])
     assert config_differences(trained, wanted) == ["gan.g_channels", "train.steps"]
     assert config_differences(trained, trained) == []
+    # Threads, the runs folder and the unused family's section do not count; the seed does.
+    threads = load_experiment(None, ["train.threads=1", "diffusion.lr=0.5"])
+    assert config_differences(threads, load_experiment(None)) == []
+    seeded = load_experiment(None, ["train.seed=1"])
+    assert config_differences(seeded, load_experiment(None)) == ["train.seed"]
 
 
 def test_lpd5_without_data_stops_with_the_missing_path(capsys):
@@ -139,7 +192,7 @@ def test_only_rejects_unknown_models(capsys):
 
 
 @pytest.mark.slow
-def test_tiny_chorale_report_and_reuse(tmp_path):
+def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     from pianoroll_gan.data.prepare import load_split
     from pianoroll_gan.metrics import evaluate
 
@@ -147,16 +200,19 @@ def test_tiny_chorale_report_and_reuse(tmp_path):
     common = ["--runs-dir", str(runs), "--experiments", str(EXPERIMENTS), "--seed", "3"]
     tiny = [*TINY, f"data.cache_dir={json.dumps(str(tmp_path / 'prepared'))}"]
     args = ["reproduce", "chorales", "--out", str(out), *common, "--steps-scale", "0.001"]
-    args += ["--n", "6", "--ddpm-samples", "3", "--ddim-samples", "5", "--ddim-steps", "4"]
-    args += ["--set", *tiny]
+    args += ["--seeds", "2", "--n", "6", "--ddpm-samples", "3", "--ddim-samples", "5"]
+    args += ["--ddim-steps", "4", "--set", *tiny]
     assert main(args) == 0
 
     labels = ["GAN hybrid", "GAN jamming", "GAN composer", "GAN accompaniment",
               "diffusion DDPM-20", "diffusion DDIM-4"]  # fmt: skip
+    seeds = [[0, 1], [0], [0], [0], [0, 1], [0, 1]]
     report = json.loads((out / "results.json").read_text())
-    assert [m["label"] for m in report["models"]] == labels
-    assert [m["metrics"]["n_samples"] for m in report["models"]] == [6, 6, 6, 6, 3, 5]
-    assert report["qn_threshold"] == 2
+    models = report["models"]
+    assert [m["label"] for m in models] == labels and [m["seeds"] for m in models] == seeds
+    n = [[r["metrics"]["n_samples"] for r in m["runs"]] for m in models]
+    assert n == [[6, 6], [6], [6], [6], [3, 3], [5, 5]]
+    assert report["qn_threshold"] == 2 and report["seeds"] == [0, 1]
 
     # The reference row is the training split, evaluated by the metrics module itself.
     train, spec = load_split(report["data_cache"], "train")
@@ -165,46 +221,268 @@ def test_tiny_chorale_report_and_reuse(tmp_path):
     assert report["reference"]["UPC"] == pytest.approx(expected["UPC"])
     assert report["reference"]["TD"] == pytest.approx(expected["TD"])
 
-    # Each row names its own run folder and commit; DDPM and DDIM share the diffusion run.
-    sources = [m["source"] for m in report["models"]]
-    assert len({s["run_dir"] for s in sources}) == 5 and sources[4] == sources[5]
-    assert all(Path(s["run_dir"]).parent == runs and s["commit"] for s in sources)
+    # Each seed is its own run (train.seed set), named in the report with its commit; DDPM
+    # and DDIM share the diffusion run of a seed.
+    sources = [[r["source"] for r in m["runs"]] for m in models]
+    folders = {s["run_dir"] for per_model in sources for s in per_model}
+    assert len(folders) == 2 + 1 + 1 + 1 + 2 and sources[4] == sources[5]
+    for per_model, model_seeds in zip(sources, seeds):
+        for s, seed in zip(per_model, model_seeds):
+            assert load_experiment(Path(s["run_dir"]) / "config.toml").train.seed == seed
+            assert Path(s["run_dir"]).parent == runs and s["commit"]
+
+    # Summaries: mean and sample std of the per-seed values.
+    hybrid = models[0]
+    values = [r["metrics"]["EB"]["Alto"] for r in hybrid["runs"]]
+    summary = hybrid["summary"]["EB"]["Alto"]
+    assert summary["values"] == values and summary["mean"] == pytest.approx(np.mean(values))
+    assert summary["std"] == pytest.approx(np.std(values, ddof=1))
 
     md = (out / "results.md").read_text()
-    body = [line for line in md.splitlines() if line.startswith("| training data |")]
-    assert body, "the training data row opens the tables"
-    table1 = md[md.index("| EB %") :].split("\n\n")[0].splitlines()
-    assert [row.split("|")[1].strip() for row in table1[2:]] == ["training data", *labels]
-    for s in sources:
-        assert s["run_dir"] in md
+    table = md[md.index("| EB % | Soprano") :].split("\n\n")[0].splitlines()
+    titles = [f"{label} ({len(s)} seed{'s' * (len(s) > 1)})" for label, s in zip(labels, seeds)]
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["training data", *titles]
+    assert f"| {100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} |" in table[3]
+    for per_model in sources:
+        for s in per_model:
+            assert s["run_dir"] in md
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
-    models = {r["model"] for r in rows}
-    assert models == {"", *labels}
-    assert {r["row"] for r in rows if r["model"] == ""} == {"training data"}
+    assert {(r["model"], r["seed"]) for r in rows} == {("training data", "")} | {
+        (label, str(s)) for label, model_seeds in zip(labels, seeds) for s in model_seeds
+    }
 
-    for label in labels:
+    # The bar is judged on every seed of every row, against the test split.
+    test, _ = load_split(report["data_cache"], "test")
+    assert "## Quality bar (against the test split)" in md
+    for model in models:
+        for run in model["runs"]:
+            statuses = {j["status"] for j in run["bar"]}
+            assert statuses <= {"pass", "fail", "not measured"} and run["bar_counts"]
+    roll = np.load(out / "diffusion_ddim_4" / "seed_1" / "samples.npz")["pianoroll"]
+    oa = evaluate(roll, spec, reference=test, qn_threshold=2).distribution["OA"]
+    verdict = [j for j in models[5]["runs"][1]["bar"] if j["metric"] == "OA"]
+    assert verdict[0]["value"] == pytest.approx(oa["pitch_class_histogram"])
+    assert verdict[0]["status"] == ("pass" if oa["pitch_class_histogram"] >= 0.8 else "fail")
+    # An item without a value (e.g. no notes after two training steps) never passes.
+    verdicts = [j for m in models for r in m["runs"] for j in r["bar"]]
+    assert all(j["status"] != "pass" for j in verdicts if j["value"] is None)
+    with (out / "bar.csv").open() as f:
+        assert {(r["model"], r["seed"]) for r in csv.DictReader(f)} == {
+            (label, str(s)) for label, model_seeds in zip(labels, seeds) for s in model_seeds
+        }
+
+    for label, model_seeds in zip(labels, seeds):
         slug = label.lower().replace(" ", "_").replace("-", "_")
-        assert (out / "figures" / f"samples_{slug}.png").stat().st_size > 0
-        midi = sorted((out / slug / "midi").glob("*.mid"))
-        assert len(midi) == (3 if "DDPM" in label else 5 if "DDIM" in label else 6)
+        for seed in model_seeds:
+            assert (out / "figures" / f"samples_{slug}_seed{seed}.png").stat().st_size > 0
+            midi = sorted((out / slug / f"seed_{seed}" / "midi").glob("*.mid"))
+            assert len(midi) == (3 if "DDPM" in label else 5 if "DDIM" in label else 6)
     assert (out / "figures" / "metrics.png").stat().st_size > 0
 
     # Accompaniment rows keep the given bass of real test phrases exactly.
-    test, _ = load_split(report["data_cache"], "test")
-    acc = np.load(out / "gan_accompaniment" / "samples.npz")["pianoroll"]
+    acc = np.load(out / "gan_accompaniment" / "seed_0" / "samples.npz")["pianoroll"]
     bass = spec.track_names.index("Bass")
     np.testing.assert_array_equal(acc[:, bass], test[np.arange(6) % len(test), bass])
 
-    # --reuse trains nothing and, with the same seed, draws the same samples.
+    # A later sitting with seeds 0-2 and --reuse trains only seed 2 (its run folder has the
+    # same name as the others) and draws the same samples from seeds 0 and 1.
     before = sorted(p.name for p in runs.iterdir())
     again = tmp_path / "again"
-    args = ["reproduce", "chorales", "--out", str(again), *common, "--reuse"]
-    args += ["--only", "GAN hybrid", "--n", "6", "--set", *tiny]
+    args = ["reproduce", "chorales", "--out", str(again), *common, "--reuse", "--steps-scale"]
+    args += ["0.001", "--seed-list", "0,1,2", "--only", "GAN hybrid", "--n", "6", "--set", *tiny]
     assert main(args) == 0
-    assert sorted(p.name for p in runs.iterdir()) == before
-    reused = json.loads((again / "results.json").read_text())["models"][0]
-    assert reused["source"]["reused"] is True
-    assert reused["source"]["run_dir"] == sources[0]["run_dir"]
-    first = np.load(out / "gan_hybrid" / "samples.npz")["pianoroll"]
-    np.testing.assert_array_equal(np.load(again / "gan_hybrid" / "samples.npz")["pianoroll"], first)
+    new = sorted(set(p.name for p in runs.iterdir()) - set(before))
+    assert len(new) == 1 and new[0].startswith("musegan_chorales-")
+    reused = json.loads((again / "results.json").read_text())["models"][0]["runs"]
+    assert [r["source"]["reused"] for r in reused] == [True, True, False]
+    assert [r["source"]["run_dir"] for r in reused[:2]] == [s["run_dir"] for s in sources[0]]
+    for seed in (0, 1):
+        first = np.load(out / "gan_hybrid" / f"seed_{seed}" / "samples.npz")["pianoroll"]
+        second = np.load(again / "gan_hybrid" / f"seed_{seed}" / "samples.npz")["pianoroll"]
+        np.testing.assert_array_equal(second, first)
+
+
+# Mean ± std over seeds, per-seed files, the quality bar -------------------------------------
+def _results(metrics, reference=None, distribution=None, qn_threshold=2, name="m"):
+    from pianoroll_gan.metrics import Results
+    from pianoroll_gan.spec import get_spec
+
+    return Results(name, get_spec("chorales"), metrics, 8, qn_threshold,
+                   "training data" if reference else None, reference, 4 if reference else 0,
+                   distribution or {})  # fmt: skip
+
+
+def test_mean_and_sample_std_over_seeds():
+    from pianoroll_gan.reproduce.report import format_spread, mean_std
+
+    assert format_spread([1.0, 2.0, 3.0]) == "2.00 ± 1.00"  # std with ddof 1: sqrt(2 / 2)
+    assert format_spread([0.01, 0.02, 0.03], scale=100) == "2.00 ± 1.00"
+    assert format_spread([2.5]) == "2.50"  # one seed: the value alone
+    assert format_spread([1.0, float("nan"), 3.0]) == "2.00 ± 1.41 (2 of 3)"
+    assert format_spread([float("nan")]) == "-" and format_spread([]) == "-"
+    assert mean_std([4.0, 8.0]) == (6.0, pytest.approx(2.8284271), 2)
+
+
+def _rows(tmp_path):
+    from pianoroll_gan.reproduce.report import Row, SeedRun
+
+    reference = {"UPC": {"Soprano": 3.0, "Alto": 3.5}, "EB": {"Soprano": 0.0, "Alto": 0.01}}
+    hybrid = Row("GAN hybrid", {})
+    for seed, upc, eb in ((0, 1.0, 0.01), (1, 2.0, 0.02), (2, 3.0, 0.03)):
+        metrics = {"UPC": {"Soprano": upc, "Alto": 2 * upc}, "EB": {"Soprano": eb, "Alto": 0.0}}
+        oa = {"OA": {"pitch_class_histogram": 0.7 + 0.1 * seed}}
+        info = {"run_dir": f"runs/h-{seed}", "commit": "abc", "step": 10}
+        hybrid.runs.append(SeedRun(seed, info, _results(metrics, reference, oa),
+                                   tmp_path / f"h{seed}", tmp_path / f"h{seed}.png"))  # fmt: skip
+    jamming = Row("GAN jamming", {"sampler": "x"})
+    metrics = {"UPC": {"Soprano": 5.0, "Alto": 4.0}, "EB": {"Soprano": 0.5, "Alto": 0.25}}
+    info = {"run_dir": "runs/j-0", "commit": "def", "step": 10}
+    jamming.runs.append(SeedRun(0, info, _results(metrics, reference, {"OA": {
+        "pitch_class_histogram": 0.5}}), tmp_path / "j0", tmp_path / "j0.png"))  # fmt: skip
+    return [hybrid, jamming]
+
+
+def test_report_tables_show_mean_and_std_and_files_keep_each_seed(tmp_path):
+    from pianoroll_gan.reproduce.report import write_report
+
+    out = tmp_path / "report"
+    (out / "figures").mkdir(parents=True)
+    rows = _rows(out)
+    header = {"setting": "chorales", "date": "today", "command": "c", "commit": "abc",
+              "reference_label": "training data", "n_reference": 4, "data_cache": "cache",
+              "seeds": [0, 1, 2], "sampling_seed": 0, "qn_threshold": 2}  # fmt: skip
+    write_report(out, rows, header, bar=None)
+
+    md = (out / "results.md").read_text()
+    assert "| UPC | Soprano | Alto |" in md
+    assert "| training data | 3.00 | 3.50 |" in md
+    assert "| GAN hybrid (3 seeds) | 2.00 ± 1.00 | 4.00 ± 2.00 |" in md
+    assert "| GAN jamming (1 seed) | 5.00 | 4.00 |" in md
+    # EB in percent; Alto's 0.00 with std 0.00 over three seeds.
+    assert "| GAN hybrid (3 seeds) | 2.00 ± 1.00 | 0.00 ± 0.00 |" in md
+    assert "| GAN jamming (1 seed) | 50.00 | 25.00 |" in md
+    assert "| OA vs training data | pitch_class_histogram |" in md
+    assert "| GAN hybrid (3 seeds) | 0.80 ± 0.10 |" in md
+    assert "| GAN hybrid | 2 | `runs/h-2` | `abc` | 10 | 8 | config defaults |" in md
+
+    with (out / "results.csv").open() as f:
+        lines = list(csv.DictReader(f))
+    upc = [(r["model"], r["seed"], float(r["value"])) for r in lines
+           if r["metric"] == "UPC" and r["key"] == "Soprano"]  # fmt: skip
+    assert upc == [("training data", "", 3.0), ("GAN hybrid", "0", 1.0), ("GAN hybrid", "1", 2.0),
+                   ("GAN hybrid", "2", 3.0), ("GAN jamming", "0", 5.0)]  # fmt: skip
+    with (out / "summary.csv").open() as f:
+        summary = {(r["model"], r["metric"], r["key"]): r for r in csv.DictReader(f)}
+    s = summary[("GAN hybrid", "UPC", "Alto")]
+    assert (s["n_seeds"], float(s["mean"]), float(s["std"])) == ("3", 4.0, 2.0)
+    assert summary[("GAN jamming", "UPC", "Soprano")]["std"] == ""
+
+    report = json.loads((out / "results.json").read_text())
+    hybrid = report["models"][0]
+    assert hybrid["seeds"] == [0, 1, 2] and hybrid["n_seeds"] == 3
+    assert [r["metrics"]["UPC"]["Soprano"] for r in hybrid["runs"]] == [1.0, 2.0, 3.0]
+    assert [r["source"]["run_dir"] for r in hybrid["runs"]] == ["runs/h-0", "runs/h-1", "runs/h-2"]
+    assert hybrid["summary"]["UPC"]["Soprano"] == {"mean": 2.0, "std": 1.0, "n": 3,
+                                                   "values": [1.0, 2.0, 3.0]}  # fmt: skip
+    assert report["reference"]["UPC"] == {"Soprano": 3.0, "Alto": 3.5}
+    assert (out / "figures" / "metrics.png").stat().st_size > 0
+
+
+def _bar_results(changes=None):
+    """A sample set exactly on every limit of the chorale bar (values in stored units)."""
+    tracks = ("Soprano", "Alto", "Tenor", "Bass")
+    test = {"EB": dict.fromkeys(tracks, 0.0), "UPC": dict.fromkeys(tracks, 3.0),
+            "polyphony": dict.fromkeys(tracks, 1.0), "QN": dict.fromkeys(tracks, 0.95),
+            "TD": {"Soprano-Alto": 1.5, "Tenor-Bass": 1.25},
+            "parallel_fifths": {"all": 0.003}, "parallel_octaves": {"all": 0.001},
+            "voice_crossing": {"all": 0.025}, "out_of_range": dict.fromkeys(tracks, 0.01),
+            "chords": {"all": 0.82}}  # fmt: skip
+    model = {"EB": dict.fromkeys(tracks, 0.05), "UPC": dict.fromkeys(tracks, 2.4),
+             "polyphony": dict.fromkeys(tracks, 1.2), "QN": dict.fromkeys(tracks, 0.85),
+             "TD": {"Soprano-Alto": 1.8, "Tenor-Bass": 1.0},
+             "parallel_fifths": {"all": 0.016}, "parallel_octaves": {"all": 0.012},
+             "voice_crossing": {"all": 0.05}, "out_of_range": dict.fromkeys(tracks, 0.03),
+             "chords": {"all": 0.72}}  # fmt: skip
+    distribution = {"OA": {"pitch_class_histogram": 0.8, "pitch_range": 0.1}}
+    for (metric, key), value in (changes or {}).items():
+        if value is None:
+            model.pop(metric, None) if key is None else model[metric].pop(key)
+        else:
+            (distribution if metric == "OA" else model)[metric][key] = value
+    return _results(model, test, distribution)
+
+
+def test_chorale_bar_passes_on_each_limit_and_fails_just_beyond():
+    from pianoroll_gan.reproduce.bar import CHORALE_BAR, count, judge
+
+    verdicts = judge(_bar_results(), CHORALE_BAR)
+    assert count(verdicts) == {"pass": 27, "fail": 0, "not measured": 0}
+    by = {(j.metric, j.key): j for j in verdicts}
+    eb = by[("EB", "Alto")]
+    assert (eb.value, eb.reference, eb.low, eb.high) == pytest.approx((5.0, 0.0, -5.0, 5.0))
+    assert (by[("UPC", "Bass")].low, by[("UPC", "Bass")].high) == pytest.approx((2.4, 3.6))
+    assert by[("parallel_fifths", "all")].high == pytest.approx(1.6)  # 2 x 0.3 + 1 per 100
+    assert by[("parallel_octaves", "all")].high == pytest.approx(1.2)
+    assert by[("voice_crossing", "all")].high == pytest.approx(5.0)  # 2 x 2.5%
+    assert by[("out_of_range", "Tenor")].high == pytest.approx(3.0)  # 1% + 2 points
+    assert (by[("chords", "all")].low, by[("chords", "all")].high) == pytest.approx((72, 92))
+    assert by[("OA", "pitch_class_histogram")].low == 0.8
+
+    beyond = {("EB", "Alto"): 0.0501, ("UPC", "Bass"): 2.39, ("polyphony", "Soprano"): 1.21,
+              ("QN", "Tenor"): 0.849, ("TD", "Soprano-Alto"): 1.801,
+              ("OA", "pitch_class_histogram"): 0.799, ("parallel_fifths", "all"): 0.0161,
+              ("parallel_octaves", "all"): 0.0121, ("voice_crossing", "all"): 0.0501,
+              ("out_of_range", "Bass"): 0.0301, ("chords", "all"): 0.719}  # fmt: skip
+    for where, value in beyond.items():
+        verdicts = judge(_bar_results({where: value}), CHORALE_BAR)
+        failed = [(j.metric, j.key) for j in verdicts if j.status == "fail"]
+        assert failed == [where], where
+    verdicts = judge(_bar_results({("UPC", "Alto"): float("nan")}), CHORALE_BAR)
+    assert [j.status for j in verdicts if j.key == "Alto" and j.metric == "UPC"] == ["fail"]
+
+
+def test_bar_items_without_their_metric_are_not_measured():
+    from pianoroll_gan.reproduce.bar import CHORALE_BAR, count, judge
+
+    results = _bar_results({("parallel_fifths", None): None, ("chords", None): None})
+    verdicts = judge(results, CHORALE_BAR)
+    missing = [j for j in verdicts if j.status == "not measured"]
+    assert [j.metric for j in missing] == ["parallel_fifths", "chords"]
+    assert "parallel_fifths is not among the results" in missing[0].note
+    assert count(verdicts) == {"pass": 25, "fail": 0, "not measured": 2}
+    results.qn_threshold = 1  # QN of another note length: not the bar's QN
+    qn = [j for j in judge(results, CHORALE_BAR) if j.metric == "QN"]
+    assert [j.status for j in qn] == ["not measured"] and "asks 2" in qn[0].note
+
+
+def test_report_marks_each_bar_item_per_seed(tmp_path):
+    from pianoroll_gan.reproduce.bar import CHORALE_BAR, judge
+    from pianoroll_gan.reproduce.report import bar_section, write_bar_csv
+
+    rows = _rows(tmp_path)[:1]
+    for run, results in zip(rows[0].runs, (_bar_results(), _bar_results(
+            {("QN", "Alto"): 0.5}), _bar_results({("chords", None): None}))):  # fmt: skip
+        run.bar = judge(results, CHORALE_BAR)
+    text = bar_section(rows, CHORALE_BAR)
+    assert (
+        "| GAN hybrid (3 seeds) | 27 pass, 0 fail, 0 not measured | 26 pass, 1 fail, "
+        "0 not measured (QN Alto) | 26 pass, 0 fail, 1 not measured |" in text
+    )
+    assert (
+        "| QN (eighth note) within 10 points | Alto | 95.00 | 85.00 to 105.00 | 85.00 pass "
+        "| 50.00 fail | 85.00 pass |" in text
+    )
+    assert "| pitch-class histogram OA at least 0.8 | pitch_class_histogram | - | ≥ 0.80 |" in text
+    assert (
+        "| chord sonorities % within 10 points | all | 82.00 | 72.00 to 92.00 | 72.00 pass "
+        "| 72.00 pass | not measured |" in text
+    )
+    assert "- chord sonorities % within 10 points: chords is not among the results" in text
+    write_bar_csv(tmp_path / "bar.csv", rows)
+    with (tmp_path / "bar.csv").open() as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == 27 + 27 + 27
+    alto = [r for r in lines if r["metric"] == "QN" and r["key"] == "Alto"]
+    assert [(r["seed"], r["status"], r["value"]) for r in alto] == [
+        ("0", "pass", "85.0"), ("1", "fail", "50.0"), ("2", "pass", "85.0")]  # fmt: skip

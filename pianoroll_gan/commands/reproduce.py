@@ -29,7 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="use the newest run folder of each experiment (with a checkpoint) if there is one",
+        help="use, per experiment and seed, a finished run folder trained with the same "
+        "settings (train.threads and the runs folder aside) instead of training",
+    )
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train each model with training seeds 0..N-1 (train.seed; default 1); the GAN "
+        "variants of the chorales use the first seed only",
+    )
+    seeds.add_argument(
+        "--seed-list",
+        type=_seed_list,
+        default=None,
+        metavar="S,S,...",
+        help="train each model with these training seeds (e.g. 0,1,2)",
     )
     parser.add_argument("--n", type=int, default=1000, help="samples per model (default 1000)")
     parser.add_argument(
@@ -39,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ddim-samples", type=int, default=None, help="samples drawn with DDIM (default: --n)"
     )
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="sampling seed (the same for every training seed)"
+    )
     parser.add_argument(
         "--reference",
         choices=("train", "valid", "test"),
@@ -70,8 +89,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seed-list {text!r}: give integers separated by commas, e.g. 0,1,2"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..reproduce import ReproduceOptions, reproduce
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = args.seed_list or tuple(range(args.seeds or 1))
 
     opts = ReproduceOptions(
         out=args.out or Path("reports") / args.setting,
@@ -79,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         experiments=args.experiments,
         steps_scale=args.steps_scale,
         reuse=args.reuse,
+        seeds=seeds,
         n_samples=args.n,
         ddpm_samples=args.ddpm_samples,
         ddim_samples=args.ddim_samples,

@@ -1,4 +1,5 @@
-"""Training or reusing the models of a comparison, sampling them, and the report's rows."""
+"""Training (or reusing) the models of a comparison once per training seed, sampling each run,
+evaluating it against the report's reference and judging it by the setting's quality bar."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "IGNORED_KEYS",
     "ModelEntry",
     "ReproduceOptions",
     "SETTINGS",
+    "config_differences",
     "find_run",
     "reproduce",
     "resolve_config",
+    "run_folders",
     "scale_steps",
+    "train_or_reuse",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,20 +48,23 @@ class ModelEntry:
         overrides: ``section.key=value`` applied on top of the file.
         variants: ``(suffix, sample options)`` per sample set; each set is one table row
             labelled ``label`` plus the suffix (e.g. the diffusion sampler).
+        every_seed: trained once per training seed of the comparison; False: with the first
+            seed only (its rows are marked "1 seed").
     """
 
     label: str
     experiment: str
     overrides: tuple[str, ...] = ()
     variants: tuple[tuple[str, dict[str, Any]], ...] = (("", {}),)
+    every_seed: bool = True
 
 
 SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
     "chorales": (
         ModelEntry("GAN hybrid", "musegan_chorales.toml"),
-        ModelEntry("GAN jamming", "musegan_chorales_jamming.toml"),
-        ModelEntry("GAN composer", "musegan_chorales_composer.toml"),
-        ModelEntry("GAN accompaniment", "musegan_chorales_accomp.toml"),
+        ModelEntry("GAN jamming", "musegan_chorales_jamming.toml", every_seed=False),
+        ModelEntry("GAN composer", "musegan_chorales_composer.toml", every_seed=False),
+        ModelEntry("GAN accompaniment", "musegan_chorales_accomp.toml", every_seed=False),
         ModelEntry(
             "diffusion",
             "diffusion_chorales.toml",
@@ -85,12 +93,13 @@ class ReproduceOptions:
     runs_dir: Path | None = None  # run folders live here (default: each config's train.runs_dir)
     experiments: Path | None = None  # experiment files (default: the checkout's experiments/)
     steps_scale: float = 1.0  # multiplies train.steps and the step intervals (quick looks)
-    reuse: bool = False  # use the latest run folder of each experiment instead of training
+    reuse: bool = False  # use finished run folders trained as asked (find_run) if present
+    seeds: tuple[int, ...] = (0,)  # training seeds (train.seed), one run per seed and model
     n_samples: int = 1000  # samples per model (MuseGAN-style evaluation set)
     ddpm_samples: int = 64  # samples drawn with DDPM (each costs all diffusion steps)
     ddim_samples: int | None = None  # samples drawn with DDIM (default: n_samples)
     ddim_steps: int = 50  # DDIM steps
-    seed: int = 0  # sampling seed
+    seed: int = 0  # sampling seed (the same for every training seed)
     reference: str = "train"  # split in the "training data" row: train, valid or test
     overrides: tuple[str, ...] = ()  # section.key=value applied to every experiment
     only: tuple[str, ...] = ()  # labels (case-insensitive) of the models to run; empty = all
@@ -107,6 +116,15 @@ class ReproduceOptions:
             raise ValueError("--n, --ddpm-samples, --ddim-samples and --ddim-steps must be >= 1")
         if self.reference not in ("train", "valid", "test"):
             raise ValueError(f"--reference: invalid {self.reference!r}; valid: train, valid, test")
+        self.seeds = tuple(int(s) for s in self.seeds)
+        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(
+                f"training seeds must be distinct integers >= 0 (at least one), got {self.seeds}"
+            )
+        if any(o.split("=", 1)[0].strip() == "train.seed" for o in self.overrides):
+            raise ValueError(
+                "--set train.seed: pass the training seeds with --seeds N or --seed-list S,S"
+            )
 
 
 # Configs and run folders ------------------------------------------------------------------
@@ -132,8 +150,9 @@ def scale_steps(cfg: Any, scale: float) -> Any:
     return cfg
 
 
-def resolve_config(entry: ModelEntry, opts: ReproduceOptions) -> Any:
-    """The experiment config of ``entry`` with the option overrides and step scale applied."""
+def resolve_config(entry: ModelEntry, opts: ReproduceOptions, seed: int | None = None) -> Any:
+    """The experiment config of ``entry`` with the option overrides and step scale applied
+    (and ``train.seed = seed`` when given)."""
     from ..experiment import load_experiment
 
     folder = opts.experiments or default_experiments_dir()
@@ -148,26 +167,84 @@ def resolve_config(entry: ModelEntry, opts: ReproduceOptions) -> Any:
         overrides.append(f"data.source={json.dumps(str(opts.data))}")
     if opts.runs_dir is not None:
         overrides.append(f"train.runs_dir={json.dumps(str(opts.runs_dir))}")
-    cfg = load_experiment(path, [*overrides, *opts.overrides])
+    seeded = [] if seed is None else [f"train.seed={int(seed)}"]
+    cfg = load_experiment(path, [*overrides, *opts.overrides, *seeded])
     return scale_steps(cfg, opts.steps_scale)
 
 
-def find_run(runs_dir: str | Path, name: str) -> Path | None:
-    """The newest run folder ``<runs_dir>/<name>-<timestamp>`` that holds a checkpoint."""
+# Settings that do not change what a run learns: where its folder lives, how many CPU threads
+# trained it, how many processes prepared the (identical) data cache.
+IGNORED_KEYS = frozenset({"train.runs_dir", "train.threads", "data.prepare_workers"})
+
+
+def run_folders(runs_dir: str | Path, name: str) -> list[Path]:
+    """Every run folder ``<runs_dir>/<name>-<timestamp>`` with a config and a step
+    checkpoint, newest first (another experiment whose name starts with ``name`` is not one)."""
     pattern = re.compile(re.escape(name) + r"-\d{8}-\d{6}(-\d+)?")
     folders = [
         p
         for p in Path(runs_dir).glob(f"{name}-*")
-        if pattern.fullmatch(p.name) and (p / "config.toml").is_file()
+        if pattern.fullmatch(p.name)
+        and (p / "config.toml").is_file()
+        and any((p / "checkpoints").glob("step_*.pt"))
     ]
-    for folder in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
-        if any((folder / "checkpoints").glob("*.pt")):
+    return sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def trained_steps(run_dir: Path) -> int:
+    """The step of the run folder's newest step checkpoint (0 without one)."""
+    from ..train.checkpoint import CheckpointManager
+
+    files = CheckpointManager(Path(run_dir) / "checkpoints").step_files()
+    return files[-1][0] if files else 0
+
+
+def find_run(runs_dir: str | Path, name: str, cfg: Any = None) -> Path | None:
+    """The newest run folder of experiment ``name`` that was trained as ``cfg`` asks.
+
+    Args:
+        runs_dir: where the run folders live.
+        name: the experiment name (run folders are ``<name>-<timestamp>``).
+        cfg: the wanted resolved config. With it, a folder qualifies when its own
+            ``config.toml`` differs from ``cfg`` in none but :data:`IGNORED_KEYS` (so the
+            training seed must match) and its checkpoints reach ``cfg.train.steps`` (a
+            run still training, or stopped early, does not). Without it, any folder with a
+            checkpoint does.
+
+    Returns:
+        The folder, or None. Every folder of the name is considered, not only the newest,
+        so seeds trained in separate sittings are all found.
+    """
+    from ..train.run import read_config
+
+    for folder in run_folders(runs_dir, name):
+        if cfg is None:
+            return folder
+        try:
+            changed = config_differences(read_config(folder), cfg)
+        except (OSError, ValueError, TypeError, KeyError) as err:  # an older, unreadable config
+            log.info("skipping %s: its config.toml does not load (%s)", folder, err)
+            continue
+        if changed:
+            log.debug("skipping %s: trained with other %s", folder, ", ".join(changed))
+        elif trained_steps(folder) < cfg.train.steps:
+            log.info(
+                "skipping %s: checkpoints reach step %d of %d (still training or stopped)",
+                folder,
+                trained_steps(folder),
+                cfg.train.steps,
+            )
+        else:
             return folder
     return None
 
 
 def config_differences(trained: Any, wanted: Any) -> list[str]:
-    """Dotted keys whose values differ between two experiment configs (where runs live aside)."""
+    """Dotted keys whose values differ between two experiment configs.
+
+    Compared: the name, the family, ``data``, ``train`` and the family's own section (a GAN
+    run's unused ``diffusion`` section does not count); :data:`IGNORED_KEYS` are left out.
+    """
 
     def flat(node: Any, prefix: str = "") -> dict[str, Any]:
         if not isinstance(node, dict):
@@ -177,32 +254,39 @@ def config_differences(trained: Any, wanted: Any) -> list[str]:
             out.update(flat(value, f"{prefix}{key}."))
         return out
 
-    a, b = flat(trained.to_dict()), flat(wanted.to_dict())
-    return sorted(k for k in a.keys() | b.keys() if k != "train.runs_dir" and a.get(k) != b.get(k))
+    families = ("gan", "diffusion")
+    used = {trained.family, wanted.family}
+
+    def relevant(cfg: Any) -> dict[str, Any]:
+        return flat({k: v for k, v in cfg.to_dict().items() if k not in families or k in used})
+
+    a, b = relevant(trained), relevant(wanted)
+    changed = (k for k in a.keys() | b.keys() if k not in IGNORED_KEYS and a.get(k) != b.get(k))
+    return sorted(changed)
 
 
 def train_or_reuse(cfg: Any, reuse: bool) -> tuple[Path, bool]:
-    """Run folder of ``cfg``: the newest existing one with ``reuse``, else a new training run.
+    """Run folder of ``cfg``: with ``reuse`` a finished folder trained as ``cfg`` asks
+    (:func:`find_run`), else (or when there is none) a new training run.
 
     Returns:
         ``(run folder, reused)``.
     """
-    from ..train.run import read_config
-
     if reuse:
-        found = find_run(cfg.train.runs_dir, cfg.name)
+        found = find_run(cfg.train.runs_dir, cfg.name, cfg)
         if found is not None:
-            log.info("reusing %s for %s", found, cfg.name)
-            changed = config_differences(read_config(found), cfg)
-            if changed:
-                log.warning(
-                    "%s was trained with other settings than requested: %s (the report "
-                    "names the run folder; train anew without --reuse)",
-                    found,
-                    ", ".join(changed),
-                )
+            log.info("reusing %s for %s (seed %d)", found, cfg.name, cfg.train.seed)
             return found, True
-        log.info("no run folder of %s under %s: training one", cfg.name, cfg.train.runs_dir)
+        others = run_folders(cfg.train.runs_dir, cfg.name)
+        log.warning(
+            "no finished run folder of %s with seed %d and the requested settings under %s "
+            "(%d other folder%s of that name): training one",
+            cfg.name,
+            cfg.train.seed,
+            cfg.train.runs_dir,
+            len(others),
+            "" if len(others) == 1 else "s",
+        )
     from ..train.trainer import train
 
     return train(cfg), False
@@ -307,7 +391,7 @@ def check_data(setting: str, data: Path | None) -> None:
 
 
 def reproduce(setting: str, opts: ReproduceOptions) -> Path:
-    """Train or reuse every model of ``setting``, sample, evaluate and write the report.
+    """Train or reuse every model of ``setting`` per training seed, sample, evaluate, report.
 
     Args:
         setting: a key of :data:`SETTINGS` (``"chorales"`` or ``"lpd5"``).
@@ -318,14 +402,22 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     """
     from .. import io as pio
     from ..data.prepare import ensure_prepared, load_split
+    from ..metrics import evaluate
     from ..train.run import git_commit, write_samples
-    from .report import Row, bar_charts, write_csv, write_json, write_markdown
+    from .bar import BARS, judge
+    from .report import Row, SeedRun, write_report
 
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; valid: {', '.join(SETTINGS)}")
     check_data(setting, opts.data)
     entries = _selected(setting, opts.only)
     configs = [resolve_config(e, opts) for e in entries]  # fail early on a bad file or key
+    for entry, cfg in zip(entries, configs):
+        if cfg.data.spec != configs[0].data.spec:
+            raise ValueError(
+                f"{entry.experiment}: data.spec {cfg.data.spec!r} differs from "
+                f"{configs[0].data.spec!r}; one report compares models of one spec"
+            )
     cache = ensure_prepared(configs[0].data)
     reference, spec = load_split(cache, opts.reference)
     test_roll, _ = load_split(cache, "test")
@@ -333,43 +425,60 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     if qn_threshold is None and setting == "chorales":
         qn_threshold = CHORALES_QN_THRESHOLD
     reference_label = "training data" if opts.reference == "train" else f"{opts.reference} split"
+    bar = BARS.get(setting) if len(test_roll) else None
+    if BARS.get(setting) and bar is None:
+        log.warning("the test split is empty: the quality bar is not judged")
     out = opts.out
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    condition = test_roll if len(test_roll) else reference
 
-    rows: list[Row] = []
-    for entry, cfg in zip(entries, configs):
-        if cfg.data.spec != configs[0].data.spec:
-            raise ValueError(
-                f"{entry.experiment}: data.spec {cfg.data.spec!r} differs from "
-                f"{configs[0].data.spec!r}; one report compares models of one spec"
-            )
-        run_dir, reused = train_or_reuse(cfg, opts.reuse)
-        info = {**run_info(run_dir), "reused": reused, "experiment": entry.experiment}
-        condition = test_roll if len(test_roll) else reference
-        for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
-            folder = out / _slug(label)
-            results = write_samples(
-                folder,
-                roll,
-                spec,
-                reference=reference,
-                reference_name=reference_label,
-                name=label,
-                n_midi=opts.n_midi,
-                qn_threshold=qn_threshold,
-                run_dir=str(run_dir),
-                commit=str(info["commit"]),
-            )
-            grid = out / "figures" / f"samples_{_slug(label)}.png"
-            source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
-            titles = [f"{label} ({source})"] + [f"{label}, sample {k}" for k in range(1, 8)]
-            pio.plot_grid(roll, spec, grid, max_samples=8, titles=titles)
-            extra = {}
-            if cfg.family == "gan" and cfg.gan.condition_tracks:
-                given = ", ".join(cfg.gan.condition_tracks)
-                extra["condition"] = f"{given} from the test split"
-            rows.append(Row(label, info, options, results, folder, grid, extra))
-            log.info("%s: %d samples in %s", label, len(roll), folder)
+    rows: dict[str, Row] = {}
+    for entry in entries:
+        for seed in opts.seeds if entry.every_seed else opts.seeds[:1]:
+            cfg = resolve_config(entry, opts, seed)
+            run_dir, reused = train_or_reuse(cfg, opts.reuse)
+            info = {**run_info(run_dir), "reused": reused, "experiment": entry.experiment}
+            for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
+                folder = out / _slug(label) / f"seed_{seed}"
+                results = write_samples(
+                    folder,
+                    roll,
+                    spec,
+                    reference=reference,
+                    reference_name=reference_label,
+                    name=label,
+                    n_midi=opts.n_midi,
+                    qn_threshold=qn_threshold,
+                    run_dir=str(run_dir),
+                    commit=str(info["commit"]),
+                    train_seed=seed,
+                )
+                judgements = None
+                if bar is not None:
+                    against_test = results
+                    if opts.reference != "test":
+                        against_test = evaluate(
+                            roll,
+                            spec,
+                            reference=test_roll,
+                            qn_threshold=qn_threshold,
+                            name=label,
+                            reference_name="test split",
+                        )
+                    judgements = judge(against_test, bar)
+                grid = out / "figures" / f"samples_{_slug(label)}_seed{seed}.png"
+                source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
+                titles = [f"{label}, seed {seed} ({source})"]
+                titles += [f"{label}, sample {k}" for k in range(1, 8)]
+                pio.plot_grid(roll, spec, grid, max_samples=8, titles=titles)
+                if label not in rows:
+                    extra = {}
+                    if cfg.family == "gan" and cfg.gan.condition_tracks:
+                        given = ", ".join(cfg.gan.condition_tracks)
+                        extra["condition"] = f"{given} from the test split"
+                    rows[label] = Row(label, options, extra=extra)
+                rows[label].runs.append(SeedRun(seed, info, results, folder, grid, judgements))
+                log.info("%s, seed %d: %d samples in %s", label, seed, len(roll), folder)
 
     header = {
         "setting": setting,
@@ -380,14 +489,15 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
         "commit": git_commit() or "unknown",
         "reference_label": reference_label,
         "n_reference": len(reference),
+        "n_test": len(test_roll),
         "data_cache": str(cache),
         "steps_scale": opts.steps_scale,
         "overrides": list(opts.overrides),
-        "qn_threshold": rows[0].results.qn_threshold if rows else qn_threshold,
+        "seeds": list(opts.seeds),
+        "sampling_seed": opts.seed,
+        "qn_threshold": next(
+            (row.runs[0].results.qn_threshold for row in rows.values()), qn_threshold
+        ),
     }
-    charts = out / "figures" / "metrics.png"
-    bar_charts(charts, rows, reference_label)
-    write_markdown(out / "results.md", rows, header, charts)
-    write_csv(out / "results.csv", rows)
-    write_json(out / "results.json", rows, header)
+    write_report(out, list(rows.values()), header, bar)
     return out
