@@ -40,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--no-eval", action="store_true", help="skip the metric table")
     parser.add_argument("--midi", type=int, default=16, help="how many samples to write as MIDI")
+    parser.add_argument(
+        "--page",
+        type=_page_count,
+        nargs="?",
+        const=8,
+        default=None,
+        metavar="N",
+        help="also write index.html: a listening page with the first N samples (default 8)",
+    )
     cond = parser.add_mutually_exclusive_group()
     cond.add_argument(
         "--condition",
@@ -171,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(roll)} samples to {out}")
     if results is not None:
         print(results.to_markdown())
+    if args.page is not None:
+        index = _write_page(args, cfg, spec, roll, results, condition, options, out)
+        print(f"wrote the listening page {index}")
     return 0
 
 
@@ -190,3 +202,44 @@ def _test_split(cfg, spec):
         logging.getLogger(__name__).warning("the test split is empty: metrics without reference")
         return None
     return roll
+
+
+def _page_count(text: str) -> int:
+    """``--page N``: a whole number of samples, at least 1."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number of samples, got {text!r}") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _write_page(args, cfg, spec, roll, results, condition, options, out):
+    """``--page``: the listening page of the samples, beside them in ``out``."""
+    import numpy as np
+
+    from ..io.page import PageSection, write_page
+
+    given = None
+    if cfg.family == "gan" and cfg.gan.condition_tracks:
+        given = np.zeros(roll.shape, bool)
+        for name in cfg.gan.condition_tracks:
+            given[:, spec.track_names.index(name)] = True
+    elif condition is not None and options.get("inpaint"):
+        from ..diffusion.inpaint import known_mask
+
+        cond = np.broadcast_to(condition, (len(roll), *condition.shape[1:]))
+        if cond.shape == roll.shape:  # a sliding --long-bars roll is longer: nothing marked
+            kind, bars, tracks = options["inpaint"], options.get("bars"), options.get("tracks")
+            given = known_mask(cond, spec, kind, bars, tracks)
+    info = {
+        "run": str(args.run_dir),
+        "checkpoint": str(args.checkpoint),
+        "condition": str(args.condition or args.from_file or "") or None,
+        "sampler options": ", ".join(f"{k}={v}" for k, v in options.items()) or None,
+    }
+    section = PageSection(
+        cfg.name, roll, spec, seed=args.seed, given=given, results=results, info=info
+    )
+    return write_page(out, [section], title=f"{cfg.name}: samples", n_samples=args.page)

@@ -87,12 +87,15 @@ class Monitor:
         if not self.enabled or len(roll) == 0:
             return
         from .. import io
+        from ..io.audio import AudioConfig, render_audio
 
+        # FluidSynth with the spec's General MIDI programs (sine tones where it is missing).
+        sound = AudioConfig(sample_rate=16000)
         for i, sample in enumerate(roll):
             image = io.sample_image(sample, spec)  # (H, W, 3) uint8
             self.writer.add_image(f"samples/{i}", image, step, dataformats="HWC")
-            audio = np.asarray(io.synthesize(sample, spec, fs=16000), dtype=np.float32)
-            self.writer.add_audio(f"audio/{i}", audio[None], step, sample_rate=16000)
+            audio = render_audio(sample, spec, sound)  # (n,) float32
+            self.writer.add_audio(f"audio/{i}", audio[None], step, sample_rate=sound.sample_rate)
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """The run's settings beside its final metrics (TensorBoard's HPARAMS tab)."""
