@@ -144,6 +144,24 @@ def test_find_run_picks_each_seed_among_all_folders_of_a_name(tmp_path):
     assert train_or_reuse(wanted(1), reuse=True) == (seed1, True)
 
 
+def test_no_train_names_every_missing_model_and_seed_before_sampling(tmp_path, capsys):
+    from pianoroll_gan.train.run import write_config
+
+    runs = tmp_path / "runs"
+    opts = ReproduceOptions(experiments=EXPERIMENTS, runs_dir=runs)
+    cfg = resolve_config(SETTINGS["chorales"][0], opts, seed=0)
+    folder = runs / "musegan_chorales-20260101-000000"
+    (folder / "checkpoints").mkdir(parents=True)
+    write_config(folder, cfg)
+    (folder / "checkpoints" / f"step_{cfg.train.steps:08d}.pt").write_bytes(b"")
+    args = ["reproduce", "chorales", "--experiments", str(EXPERIMENTS), "--runs-dir", str(runs)]
+    args += ["--no-train", "--seeds", "2", "--only", "GAN hybrid", "diffusion"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "for GAN hybrid seed 1, diffusion seed 0, diffusion seed 1;" in err
+    assert err.count("\n") == 1 and [p.name for p in runs.iterdir()] == [folder.name]
+
+
 def test_seeds_resolve_into_each_config_and_train_seed_cannot_be_set(tmp_path, capsys):
     _experiment(tmp_path)
     opts = ReproduceOptions(experiments=tmp_path, seeds=(0, 2), overrides=("train.threads=1",))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.prepare import SPLITS
+from ..reproduce.pipeline import SETTINGS
+
 HELP = "reproduce the comparison tables (chorales, or lpd5 with --data): train, sample, report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("setting", choices=("chorales", "lpd5"), help="which comparison")
+    parser.add_argument("setting", choices=tuple(SETTINGS), help="which comparison")
     parser.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/<setting>)"
     )
@@ -31,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use, per experiment and seed, a finished run folder trained with the same "
         "settings (train.threads and the runs folder aside) instead of training",
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="like --reuse, but never train: stop, naming them, if runs are missing",
     )
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
@@ -61,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reference",
-        choices=("train", "valid", "test"),
+        choices=SPLITS,
         default="train",
         help="split in the reference row (default train: MuseGAN's 'training data')",
     )
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         steps_scale=args.steps_scale,
         reuse=args.reuse,
         seeds=seeds,
+        no_train=args.no_train,
         n_samples=args.n,
         ddpm_samples=args.ddpm_samples,
         ddim_samples=args.ddim_samples,

@@ -95,6 +95,7 @@ class ReproduceOptions:
     steps_scale: float = 1.0  # multiplies train.steps and the step intervals (quick looks)
     reuse: bool = False  # use finished run folders trained as asked (find_run) if present
     seeds: tuple[int, ...] = (0,)  # training seeds (train.seed), one run per seed and model
+    no_train: bool = False  # only reuse (implies reuse); stop, naming them, if runs are missing
     n_samples: int = 1000  # samples per model (MuseGAN-style evaluation set)
     ddpm_samples: int = 64  # samples drawn with DDPM (each costs all diffusion steps)
     ddim_samples: int | None = None  # samples drawn with DDIM (default: n_samples)
@@ -418,6 +419,23 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
                 f"{entry.experiment}: data.spec {cfg.data.spec!r} differs from "
                 f"{configs[0].data.spec!r}; one report compares models of one spec"
             )
+    # One run per model and training seed (the variants marked so: the first seed only).
+    plan = [
+        (entry, seed, resolve_config(entry, opts, seed))
+        for entry in entries
+        for seed in (opts.seeds if entry.every_seed else opts.seeds[:1])
+    ]
+    if opts.no_train:
+        missing = [
+            f"{entry.label} seed {seed}"
+            for entry, seed, cfg in plan
+            if find_run(cfg.train.runs_dir, cfg.name, cfg) is None
+        ]
+        if missing:
+            raise FileNotFoundError(
+                f"--no-train: no finished run folder trained as asked for {', '.join(missing)}; "
+                "train them (pianoroll-gan train FILE train.seed=S) or drop --no-train"
+            )
     cache = ensure_prepared(configs[0].data)
     reference, spec = load_split(cache, opts.reference)
     test_roll, _ = load_split(cache, "test")
@@ -433,52 +451,50 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     condition = test_roll if len(test_roll) else reference
 
     rows: dict[str, Row] = {}
-    for entry in entries:
-        for seed in opts.seeds if entry.every_seed else opts.seeds[:1]:
-            cfg = resolve_config(entry, opts, seed)
-            run_dir, reused = train_or_reuse(cfg, opts.reuse)
-            info = {**run_info(run_dir), "reused": reused, "experiment": entry.experiment}
-            for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
-                folder = out / _slug(label) / f"seed_{seed}"
-                results = write_samples(
-                    folder,
-                    roll,
-                    spec,
-                    reference=reference,
-                    reference_name=reference_label,
-                    name=label,
-                    n_midi=opts.n_midi,
-                    qn_threshold=qn_threshold,
-                    run_dir=str(run_dir),
-                    commit=str(info["commit"]),
-                    train_seed=seed,
-                )
-                judgements = None
-                if bar is not None:
-                    against_test = results
-                    if opts.reference != "test":
-                        against_test = evaluate(
-                            roll,
-                            spec,
-                            reference=test_roll,
-                            qn_threshold=qn_threshold,
-                            name=label,
-                            reference_name="test split",
-                        )
-                    judgements = judge(against_test, bar)
-                grid = out / "figures" / f"samples_{_slug(label)}_seed{seed}.png"
-                source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
-                titles = [f"{label}, seed {seed} ({source})"]
-                titles += [f"{label}, sample {k}" for k in range(1, 8)]
-                pio.plot_grid(roll, spec, grid, max_samples=8, titles=titles)
-                if label not in rows:
-                    extra = {}
-                    if cfg.family == "gan" and cfg.gan.condition_tracks:
-                        given = ", ".join(cfg.gan.condition_tracks)
-                        extra["condition"] = f"{given} from the test split"
-                    rows[label] = Row(label, options, extra=extra)
-                rows[label].runs.append(SeedRun(seed, info, results, folder, grid, judgements))
-                log.info("%s, seed %d: %d samples in %s", label, seed, len(roll), folder)
+    for entry, seed, cfg in plan:
+        run_dir, reused = train_or_reuse(cfg, opts.reuse or opts.no_train)
+        info = {**run_info(run_dir), "reused": reused, "experiment": entry.experiment}
+        for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
+            folder = out / _slug(label) / f"seed_{seed}"
+            results = write_samples(
+                folder,
+                roll,
+                spec,
+                reference=reference,
+                reference_name=reference_label,
+                name=label,
+                n_midi=opts.n_midi,
+                qn_threshold=qn_threshold,
+                run_dir=str(run_dir),
+                commit=str(info["commit"]),
+                train_seed=seed,
+            )
+            judgements = None
+            if bar is not None:
+                against_test = results
+                if opts.reference != "test":
+                    against_test = evaluate(
+                        roll,
+                        spec,
+                        reference=test_roll,
+                        qn_threshold=qn_threshold,
+                        name=label,
+                        reference_name="test split",
+                    )
+                judgements = judge(against_test, bar)
+            grid = out / "figures" / f"samples_{_slug(label)}_seed{seed}.png"
+            source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
+            titles = [f"{label}, seed {seed} ({source})"]
+            titles += [f"{label}, sample {k}" for k in range(1, 8)]
+            pio.plot_grid(roll, spec, grid, max_samples=8, titles=titles)
+            if label not in rows:
+                extra = {}
+                if cfg.family == "gan" and cfg.gan.condition_tracks:
+                    given = ", ".join(cfg.gan.condition_tracks)
+                    extra["condition"] = f"{given} from the test split"
+                rows[label] = Row(label, options, extra=extra)
+            rows[label].runs.append(SeedRun(seed, info, results, folder, grid, judgements))
+            log.info("%s, seed %d: %d samples in %s", label, seed, len(roll), folder)
 
     header = {
         "setting": setting,
