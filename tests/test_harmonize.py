@@ -275,9 +275,13 @@ def test_one_line_per_voice_keeps_the_held_then_the_nearest_pitch():
 
 def test_key_triads():
     c = Key(0, "major")
-    assert c.triads() == [(0, 0), (2, 1), (4, 1), (5, 0), (7, 0), (9, 1), (11, 2)]
-    a = Key(0, "minor")  # A minor: i iv v ... plus the major dominant E
-    assert a.name == "A minor" and a.triads()[0] == (9, 1) and a.triads()[-1] == (4, 0)
+    # I V IV vi ii iii vii°: C G F Am Dm Em Bdim (quality 0 maj, 1 min, 2 dim).
+    assert c.triads() == [(0, 0), (7, 0), (5, 0), (9, 1), (2, 1), (4, 1), (11, 2)]
+    # A minor: i V iv VI III VII ii° v = Am E Dm F C G Bdim Em.
+    a = Key(0, "minor")
+    assert a.name == "A minor"
+    assert a.triads() == [(9, 1), (4, 0), (2, 1), (5, 0), (0, 0), (7, 0), (11, 2), (4, 1)]
+    assert Key(7, "major").triads()[:3] == [(7, 0), (2, 0), (0, 0)]  # G: G D C
 
 
 def test_rule_based_baseline_gives_valid_satb():
@@ -300,11 +304,51 @@ def test_rule_based_baseline_gives_valid_satb():
     # Beat 1: C4 in C major -> C major, close position under C4: G3, E3; bass C3 (48, the
     # C nearest to the middle of the bass range, 50).
     assert list(satb[:, 0]) == [60, 55, 52, 48]
-    # Beat 2: D4 -> the first triad holding D is ii (D minor): A3 F3, bass D3 (50).
-    assert list(satb[:, 4]) == [62, 57, 53, 50]
+    # Beat 2: D4 -> the first triad holding D is V (G major): B3 G3, bass G2 (43: nearer
+    # to the previous bass, 48, than G3).
+    assert list(satb[:, 4]) == [62, 59, 55, 43]
     # Every beat's lower voices are chord tones of one diatonic triad of the key.
     triads = [{(r + i) % 12 for i in ((0, 4, 7), (0, 3, 7), (0, 3, 6))[q]} for r, q in key.triads()]
     for b in range(0, 9 * STEPS, SPEC.resolution):
         if sounding[b]:
             classes = {int(p) % 12 for p in satb[1:, b]}
             assert any(classes <= t for t in triads), b
+
+
+def test_rule_based_rolls_match_the_pitch_version():
+    from pianoroll_gan.harmonize.voices import rule_based_rolls
+
+    melodies = [read_melody(NINE_BARS, SPEC), read_melody("4/4 a'4 g' f' e' d'1", SPEC)]
+    tracks = np.stack([fit_range(m, SPEC, "auto").to_track(SPEC)[:2] for m in melodies])
+    rolls = rule_based_rolls(tracks, SPEC)
+    assert rolls.shape == (2, 4, 2, STEPS, SPEC.n_pitches)
+    assert np.array_equal(rolls[:, 0], tracks)
+    for track, roll in zip(tracks, rolls):
+        pitches = np.where(track.any(-1), np.argmax(track, -1), -1).reshape(-1)
+        pitches = np.where(pitches >= 0, pitches + SPEC.lowest_pitch, -1)
+        key = melody_key_of_pitches(pitches)
+        satb = rule_based(pitches, key, SPEC.resolution)
+        for v in range(4):
+            line = roll[v].reshape(-1, SPEC.n_pitches)
+            got = np.where(line.any(-1), np.argmax(line, -1) + SPEC.lowest_pitch, -1)
+            assert np.array_equal(got, satb[v]) and (line.sum(-1) <= 1).all()
+
+
+def melody_key_of_pitches(pitches):
+    from pianoroll_gan.harmonize.voices import key_of
+
+    counts = np.bincount(pitches[pitches >= 0] % 12, minlength=12)
+    major = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1])
+    mass = [counts @ np.roll(major, k) for k in range(12)]
+    return key_of(pitches, int(np.argmax(mass)))
+
+
+def test_musicxml_grace_notes_are_skipped(tmp_path):
+    from music21 import note, stream
+
+    grace = note.Note("B4").getGrace()
+    part = stream.Part([note.Note("C5"), grace, note.Note("D5", quarterLength=2), note.Note("E5")])
+    path = tmp_path / "grace.musicxml"
+    part.write("musicxml", fp=str(path))
+    melody = read_melody(path, SPEC)
+    assert np.array_equal(melody.roll, expected_roll([(0, 4, 72), (4, 12, 74), (12, 16, 76)], 16))

@@ -182,3 +182,19 @@ def test_listening_page(runs, tmp_path):
     shown = sorted(p.suffix for p in (out / "page").rglob("*.*"))
     # Each harmonization: roll, audio, MIDI and an engraved score (the melody given).
     assert [shown.count(s) for s in (".png", ".wav", ".mid", ".svg")] == [2, 2, 2, 2]
+
+
+def test_rule_based_baseline_through_the_command(tmp_path, capsys):
+    out = tmp_path / "rules"
+    assert harmonize(MELODY, "--model", "rules", "--pickup", "1", "--out", str(out)) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["family"] == "rules" and report["windows"] == []
+    back = io.read_midi(out / "harmony_0.mid", output_spec(SPEC), bars="all")
+    assert np.array_equal(back[0].reshape(-1, 128), read_melody(MELODY, SPEC, pickup=1).roll)
+    # Beat 4 of bar 1 (the pickup G4) in C major: the first triad holding G is C major,
+    # close position below G4: E4 C4, bass C3.
+    chords = report["harmonizations"][0]["chords"]
+    assert chords[0] == ["N", "N", "N", "C"]
+    assert [int(np.nonzero(back[v, 0, 12])[0][0]) for v in range(4)] == [67, 64, 60, 48]
+    assert harmonize(MELODY, "--model", "rules", "--family", "gan", "--out", str(out)) == 2
+    assert "rule-based baseline, not a gan model" in capsys.readouterr().err

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
+
+from ..diffusion.config import SAMPLERS
+from ..experiment import Family
 
 HELP = "harmonize a melody (MIDI, MusicXML or tinyNotation) in four parts with a trained model"
 
@@ -27,11 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a shipped model (chorales-gan, chorales-diffusion), a run folder or a model file",
+        help="a shipped model (chorales-gan, chorales-diffusion), a run folder, a model file, "
+        "or rules (the rule-based baseline)",
     )
-    parser.add_argument(
-        "--family", choices=("gan", "diffusion"), help="the family the model must be"
-    )
+    parser.add_argument("--family", choices=get_args(Family), help="the family the model must be")
     parser.add_argument("--n", type=int, default=1, help="harmonizations to write (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument(
@@ -64,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     parser.add_argument("--steps", type=int, help="diffusion: sampling steps")
-    parser.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
+    parser.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
         "--page", action="store_true", help="also write a listening page (OUT/index.html)"
@@ -80,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.family, device=device, checkpoint=args.checkpoint)
     options = {k: getattr(args, k) for k in ("steps", "sampler") if getattr(args, k) is not None}
     if options and model.family != "diffusion":
-        raise ValueError(f"--steps and --sampler are diffusion options; {args.model} is a GAN")
+        raise ValueError(
+            f"--steps and --sampler are diffusion options; {args.model} is not a diffusion model"
+        )
     result = harmonize_melody(
         args.melody,
         model,

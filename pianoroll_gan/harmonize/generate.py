@@ -15,7 +15,8 @@ across window boundaries. The families differ in how they take what is given:
   voice-steps with the same pitch or the same silence; ties go to the earlier draw); only the
   window's new bars are kept from it.
 
-Afterwards every voice but the melody is reduced to one note per step
+With ``family="rules"`` the rule-based baseline (:func:`~.voices.rule_based`) harmonizes
+the whole melody instead. Afterwards every voice but the melody is reduced to one note per step
 (:func:`~.voices.one_line_per_voice`), and the melody is checked to be unchanged.
 """
 
@@ -26,9 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..spec import PianorollSpec
-from .voices import check_harmonization, one_line_per_voice
+from .voices import check_harmonization, one_line_per_voice, rule_based_rolls
 
-__all__ = ["Harmonization", "window_starts", "harmonize_track"]
+__all__ = ["FAMILIES", "Harmonization", "window_starts", "harmonize_track"]
+
+#: What can harmonize: the two model families and the rule-based baseline (no model).
+FAMILIES = ("gan", "diffusion", "rules")
 
 
 @dataclass
@@ -74,8 +78,10 @@ def harmonize_track(
     """Generate the other tracks of ``spec`` around a melody in its first track.
 
     Args:
-        solver: a GAN solver conditioned on the first track, or a diffusion solver.
-        family: ``"gan"`` or ``"diffusion"``.
+        solver: a GAN solver conditioned on the first track, a diffusion solver, or None
+            for the rule-based baseline.
+        family: ``"gan"``, ``"diffusion"`` or ``"rules"`` (:func:`~.voices.rule_based_rolls`,
+            no windows: it works beat by beat).
         spec: the model's spec.
         melody: bool ``(bars, steps_per_bar, pitches)`` (any number of bars).
         n: harmonizations to draw.
@@ -104,8 +110,11 @@ def harmonize_track(
         )
     elif family == "gan":
         roll, agreement = _gan_windows(solver, spec, given, starts, n, seed, candidates, options)
+    elif family == "rules":  # the whole melody at once, the same for every draw
+        roll = np.repeat(rule_based_rolls(melody[None], spec), n, axis=0)
+        starts = []
     else:
-        raise ValueError(f"unknown family {family!r}; valid families: ['diffusion', 'gan']")
+        raise ValueError(f"unknown family {family!r}; valid families: {list(FAMILIES)}")
     roll = np.asarray(roll, dtype=bool)[:, :, :bars]
     flat = roll.reshape(n, spec.n_tracks, -1, spec.n_pitches)
     flat, dropped = one_line_per_voice(flat, keep=(0,))

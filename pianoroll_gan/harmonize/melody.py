@@ -247,6 +247,8 @@ def _music21_notes(
     flat = part.flatten()
     notes = []
     for element in flat.notes:
+        if element.duration.isGrace:
+            continue  # grace notes take no time of their own
         if isinstance(element, chord.Chord):
             names = " and ".join(pitch_name(p.midi) for p in element.pitches)
             raise ValueError(

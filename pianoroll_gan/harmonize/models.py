@@ -24,6 +24,7 @@ from ..spec import PianorollSpec, get_spec
 
 __all__ = [
     "FORMAT",
+    "RULES",
     "SHIPPED",
     "SHIPPED_DIR",
     "ShippedModel",
@@ -36,6 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The name of the rule-based baseline (:func:`~.voices.rule_based`), which needs no model.
+RULES = "rules"
 #: Layout version of model files; a file of another version is refused with one line.
 FORMAT = 1
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -170,7 +173,8 @@ def load_model(
 
     Args:
         model: a registry name (``chorales-gan``; with ``family``, ``chorales`` works too),
-            a model file or a run folder.
+            a model file, a run folder, or ``rules`` for the rule-based baseline on the
+            ``chorales`` spec (family ``"rules"``, no solver).
         family: ``"gan"`` or ``"diffusion"``: the family the model must be (None: any).
         device: where to load the networks.
         checkpoint: which checkpoint of a run folder (``best``, ``last`` or a file).
@@ -187,6 +191,10 @@ def load_model(
 
     if family is not None and family not in ("gan", "diffusion"):
         raise ValueError(f"--family: unknown {family!r}; valid families: ['diffusion', 'gan']")
+    if str(model) == RULES and not Path(RULES).exists():
+        if family is not None:
+            raise ValueError(f"--model {RULES} is the rule-based baseline, not a {family} model")
+        return LoadedModel(None, get_spec("chorales"), None, "rules", RULES)
     path, entry = _resolve(str(model), family)
     if path.is_dir():
         cfg, spec, solver = load_run(path, checkpoint, device=device)

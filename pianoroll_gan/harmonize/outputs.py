@@ -80,7 +80,7 @@ def plot_harmonization(path: str | Path, sample: np.ndarray, spec: PianorollSpec
     steps = sample.shape[1] * spec.steps_per_bar
     sounding = np.nonzero(sample.any(axis=(0, 1, 2)))[0] + spec.lowest_pitch
     low, high = (int(sounding[0]) - 2, int(sounding[-1]) + 2) if len(sounding) else (58, 82)
-    fig = _new_figure((min(max(1.2 * sample.shape[1], 6.0), 40.0), 4.5))
+    fig = _new_figure((min(max(1.2 * sample.shape[1], 6.0), 40.0) + 1.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     for t in range(spec.n_tracks - 1, -1, -1):
         line = sample[t].reshape(steps, spec.n_pitches)
@@ -100,7 +100,10 @@ def plot_harmonization(path: str | Path, sample: np.ndarray, spec: PianorollSpec
     ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
     ax.set_xlabel("bar")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize="small", ncol=spec.n_tracks)
+    handles, labels = ax.get_legend_handles_labels()  # drawn bass first: list soprano first
+    ax.legend(
+        handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small"
+    )  # beside the roll, hiding no note
     fig.tight_layout()
     fig.savefig(str(path))
 

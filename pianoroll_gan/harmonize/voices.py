@@ -23,6 +23,7 @@ __all__ = [
     "key_of",
     "Key",
     "rule_based",
+    "rule_based_rolls",
 ]
 
 VOICE_RANGES: dict[str, tuple[int, int]] = {
@@ -129,8 +130,9 @@ class Key:
         return f"{_NAMES[self.tonic]} {self.mode}"
 
     def triads(self) -> list[tuple[int, int]]:
-        """``(root, quality)`` of the diatonic triads (quality index into ``INTERVALS``),
-        the tonic first; a minor key adds the major dominant of harmonic minor."""
+        """``(root, quality)`` of the diatonic triads (quality index into ``INTERVALS``) in
+        order of preference: primary triads first, I V IV vi ii iii vii° in major; in minor
+        i V iv VI III VII ii° v, where V is the major dominant of harmonic minor."""
         qualities = list(INTERVALS)
         out = []
         for degree in range(7):
@@ -139,11 +141,11 @@ class Key:
             fifth = (self.signature + _MAJOR_STEPS[(degree + 4) % 7] - root) % 12
             quality = {(4, 7): "maj", (3, 7): "min", (3, 6): "dim"}[(third, fifth)]
             out.append((root, qualities.index(quality)))
-        start = 5 if self.mode == "minor" else 0  # the vi of the major key is the tonic
-        out = out[start:] + out[:start]
-        if self.mode == "minor":
-            out.append(((self.tonic + 7) % 12, qualities.index("maj")))
-        return out
+        if self.mode == "major":
+            return [out[d] for d in (0, 4, 3, 5, 1, 2, 6)]
+        dominant = ((self.tonic + 7) % 12, qualities.index("maj"))
+        # Degrees of the relative major: vi = i, iii = v, ii = iv, IV = VI, I = III, V = VII.
+        return [out[5], dominant, out[1], out[3], out[0], out[4], out[6], out[2]]
 
 
 def key_of(pitches: np.ndarray, signature: int) -> Key:
@@ -164,7 +166,7 @@ def rule_based(pitches: np.ndarray, key: Key, resolution: int) -> np.ndarray:
 
     For each beat, the triad of ``key`` (:meth:`Key.triads`) holding most of the melody's
     sounding steps wins (ties: the one holding the melody note at the beat's start, then
-    the earlier triad of the list, tonic first). The alto takes the highest chord tone below
+    the earlier in the key's order of preference). The alto takes the highest chord tone below
     the beat's lowest melody note within its range, the tenor the highest chord tone below
     the alto within its range (close position; a voice that would leave its range moves
     down an octave), the bass the root within its range at or below the tenor, nearest to
@@ -219,3 +221,43 @@ def _highest_below(chord: set[int], above: int, low: int, high: int) -> int:
     inside = [p for p in range(low, high + 1) if p % 12 in chord]
     below = [p for p in inside if p < above]
     return max(below) if below else min(inside)
+
+
+def rule_based_rolls(soprano: np.ndarray, spec: PianorollSpec) -> np.ndarray:
+    """:func:`rule_based` for a batch of melodies in a four-voice spec's layout.
+
+    The key of each melody is its key signature (:func:`pianoroll_gan.data.keys.
+    key_signature` over the melody) with the mode of :func:`key_of`. Where a melody holds
+    several pitches at a step, the highest counts.
+
+    Args:
+        soprano: bool ``(N, bars, steps_per_bar, pitches)`` in ``spec``'s pitches.
+        spec: a spec of four tracks, soprano to bass.
+
+    Returns:
+        bool ``(N, 4, bars, steps_per_bar, pitches)``: the melody unchanged in track 0, one
+        note per step in the others (notes outside the spec's pitches are dropped).
+    """
+    import torch
+
+    from ..data.keys import key_signature
+
+    if spec.n_tracks != 4:
+        raise ValueError(
+            f"the rule-based harmonizer writes four voices; spec '{spec.name}' "
+            f"has {spec.n_tracks} tracks"
+        )
+    soprano = np.asarray(soprano, dtype=bool)
+    n, bars = soprano.shape[:2]
+    flat = soprano.reshape(n, -1, spec.n_pitches)
+    top = spec.n_pitches - 1 - np.argmax(flat[..., ::-1], axis=-1)
+    pitches = np.where(flat.any(axis=-1), spec.lowest_pitch + top, -1)  # (N, steps)
+    signatures = key_signature(torch.from_numpy(soprano[:, None]), spec, [0]).numpy()
+    out = np.zeros((n, 4, flat.shape[1], spec.n_pitches), dtype=bool)
+    out[:, 0] = flat
+    for i in range(n):
+        satb = rule_based(pitches[i], key_of(pitches[i], int(signatures[i])), spec.resolution)
+        for v in range(1, 4):
+            steps = np.nonzero((satb[v] >= spec.lowest_pitch) & (satb[v] <= spec.highest_pitch))[0]
+            out[i, v, steps, satb[v, steps] - spec.lowest_pitch] = True
+    return out.reshape(n, 4, bars, spec.steps_per_bar, spec.n_pitches)
