@@ -95,8 +95,13 @@ def test_score_svg_marks_given_notes(tmp_path):
 
 
 def test_markdown_to_html_tables_and_paragraphs():
-    text = "Tracks: S = Soprano <x>.\n\n| | EB % (S) |\n|---|---|\n| test | 1.50 |\n"
+    text = (
+        "# Report\n\n- key: C major\n- seed: 0\n\nTracks: S = Soprano <x>.\n\n"
+        "| | EB % (S) |\n|---|---|\n| test | 1.50 |\n"
+    )
     assert markdown_to_html(text) == (
+        "<h4>Report</h4>\n"
+        "<ul><li>key: C major</li><li>seed: 0</li></ul>\n"
         "<p>Tracks: S = Soprano &lt;x&gt;.</p>\n"
         "<table><thead><tr><th></th><th>EB % (S)</th></tr></thead>"
         "<tbody><tr><td>test</td><td>1.50</td></tr></tbody></table>"

@@ -112,16 +112,27 @@ _TABLE_RULE = re.compile(r"^\|(\s*:?-+:?\s*\|)+\s*$")
 
 
 def markdown_to_html(text: str) -> str:
-    """HTML of the markdown that ``Results.to_markdown`` writes: pipe tables and paragraphs.
+    """HTML of the markdown that the metric tables and reports are written in.
 
-    Tables become ``<table>`` (first row the header); other blocks become ``<p>``; all text
-    is escaped. Other markdown syntax is left as text.
+    Blocks (separated by blank lines): pipe tables become ``<table>`` (first row the
+    header), ``#`` headings ``<h4>``-``<h6>`` (below the page's own headings), blocks of
+    ``- `` items ``<ul>``, anything else ``<p>``. All text is escaped; other markdown syntax
+    is left as text.
     """
     blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
     out = []
     for block in blocks:
         lines = block.splitlines()
         is_table = len(lines) >= 2 and lines[0].startswith("|") and _TABLE_RULE.match(lines[1])
+        heading = re.match(r"^(#{1,6})\s+(.*)$", lines[0])
+        if heading and len(lines) == 1:
+            level = min(len(heading.group(1)) + 3, 6)
+            out.append(f"<h{level}>{html.escape(heading.group(2).strip())}</h{level}>")
+            continue
+        if all(line.startswith("- ") for line in lines):
+            items = "".join(f"<li>{html.escape(line[2:].strip())}</li>" for line in lines)
+            out.append(f"<ul>{items}</ul>")
+            continue
         if not is_table:
             out.append(f"<p>{html.escape(' '.join(s.strip() for s in lines))}</p>")
             continue
