@@ -264,9 +264,11 @@ def bar_charts(path: Path, rows: list[Row], reference_label: str) -> None:
     def draw(ax: Any, i: int, keys: list[str], values: list[list[float]], label: str) -> None:
         x = np.arange(len(keys)) + (i - (len(series) - 1) / 2) * width
         stats = [mean_std(v) for v in values]
-        means = [s[0] for s in stats]
-        errors = [s[1] if s[2] > 1 else 0.0 for s in stats]
-        ax.bar(x, means, width, yerr=errors, capsize=2, label=label, color=f"C{i}")
+        ax.bar(x, [s[0] for s in stats], width, label=label, color=f"C{i}")
+        spread = [(xi, s[0], s[1]) for xi, s in zip(x, stats) if s[2] > 1]
+        if spread:
+            xs, means, stds = zip(*spread)
+            ax.errorbar(xs, means, yerr=stds, fmt="none", ecolor="k", capsize=2, lw=0.8)
         for xi, v in zip(x, values):
             finite = [u for u in v if math.isfinite(u)]
             if len(finite) > 1:
@@ -290,11 +292,13 @@ def bar_charts(path: Path, rows: list[Row], reference_label: str) -> None:
     ax.set_xticks(np.arange(len(features)), features, fontsize=7, rotation=15)
     ax.set_ylabel(f"OA vs {reference_label}")
     ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=7, ncol=min(len(series), 4), loc="upper right")
-    axes[0].set_title(
-        f"{spec.name}: each model against the {reference_label} (mean ± std over training "
-        "seeds; dots: each seed)"
+    fig.suptitle(
+        f"{spec.name}: each model against the {reference_label} (bars: mean over training "
+        "seeds; error bars: sample std; dots: each seed)",
+        fontsize=10,
+        y=0.998,
     )
+    axes[0].legend(loc="lower center", ncol=4, fontsize=7, bbox_to_anchor=(0.5, 1.0))
     sources = [f"{row.label} seed {run.seed}: {_source(run.info)}" for row in rows
                for run in row.runs]  # fmt: skip
     fig.text(0.01, 0.005, "\n".join(sources), fontsize=5, va="bottom", family="monospace")
