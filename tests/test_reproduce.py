@@ -497,6 +497,13 @@ def test_report_marks_each_bar_item_per_seed(tmp_path):
         "| 72.00 pass | not measured |" in text
     )
     assert "- chord sonorities % within 10 points: chords is not among the results" in text
+    many = judge(_bar_results({("EB", t): 0.5 for t in ("Soprano", "Alto", "Tenor", "Bass")}
+                              | {("UPC", t): 9.0 for t in ("Soprano", "Alto", "Tenor")}),
+                 CHORALE_BAR)  # fmt: skip
+    rows[0].runs[0].bar = many
+    assert "7 fail, 0 not measured (EB Soprano, EB Alto, EB Tenor, EB Bass, UPC Soprano, " \
+        "UPC Alto and 1 more) |" in bar_section(rows, CHORALE_BAR)  # fmt: skip
+    rows[0].runs[0].bar = judge(_bar_results(), CHORALE_BAR)
     write_bar_csv(tmp_path / "bar.csv", rows)
     with (tmp_path / "bar.csv").open() as f:
         lines = list(csv.DictReader(f))

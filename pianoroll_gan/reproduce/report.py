@@ -396,8 +396,11 @@ def _limit(j: Judgement) -> str:
     return f"{j.low:.2f} to {j.high:.2f}"
 
 
-def _failed(judgements: list[Judgement]) -> str:
-    return ", ".join(f"{j.metric} {j.key}".strip() for j in judgements if j.status == "fail")
+def _failed(judgements: list[Judgement], most: int = 6) -> str:
+    """The failed items' ``metric key``, the first ``most`` of them."""
+    failed = [f"{j.metric} {j.key}".strip() for j in judgements if j.status == "fail"]
+    more = f" and {len(failed) - most} more" if len(failed) > most else ""
+    return ", ".join(failed[:most]) + more
 
 
 def bar_section(rows: list[Row], items: tuple[BarItem, ...]) -> str:
