@@ -182,18 +182,21 @@ DIFFUSION_TINY = [
 ]
 
 
-def tiny_solver(family):
+def tiny_solver(family, *extra):
     from pianoroll_gan.train.registry import build_solver
 
     torch.manual_seed(0)
-    cfg = load_experiment(None, GAN_TINY if family == "gan" else DIFFUSION_TINY)
+    cfg = load_experiment(None, [*(GAN_TINY if family == "gan" else DIFFUSION_TINY), *extra])
     return build_solver(cfg, SPEC, "cpu")
 
 
 @pytest.mark.parametrize("family", ["gan", "diffusion"])
-def test_windows_keep_a_nine_bar_melody_bit_exact(family):
+@pytest.mark.parametrize("keys", [False, True])
+def test_windows_keep_a_nine_bar_melody_bit_exact(family, keys):
     melody = nine_bar_melody()
-    result = harmonize_track(tiny_solver(family), family, SPEC, melody, n=2, seed=3, candidates=3)
+    extra = [f"{family}.key_normalize={str(keys).lower()}"]  # keys: solved at signature 0
+    solver = tiny_solver(family, *extra)
+    result = harmonize_track(solver, family, SPEC, melody, n=2, seed=3, candidates=3)
     assert result.windows == [0, 2, 4, 6]
     assert result.roll.shape == (2, 4, 9, STEPS, SPEC.n_pitches)
     for sample in result.roll:
@@ -202,7 +205,9 @@ def test_windows_keep_a_nine_bar_melody_bit_exact(family):
         assert sample[1:].any()  # the untrained models write notes: the test can fail
     if family == "gan":
         assert [len(a) for a in result.agreement] == [3, 3]
-    again = harmonize_track(tiny_solver(family), family, SPEC, melody, n=2, seed=3, candidates=3)
+    again = harmonize_track(
+        tiny_solver(family, *extra), family, SPEC, melody, n=2, seed=3, candidates=3
+    )
     assert np.array_equal(again.roll, result.roll)
 
 
@@ -352,3 +357,18 @@ def test_musicxml_grace_notes_are_skipped(tmp_path):
     part.write("musicxml", fp=str(path))
     melody = read_melody(path, SPEC)
     assert np.array_equal(melody.roll, expected_roll([(0, 4, 72), (4, 12, 74), (12, 16, 76)], 16))
+
+
+def test_three_four_melody_on_a_three_four_spec():
+    spec34 = SPEC.replace(beats_per_bar=3, name="chorales34")
+    melody = read_melody("3/4 g4 c'2 d'4 e'2 c'4 d'2.", spec34, pickup=1)
+    # A one-beat pickup fills its 3/4 bar with two beats (8 steps) of rests.
+    notes = [(8, 12, 67), (12, 20, 72), (20, 24, 74), (24, 32, 76), (32, 36, 72), (36, 48, 74)]
+    assert melody.pad == 8 and np.array_equal(melody.roll, expected_roll(notes, 48))
+    with pytest.raises(ValueError, match="meter 4/4 is not supported .* trained in 3/4"):
+        read_melody("4/4 c'1", spec34)
+    from pianoroll_gan.harmonize.voices import rule_based_rolls
+
+    satb = rule_based_rolls(melody.to_track(spec34)[None], spec34)
+    assert satb.shape == (1, 4, 4, 12, SPEC.n_pitches)
+    assert (satb.sum(-1) <= 1).all() and np.array_equal(satb[0, 0], melody.to_track(spec34))
