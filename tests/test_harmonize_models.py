@@ -14,6 +14,7 @@ from pianoroll_gan import cli, io
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.harmonize import load_model, models, read_melody
 from pianoroll_gan.harmonize.pipeline import output_spec
+from pianoroll_gan.io.audio import AudioConfig
 from pianoroll_gan.train.checkpoint import atomic_save, load_checkpoint
 from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.trainer import train
@@ -97,7 +98,9 @@ def test_harmonize_a_run_folder_writes_every_output(runs, tmp_path, family):
         assert matplotlib.image.imread(out / f"harmony_{k}.png").ndim == 3
         with wave.open(str(out / f"harmony_{k}.wav")) as f:
             seconds = 5 * 4 * 60 / 80  # five bars of four beats at the default 80 per minute
-            assert f.getnframes() == round(22050 * seconds) and f.getsampwidth() == 2
+            audio = AudioConfig()  # the renderer's rate and release tail
+            assert f.getnframes() == round(audio.sample_rate * (seconds + audio.tail))
+            assert f.getsampwidth() == 2
 
 
 def test_transpose_auto_moves_the_result_back(runs, tmp_path):

@@ -2,15 +2,16 @@
 
 Files of harmonization ``k`` (0-based) in the output folder: ``harmony_k.mid`` (one track
 per voice, named after it, the spec's General MIDI programs: Choir Aahs, 52, for the
-chorales), ``harmony_k.musicxml`` (one part per voice), ``harmony_k.png`` (the given melody
-in black, each generated voice in its own colour), ``harmony_k.wav`` (16-bit mono) and, for
-all of them together, ``report.md`` / ``report.json``.
+chorales), ``harmony_k.musicxml`` (one part per voice, the given melody in colour),
+``harmony_k.png`` (the given melody in black, each generated voice in its own colour),
+``harmony_k.wav`` (:func:`pianoroll_gan.io.audio.render_wav`: FluidSynth with the spec's
+programs where it is installed, sine tones otherwise) and, for all of them together,
+``report.md`` / ``report.json``.
 """
 
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,13 @@ from ..spec import PianorollSpec
 from .voices import voice_range
 
 __all__ = [
+    "write_musicxml",
     "chords_per_beat",
     "voice_figures",
     "write_harmonization",
     "plot_harmonization",
     "write_report",
 ]
-
-SAMPLE_RATE = 22050
 
 
 def chords_per_beat(sample: np.ndarray, spec: PianorollSpec) -> list[str]:
@@ -108,34 +108,37 @@ def plot_harmonization(path: str | Path, sample: np.ndarray, spec: PianorollSpec
     fig.savefig(str(path))
 
 
-def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(pcm.tobytes())
+def write_musicxml(path: Path, sample: np.ndarray, spec: PianorollSpec, title: str, tempo: float):
+    """MusicXML through :func:`pianoroll_gan.io.score.sample_to_score` (the melody, track 0,
+    engraved in colour as given), each part carrying its track's General MIDI program."""
+    from music21 import instrument
+
+    from ..io.score import sample_to_score
+
+    given = np.zeros(sample.shape, dtype=bool)
+    given[0] = True
+    score = sample_to_score(sample, spec, given=given, tempo=tempo, title=title)
+    for part, program in zip(score.parts, spec.programs, strict=True):
+        player = instrument.Instrument()
+        player.partName = part.partName
+        player.midiProgram = program
+        part.getElementsByClass("Measure")[0].insert(0, player)
+    score.write("musicxml", fp=str(path))
 
 
 def write_harmonization(
-    out: Path,
-    k: int,
-    sample: np.ndarray,
-    spec: PianorollSpec,
-    title: str,
-    signature: int,
-    tempo: float,
+    out: Path, k: int, sample: np.ndarray, spec: PianorollSpec, title: str, tempo: float
 ) -> list[Path]:
     """Write MIDI, MusicXML, PNG and WAV of harmonization ``k``; returns the paths."""
     from .. import io
-    from ..io.musicxml import write_musicxml
+    from ..io.audio import AudioConfig, render_wav
 
     stem = out / f"harmony_{k}"
     paths = [stem.with_suffix(s) for s in (".mid", ".musicxml", ".png", ".wav")]
     io.write_midi(paths[0], sample, spec, tempo=tempo)
-    write_musicxml(paths[1], sample, spec, title=title, signature=signature, bpm=tempo)
+    write_musicxml(paths[1], sample, spec, title, tempo)
     plot_harmonization(paths[2], sample, spec, title)
-    _write_wav(paths[3], io.synthesize(sample, spec, fs=SAMPLE_RATE, tempo=tempo), SAMPLE_RATE)
+    render_wav(paths[3], sample, spec, AudioConfig(tempo=tempo))
     return paths
 
 
