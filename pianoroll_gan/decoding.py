@@ -22,7 +22,7 @@ import math
 
 import torch
 
-__all__ = ["viterbi_monophonic"]
+__all__ = ["CHORD_INTERVALS", "chord_set_table", "viterbi_monophonic", "viterbi_voices"]
 
 
 def viterbi_monophonic(
@@ -71,3 +71,172 @@ def viterbi_monophonic(
     notes = torch.zeros(lines, length, pitches + 1, dtype=torch.bool, device=p.device)
     notes.scatter_(-1, path[..., None], True)
     return notes[..., 1:].reshape(n, tracks, bars, steps, pitches)
+
+
+# Pitch-class sets that count as chords in four-part writing: major, minor and diminished
+# triads and the dominant, major, minor, half-diminished and diminished sevenths, on every root
+# (intervals above the root, in semitones).
+CHORD_INTERVALS: tuple[tuple[int, ...], ...] = (
+    (0, 4, 7), (0, 3, 7), (0, 3, 6),
+    (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10), (0, 3, 6, 10), (0, 3, 6, 9),
+)  # fmt: skip
+
+
+def chord_set_table() -> torch.Tensor:
+    """``(4096,)`` bool: whether the pitch-class set with bit mask ``m`` is a chord of
+    :data:`CHORD_INTERVALS` (bit ``c`` set = pitch class ``c`` present)."""
+    table = torch.zeros(4096, dtype=torch.bool)
+    for intervals in CHORD_INTERVALS:
+        for root in range(12):
+            table[sum(1 << ((root + i) % 12) for i in intervals)] = True
+    return table
+
+
+def viterbi_voices(
+    probs: torch.Tensor,
+    threshold: float = 0.5,
+    penalty: float = 1.0,
+    *,
+    lowest_pitch: int,
+    chord_weight: float = 0.0,
+    parallel_weight: float = 0.0,
+    crossing_weight: float = 0.0,
+    candidates: int = 3,
+    chunk: int = 64,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Most probable four-part texture: one Viterbi over tuples of the voices' states.
+
+    :func:`viterbi_monophonic` decodes each voice on its own. Here the state at a step is a
+    tuple with one state per voice, drawn from that voice's ``candidates - 1`` most probable
+    pitches at the step and silence, and the path maximizes
+
+        sum over steps and voices of the voice's score (as in :func:`viterbi_monophonic`)
+        - penalty * (changes of state, summed over voices)
+        - chord_weight * (steps where every voice sounds and the pitch-class set is not a
+          triad or seventh chord of :data:`CHORD_INTERVALS`)
+        - parallel_weight * (voice pairs moving in parallel perfect fifths or octaves /
+          unisons between consecutive steps: a fifth (resp. octave or unison) apart modulo
+          the octave at both steps, both voices moving in the same direction)
+        - crossing_weight * (adjacent voice pairs where the lower voice sounds above the
+          higher one).
+
+    It still only chooses among the model's own probabilities: with all three weights 0 and
+    enough candidates it is :func:`viterbi_monophonic` per voice. The weights are the
+    decoder's prior on four-part writing, so figures decoded with them must be reported as
+    such, beside the figures of the plain decoder.
+
+    Args:
+        probs: ``(N, voices, bars, steps, pitches)`` probabilities, voices ordered from the
+            highest to the lowest.
+        threshold, penalty, eps: as in :func:`viterbi_monophonic`.
+        lowest_pitch: MIDI pitch of pitch index 0 (for pitch classes).
+        chord_weight, parallel_weight, crossing_weight: the priors above (logit units, >= 0).
+        candidates: states per voice and step (silence and the ``candidates - 1`` most
+            probable pitches); the tuples number ``candidates ** voices``.
+        chunk: samples decoded at once (memory grows with ``chunk * candidates ** (2 voices)``).
+
+    Returns:
+        bool tensor of ``probs``' shape with at most one pitch per voice and step.
+    """
+    if probs.dim() != 5:
+        raise ValueError(
+            f"probs must be (N, voices, bars, steps, pitches), got {tuple(probs.shape)}"
+        )
+    if not 0 < threshold < 1 or min(penalty, chord_weight, parallel_weight, crossing_weight) < 0:
+        raise ValueError("need 0 < threshold < 1 and penalty and weights >= 0")
+    n, voices, bars, steps, pitches = probs.shape
+    k = max(2, min(int(candidates), pitches + 1))
+    out = torch.zeros(probs.shape, dtype=torch.bool, device=probs.device)
+    for start in range(0, n, chunk):
+        part = probs[start : start + chunk]
+        out[start : start + chunk] = _decode_tuples(
+            part, threshold, penalty, lowest_pitch, chord_weight, parallel_weight,
+            crossing_weight, k, eps,
+        )  # fmt: skip
+    return out
+
+
+def _decode_tuples(
+    probs: torch.Tensor,
+    threshold: float,
+    penalty: float,
+    lowest_pitch: int,
+    chord_weight: float,
+    parallel_weight: float,
+    crossing_weight: float,
+    k: int,
+    eps: float,
+) -> torch.Tensor:
+    n, voices, bars, steps, pitches = probs.shape
+    length = bars * steps
+    device = probs.device
+    p = probs.detach().float().clamp(eps, 1 - eps)
+    p = p.permute(0, 2, 3, 1, 4).reshape(n, length, voices, pitches)
+    emit = torch.logit(p) - math.log(threshold / (1 - threshold))
+    top = emit.topk(k - 1, dim=-1)
+    silence = torch.zeros_like(top.values[..., :1])
+    cand_score = torch.cat([silence, top.values], -1)  # (n, L, V, k)
+    cand_pitch = torch.cat([silence.long() - 1, top.indices], -1)  # -1 = silence
+    grid = torch.cartesian_prod(*[torch.arange(k, device=device)] * voices)  # (T, V)
+    if voices == 1:
+        grid = grid[:, None]
+    pitch = torch.stack([cand_pitch[:, :, v, grid[:, v]] for v in range(voices)], -1)
+    unary = sum(cand_score[:, :, v, grid[:, v]] for v in range(voices))  # (n, L, T)
+    sounding = pitch >= 0  # (n, L, T, V)
+    if chord_weight:
+        pc = (pitch + lowest_pitch) % 12
+        mask = torch.zeros_like(pitch[..., 0])
+        for v in range(voices):
+            mask = mask | torch.where(sounding[..., v], 1 << pc[..., v], 0)
+        chord = chord_set_table().to(device)[mask]
+        unary = unary - chord_weight * (sounding.all(-1) & ~chord).float()
+    if crossing_weight:
+        both = sounding[..., :-1] & sounding[..., 1:]
+        crossed = (both & (pitch[..., :-1] < pitch[..., 1:])).sum(-1)
+        unary = unary - crossing_weight * crossed.float()
+    pairs = [(i, j) for i in range(voices) for j in range(i + 1, voices)]
+    n_tuples = grid.shape[0]
+    # The transition between two tuples is a sum of terms over one voice (a change of state)
+    # and over two voices (parallel motion), so each term is built on the voices' own
+    # candidates, (n, k, k) or (n, k, k, k, k), and broadcast over the (n, k^V, k^V) grid.
+    dims = 1 + 2 * voices  # sample, then the V "from" candidates, then the V "to" candidates
+
+    def place(term: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        shape = [n] + [1] * (dims - 1)
+        for axis in axes:
+            shape[axis] = k
+        return term.reshape(shape)
+
+    score = unary[:, 0].clone()
+    back = torch.empty(n, length, n_tuples, dtype=torch.long, device=device)
+    for t in range(1, length):
+        a, b = cand_pitch[:, t - 1], cand_pitch[:, t]  # (n, V, k)
+        total = place(score, tuple(range(1, voices + 1)))
+        for v in range(voices):
+            changed = (a[:, v, :, None] != b[:, v, None, :]).float()
+            total = total - penalty * place(changed, (1 + v, 1 + voices + v))
+        if parallel_weight:
+            for i, j in pairs:
+                ai, aj = a[:, i, :, None, None, None], a[:, j, None, :, None, None]
+                bi, bj = b[:, i, None, None, :, None], b[:, j, None, None, None, :]
+                live = (ai >= 0) & (aj >= 0) & (bi >= 0) & (bj >= 0)
+                ia, ib = (ai - aj) % 12, (bi - bj) % 12
+                mi, mj = torch.sign(bi - ai), torch.sign(bj - aj)
+                par = live & ((ia == 0) | (ia == 7)) & (ia == ib) & (mi == mj) & (mi != 0)
+                axes = (1 + i, 1 + j, 1 + voices + i, 1 + voices + j)
+                total = total - parallel_weight * place(par.float(), axes)
+        total = total.expand([n] + [k] * (2 * voices)).reshape(n, n_tuples, n_tuples)
+        score, back[:, t] = total.max(dim=1)
+        score = score + unary[:, t]
+    state = score.argmax(dim=-1)
+    rows = torch.arange(n, device=device)
+    chosen = torch.empty(n, length, voices, dtype=torch.long, device=device)
+    for t in range(length - 1, -1, -1):
+        chosen[:, t] = pitch[rows, t, state]
+        if t:
+            state = back[rows, t, state]
+    notes = torch.zeros(n, length, voices, pitches + 1, dtype=torch.bool, device=device)
+    notes.scatter_(-1, (chosen + 1)[..., None], True)
+    notes = notes[..., 1:].reshape(n, bars, steps, voices, pitches)
+    return notes.permute(0, 3, 1, 2, 4)

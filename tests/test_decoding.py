@@ -108,3 +108,117 @@ def test_sample_command_passes_decoding_options():
     )
     assert sampler_options(args) == {"binarize": "viterbi", "threshold": 0.4, "penalty": 2.0}
     assert sampler_options(build_parser().parse_args(["sample", "RUN"])) == {}
+
+
+# ---- joint decoding of four voices -------------------------------------------------------
+
+from pianoroll_gan.decoding import chord_set_table, viterbi_voices  # noqa: E402
+
+
+def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx):
+    """The joint decoder's objective, written out by hand for one sample.
+
+    ``path[t][v]`` is voice v's pitch index at step t or -1 for silence."""
+    p = probs.clamp(1e-6, 1 - 1e-6)
+    voices = p.shape[0]
+    flat = p.permute(1, 2, 0, 3).reshape(-1, voices, p.shape[-1])  # (L, V, P)
+    base = math.log(threshold / (1 - threshold))
+    chords = chord_set_table()
+    total = 0.0
+    for t, state in enumerate(path):
+        for v, k in enumerate(state):
+            if k >= 0:
+                total += math.log(flat[t, v, k] / (1 - flat[t, v, k])) - base
+        if all(k >= 0 for k in state):
+            mask = 0
+            for k in state:
+                mask |= 1 << ((k + lowest) % 12)
+            total -= wc * (not bool(chords[mask]))
+        for v in range(voices - 1):
+            if state[v] >= 0 and state[v + 1] >= 0 and state[v] < state[v + 1]:
+                total -= wx
+        if t:
+            prev = path[t - 1]
+            total -= penalty * sum(x != y for x, y in zip(prev, state))
+            for i in range(voices):
+                for j in range(i + 1, voices):
+                    if min(prev[i], prev[j], state[i], state[j]) < 0:
+                        continue
+                    ia, ib = (prev[i] - prev[j]) % 12, (state[i] - state[j]) % 12
+                    mi = (state[i] > prev[i]) - (state[i] < prev[i])
+                    mj = (state[j] > prev[j]) - (state[j] < prev[j])
+                    if ia in (0, 7) and ia == ib and mi == mj != 0:
+                        total -= wp
+    return total
+
+
+def test_joint_decoder_is_optimal_by_brute_force():
+    # Four voices, three steps, two pitches each: every texture enumerated.
+    g = torch.Generator().manual_seed(3)
+    probs = torch.rand(1, 4, 1, 3, 2, generator=g)
+    weights = dict(threshold=0.4, penalty=0.3, lowest=60, wc=0.7, wp=0.9, wx=0.5)
+    states = [-1, 0, 1]
+    best = max(
+        (_objective(probs[0], path, **weights), path)
+        for path in itertools.product(itertools.product(states, repeat=4), repeat=3)
+    )
+    notes = viterbi_voices(
+        probs, 0.4, 0.3, lowest_pitch=60, chord_weight=0.7, parallel_weight=0.9,
+        crossing_weight=0.5, candidates=3,
+    )  # fmt: skip
+    got = [tuple(pitches_of(notes[:, v])[t] for v in range(4)) for t in range(3)]
+    assert _objective(probs[0], got, **weights) == pytest.approx(best[0], abs=1e-9)
+
+
+def test_joint_decoder_without_priors_is_the_per_voice_decoder():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(5, 4, 2, 8, 3, generator=g) ** 2
+    joint = viterbi_voices(probs, 0.3, 1.0, lowest_pitch=60, candidates=4)
+    assert torch.equal(joint, viterbi_monophonic(probs, 0.3, 1.0))
+
+
+def _texture(steps: list[tuple[int, ...]], p_on: float = 0.9) -> torch.Tensor:
+    """Probabilities (1, 4, 1, len(steps), 24) that favour the given pitch indices."""
+    probs = torch.full((1, 4, 1, len(steps), 24), 0.01)
+    for t, chord in enumerate(steps):
+        for v, k in enumerate(chord):
+            probs[0, v, 0, t, k] = p_on
+    return probs
+
+
+def test_parallel_fifths_give_way_to_a_nearly_as_likely_alternative():
+    # Pitch index 0 = C4 (lowest_pitch 60). Soprano G->A over bass C->D: parallel fifths
+    # (S-B); the soprano's second choice G (held) is only a little less probable.
+    probs = _texture([(7, 4, 0, 0), (9, 5, 2, 2)])
+    probs[0, 0, 0, 1, 7] = 0.8
+    plain = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60)
+    assert pitches_of(plain[:, 0]) == [7, 9]
+    fixed = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, parallel_weight=1.0)
+    assert pitches_of(fixed[:, 0]) == [7, 7]  # logit(.9) - logit(.8) = 0.81 < 1.0
+
+
+def test_chord_prior_prefers_a_triad_and_crossing_prior_uncrosses():
+    # C E G + F# in the tenor (not a chord) against a slightly less likely G.
+    probs = _texture([(16, 12, 6, 0)])  # E5 C5 F#4 C4
+    probs[0, 2, 0, 0, 7] = 0.8  # G4
+    assert pitches_of(viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60)[:, 2]) == [6]
+    got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, chord_weight=1.0)
+    assert pitches_of(got[:, 2]) == [7]
+    # Alto above soprano unless crossing costs more than the probability gap.
+    probs = _texture([(12, 16, 7, 0)])
+    probs[0, 1, 0, 0, 11] = 0.8  # B4 under the soprano's C5
+    assert pitches_of(viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60)[:, 1]) == [16]
+    got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, crossing_weight=1.0)
+    assert pitches_of(got[:, 1]) == [11]
+
+
+def test_chord_set_table_counts_triads_and_sevenths():
+    table = chord_set_table()
+    c_major, c_minor, b_dim = 0b000010010001, 0b000010001001, 0b100000100100  # C E G; ...
+    assert table[c_major] and table[c_minor]
+    assert table[(1 << 11) | (1 << 2) | (1 << 5)]  # B D F
+    assert not table[(1 << 0) | (1 << 4) | (1 << 8)]  # augmented C E G#
+    assert not table[(1 << 0) | (1 << 7)]  # an open fifth
+    assert not table[b_dim & 0]  # silence
+    # 12 roots x 3 triads + 12 x 4 sevenths + 3 diminished sevenths (symmetric).
+    assert int(table.sum()) == 36 + 48 + 3
