@@ -97,7 +97,8 @@ def test_harmonize_a_run_folder_writes_every_output(runs, tmp_path, family):
 
         assert matplotlib.image.imread(out / f"harmony_{k}.png").ndim == 3
         with wave.open(str(out / f"harmony_{k}.wav")) as f:
-            seconds = 5 * 4 * 60 / 80  # five bars of four beats at the default 80 per minute
+            # Five bars of four beats less the three of the pickup's padding, at 80 per minute.
+            seconds = (5 * 4 - 3) * 60 / 80
             audio = AudioConfig()  # the renderer's rate and release tail
             assert f.getnframes() == round(audio.sample_rate * (seconds + audio.tail))
             assert f.getsampwidth() == 2

@@ -4,9 +4,9 @@ Files of harmonization ``k`` (0-based) in the output folder: ``harmony_k.mid`` (
 per voice, named after it, the spec's General MIDI programs: Choir Aahs, 52, for the
 chorales), ``harmony_k.musicxml`` (one part per voice, the given melody in colour),
 ``harmony_k.png`` (the given melody in black, each generated voice in its own colour),
-``harmony_k.wav`` (:func:`pianoroll_gan.io.audio.render_wav`: FluidSynth with the spec's
-programs where it is installed, sine tones otherwise) and, for all of them together,
-``report.md`` / ``report.json``.
+``harmony_k.wav`` (:func:`pianoroll_gan.io.audio.render_audio`: FluidSynth with the spec's
+programs where it is installed, sine tones otherwise; from the melody's first note) and,
+for all of them together, ``report.md`` / ``report.json``.
 """
 
 from __future__ import annotations
@@ -127,18 +127,30 @@ def write_musicxml(path: Path, sample: np.ndarray, spec: PianorollSpec, title: s
 
 
 def write_harmonization(
-    out: Path, k: int, sample: np.ndarray, spec: PianorollSpec, title: str, tempo: float
+    out: Path,
+    k: int,
+    sample: np.ndarray,
+    spec: PianorollSpec,
+    title: str,
+    tempo: float,
+    pad: int = 0,
 ) -> list[Path]:
-    """Write MIDI, MusicXML, PNG and WAV of harmonization ``k``; returns the paths."""
+    """Write MIDI, MusicXML, PNG and WAV of harmonization ``k``; returns the paths.
+
+    ``pad`` silent steps before a pickup are kept in the bar-aligned MIDI, MusicXML and PNG
+    but cut from the start of the audio.
+    """
     from .. import io
-    from ..io.audio import AudioConfig, render_wav
+    from ..io.audio import AudioConfig, render_audio, write_wav
 
     stem = out / f"harmony_{k}"
     paths = [stem.with_suffix(s) for s in (".mid", ".musicxml", ".png", ".wav")]
     io.write_midi(paths[0], sample, spec, tempo=tempo)
     write_musicxml(paths[1], sample, spec, title, tempo)
     plot_harmonization(paths[2], sample, spec, title)
-    render_wav(paths[3], sample, spec, AudioConfig(tempo=tempo))
+    audio = AudioConfig(tempo=tempo)
+    skip = round(audio.sample_rate * pad * 60.0 / tempo / spec.resolution)
+    write_wav(paths[3], render_audio(sample, spec, audio)[skip:], audio.sample_rate)
     return paths
 
 

@@ -125,7 +125,7 @@ def harmonize_melody(
         problems = check_harmonization(sample.reshape(spec.n_tracks, -1, 128), melody.roll)
         if problems:
             raise RuntimeError(f"harmonization {k} is invalid: {'; '.join(problems)}")
-        files += write_harmonization(out, k, sample, full, title, tempo)
+        files += write_harmonization(out, k, sample, full, title, tempo, melody.pad)
         chords = chords_per_beat(sample, full)
         items.append(
             {
