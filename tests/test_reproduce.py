@@ -116,7 +116,8 @@ def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides
 def test_find_run_picks_each_seed_among_all_folders_of_a_name(tmp_path):
     runs = tmp_path / "runs"
     seed0 = _run_folder(runs, "exp-20260101-000000", 500)
-    seed1 = _run_folder(runs, "exp-20260102-000000", 400, 10, "train.seed=1", "train.threads=1")
+    seed1 = _run_folder(runs, "exp-20260102-000000", 400, 10, "train.seed=1", "train.threads=1",
+                        "data.cache_dir='/elsewhere/prepared'")  # fmt: skip
     _run_folder(runs, "exp-20260103-000000", 300, 10, "train.seed=0", "gan.lr=0.5")  # other lr
     _run_folder(runs, "exp-20260104-000000", 200, 4, "train.seed=2")  # still training: step 4
     _run_folder(runs, "exp_jamming-20260105-000000", 100, 10, "train.seed=2")  # another name
@@ -132,7 +133,7 @@ def test_find_run_picks_each_seed_among_all_folders_of_a_name(tmp_path):
     newest_seed1 = runs / "exp-20260106-000000"
     assert find_run(runs, "exp", wanted(1)) == newest_seed1
     os.utime(newest_seed1, (time.time() - 1000,) * 2)
-    assert find_run(runs, "exp", wanted(1)) == seed1  # threads differ: still the same run
+    assert find_run(runs, "exp", wanted(1)) == seed1  # threads, data folder differ: same run
     assert find_run(runs, "exp", wanted(0, "gan.lr=0.5")).name == "exp-20260103-000000"
     assert find_run(runs, "exp", wanted(2)) is None  # unfinished, or another experiment
     assert find_run(runs, "exp", wanted(3)) is None  # unreadable config
@@ -188,8 +189,9 @@ def test_reused_runs_report_the_settings_that_differ():
     wanted = load_experiment(None, ["train.runs_dir='b'", "gan.g_channels=[8,4,2]"])
     assert config_differences(trained, wanted) == ["gan.g_channels", "train.steps"]
     assert config_differences(trained, trained) == []
-    # Threads, the runs folder and the unused family's section do not count; the seed does.
-    threads = load_experiment(None, ["train.threads=1", "diffusion.lr=0.5"])
+    # Threads, the runs and data folders and the unused family's section do not count; the
+    # seed does.
+    threads = load_experiment(None, ["train.threads=1", "diffusion.lr=0.5", "data.cache_dir='c'"])
     assert config_differences(threads, load_experiment(None)) == []
     seeded = load_experiment(None, ["train.seed=1"])
     assert config_differences(seeded, load_experiment(None)) == ["train.seed"]

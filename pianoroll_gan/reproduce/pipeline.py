@@ -173,9 +173,12 @@ def resolve_config(entry: ModelEntry, opts: ReproduceOptions, seed: int | None =
     return scale_steps(cfg, opts.steps_scale)
 
 
-# Settings that do not change what a run learns: where its folder lives, how many CPU threads
-# trained it, how many processes prepared the (identical) data cache.
-IGNORED_KEYS = frozenset({"train.runs_dir", "train.threads", "data.prepare_workers"})
+# Settings that do not change what a run learns: where its folder and the prepared data live
+# (the prepared phrases depend only on the data settings hashed into the cache's name), how
+# many CPU threads trained it and how many processes prepared the data.
+IGNORED_KEYS = frozenset(
+    {"train.runs_dir", "train.threads", "data.cache_dir", "data.prepare_workers"}
+)
 
 
 def run_folders(runs_dir: str | Path, name: str) -> list[Path]:
