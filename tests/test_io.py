@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pianoroll_gan import io
-from pianoroll_gan.spec import get_spec
+from pianoroll_gan.spec import PianorollSpec, get_spec
 
 
 def edge_case_sample(spec, seed=0):
@@ -222,6 +222,14 @@ def test_samples_file_round_trip(tmp_path):
     assert loaded.shape == (1, 4, 8, 16, 64) and loaded_spec == chorales.replace(n_bars=8)
     with pytest.raises(ValueError, match="reserved"):
         io.save_samples(tmp_path / "r.npz", roll, spec, programs=[1])
+    # A user's own voice spec keeps its voice layout (the voice-leading metrics need it).
+    duet = PianorollSpec(("Hi", "Lo"), (52, 52), (False, False), 4, lowest_pitch=40,
+                         n_pitches=48, name="duet", voices=True,
+                         voice_ranges=((60, 79), (40, 60)))  # fmt: skip
+    io.save_samples(tmp_path / "duet.npz", np.zeros((1, *duet.sample_shape), bool), duet)
+    loaded_duet = io.load_samples(tmp_path / "duet.npz")[1]
+    assert loaded_duet.voices is True and loaded_duet.voice_ranges == ((60, 79), (40, 60))
+    assert loaded_duet == duet
     with pytest.raises(ValueError, match=r"expects \(N, 5, bars, 48, 84\)"):
         io.save_samples(tmp_path / "r.npz", roll[:, :4], spec)
 

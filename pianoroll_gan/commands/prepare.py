@@ -8,7 +8,7 @@ HELP = "cut a source (music21 corpus, MIDI folder, .npz tree, MuseGAN file) into
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="spec preset: lpd5, chorales or piano8bar")
+    parser.add_argument("spec", help="spec preset: lpd5, chorales, chorales34 or piano8bar")
     parser.add_argument(
         "--source",
         default="music21:bach",

@@ -33,7 +33,7 @@ from ..spec import PianorollSpec
 __all__ = ["SPEC_KEYS", "save_samples", "load_samples", "load_sample_extras"]
 
 SPEC_KEYS = ("track_names", "programs", "is_drum", "resolution", "beats_per_bar", "lowest_pitch")
-_RESERVED = ("pianoroll", *SPEC_KEYS, "spec_name")
+_RESERVED = ("pianoroll", *SPEC_KEYS, "spec_name", "voices", "voice_ranges")
 
 
 def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any) -> None:
@@ -72,8 +72,19 @@ def save_samples(path: str | Path, roll: Any, spec: PianorollSpec, **extra: Any)
         beats_per_bar=np.int64(spec.beats_per_bar),
         lowest_pitch=np.int64(spec.lowest_pitch),
         spec_name=np.str_(spec.name),
+        **_voice_arrays(spec),
         **arrays,
     )
+
+
+def _voice_arrays(spec: PianorollSpec) -> dict[str, np.ndarray]:
+    """The spec's voice layout (the voice-leading metrics read it), when it has one."""
+    if not spec.voices:
+        return {}
+    out = {"voices": np.bool_(True)}
+    if spec.voice_ranges is not None:
+        out["voice_ranges"] = np.asarray(spec.voice_ranges, dtype=np.int64)
+    return out
 
 
 def _open(path: str | Path) -> tuple[Path, Any]:
@@ -117,6 +128,8 @@ def load_samples(path: str | Path) -> tuple[np.ndarray, PianorollSpec]:
         roll = _read(path, data, "pianoroll")
         fields = {key: _read(path, data, key) for key in SPEC_KEYS}
         name = str(_read(path, data, "spec_name")) if "spec_name" in data.files else "custom"
+        voices = bool(_read(path, data, "voices")) if "voices" in data.files else None
+        ranges = _read(path, data, "voice_ranges") if "voice_ranges" in data.files else None
     if roll.dtype != np.bool_:
         raise ValueError(f"{path}: 'pianoroll' must be bool, got {roll.dtype}")
     if roll.ndim != 5:
@@ -147,6 +160,8 @@ def load_samples(path: str | Path) -> tuple[np.ndarray, PianorollSpec]:
             lowest_pitch=int(fields["lowest_pitch"]),
             n_pitches=roll.shape[4],
             name=name,
+            voices=voices,
+            voice_ranges=None if ranges is None else tuple(map(tuple, ranges.tolist())),
         )
     except ValueError as err:
         raise ValueError(f"{path}: invalid spec in samples file: {err}") from err
