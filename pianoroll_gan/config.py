@@ -19,6 +19,7 @@ __all__ = [
     "from_dict",
     "to_dict",
     "load_toml",
+    "load_recipe",
     "parse_overrides",
     "merge",
     "check_choice",
@@ -154,6 +155,41 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read an experiment file, resolving inheritance: ``base = "other.toml"`` at the top.
+
+    The base file is found relative to the file that names it and may itself have a base;
+    the file's tables are merged into its base's key by key (:func:`merge`), so a recipe
+    only writes what differs from its base.
+
+    Raises:
+        ConfigError: on a missing or invalid file, a ``base`` that is not a file name, or a
+            cycle of bases (naming the files in it).
+    """
+    chain: list[Path] = []
+    names: list[str] = []
+
+    def resolve(file: Path, name: str) -> dict[str, Any]:
+        key = file.resolve()
+        if key in chain:
+            cycle = " -> ".join([*names[chain.index(key) :], name])
+            raise ConfigError(f"experiment files inherit in a cycle: {cycle}")
+        chain.append(key)
+        names.append(name)
+        data = load_toml(file)
+        base = data.pop("base", None)
+        if base is None:
+            return data
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{name}: base must name another experiment file, got {base!r}")
+        base_file = file.parent / base
+        if not base_file.is_file():
+            raise ConfigError(f"{name}: base file {base_file} does not exist")
+        return merge(resolve(base_file, str(base_file)), data)
+
+    return resolve(Path(path), str(path))
 
 
 def _parse_value(text: str) -> Any:

@@ -1,34 +1,33 @@
 """An experiment: the whole resolved configuration of one training run.
 
 Experiment files (``experiments/*.toml``) only set fields of these dataclasses; anything
-else is an error that names the valid keys.
+else is an error that names the valid keys. A file may start with ``base = "other.toml"``
+to inherit every setting of another file (relative to it) and change a few:
 
 Example::
 
-    name = "musegan_chorales"
-    family = "gan"
-    [data]
-    spec = "chorales"
+    base = "musegan_chorales.toml"
+    name = "musegan_chorales_composer"
     [gan]
-    mode = "hybrid"
-    [train]
-    steps = 2000
+    mode = "composer"
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import from_dict, load_toml, merge, parse_overrides, to_dict
+from .config import ConfigError, from_dict, load_recipe, merge, parse_overrides, to_dict
 from .data.config import DataConfig
 from .diffusion.config import DiffusionConfig
 from .gan.config import GANConfig
 from .train.config import TrainConfig
 
-__all__ = ["ExperimentConfig", "load_experiment"]
+__all__ = ["ExperimentConfig", "Family", "load_experiment", "REMOVED_KEYS"]
+
+Family = Literal["gan", "diffusion"]
 
 
 @dataclass
@@ -36,7 +35,7 @@ class ExperimentConfig:
     """Everything one run needs; written resolved into the run folder as ``config.toml``."""
 
     name: str = "experiment"  # run folders are named <name>-<timestamp>
-    family: Literal["gan", "diffusion"] = "gan"  # which model family trains
+    family: Family = "gan"  # which model family trains
     data: DataConfig = field(default_factory=DataConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
@@ -46,10 +45,76 @@ class ExperimentConfig:
         return to_dict(self)
 
 
+# Settings that were removed, each with the value that gave the behaviour that remains. Run
+# folders record every key, so a file that holds that value still loads (the key is
+# dropped); any other value is an error naming the key.
+REMOVED_KEYS: dict[tuple[str, ...], Any] = {
+    ("gan", "private_latents"): "trunk",
+    ("gan", "binary_from"): 0,
+    ("diffusion", "self_condition"): False,
+    ("diffusion", "unet", "patch"): [1, 1],
+    ("diffusion", "unet", "kernel"): [3, 3],
+    ("diffusion", "unet", "downsample"): [2, 2],
+}
+
+
+def _table(data: Mapping[str, Any], path: Sequence[str]) -> Any:
+    for part in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _drop_removed(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` without removed keys that hold their kept value; others are an error."""
+    data = merge(data, {})
+    for (*path, key), kept in REMOVED_KEYS.items():
+        table = _table(data, path)
+        if not isinstance(table, dict) or key not in table:
+            continue
+        name = ".".join([*path, key])
+        value = table.pop(key)
+        if (list(value) if isinstance(value, tuple) else value) != kept:
+            raise ConfigError(
+                f"{where}: {name} = {value!r} was removed (only {kept!r} remains); delete "
+                "the key"
+            )
+    streams = _table(data, ("gan", "d_streams"))
+    if isinstance(streams, (list, tuple)) and "key" in streams:
+        raise ConfigError(
+            f"{where}: gan.d_streams: the critic's 'key' stream was removed; valid streams: "
+            "'chroma', 'onset'"
+        )
+    return data
+
+
+def _upgrade_spellings(data: dict[str, Any]) -> dict[str, Any]:
+    """Old files' zeros that stood for a setting, in today's explicit spelling."""
+    data = merge(data, {})
+    gan, diffusion = data.get("gan"), data.get("diffusion")
+    if isinstance(gan, dict) and gan.get("max_polyphony") == 0:
+        gan["max_polyphony"] = "all"
+    if isinstance(diffusion, dict):
+        if diffusion.get("min_snr_gamma") == 0:
+            diffusion["min_snr_gamma"] = "off"
+        if diffusion.get("sample_steps") == 0:  # it meant every step for DDPM, 50 for DDIM
+            ddpm = diffusion.get("sampler", "ddpm") == "ddpm"
+            diffusion["sample_steps"] = "all" if ddpm else 50
+    return data
+
+
 def load_experiment(
     path: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> ExperimentConfig:
-    """Read an experiment file (or the defaults) and apply ``section.key=value`` overrides."""
-    data: dict[str, Any] = load_toml(path) if path is not None else {}
-    data = merge(data, parse_overrides(overrides))
+    """Read an experiment file (or the defaults) and apply ``section.key=value`` overrides.
+
+    The file's ``base`` chain is resolved (:func:`~pianoroll_gan.config.load_recipe`);
+    files written before a setting was removed or respelled (run folders' ``config.toml``)
+    still load when they ask for the behaviour that remains.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _upgrade_spellings(_drop_removed(load_recipe(path), str(path)))
+    data = merge(data, _drop_removed(parse_overrides(overrides), "override"))
     return from_dict(ExperimentConfig, data)

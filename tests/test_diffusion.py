@@ -64,7 +64,10 @@ def test_unknown_schedule_lists_choices():
 
 
 def test_timestep_sequence():
-    assert timestep_sequence(10, 0) == list(range(9, -1, -1))
+    assert timestep_sequence(10, "all") == list(range(9, -1, -1))
+    assert timestep_sequence(10, 12) == list(range(9, -1, -1))
+    with pytest.raises(ValueError, match="steps must be >= 1 or 'all'"):
+        timestep_sequence(10, 0)
     assert timestep_sequence(1000, 50)[0] == 999 and timestep_sequence(1000, 50)[-1] == 0
     assert len(timestep_sequence(1000, 50)) == 50
     assert timestep_sequence(10, 4) == [9, 6, 3, 0]
@@ -121,8 +124,10 @@ def test_min_snr_weighting_is_min_snr_gamma_times_the_x0_error(prediction, floor
         torch.testing.assert_close(
             losses[3].double(), torch.tensor(0.01).double(), rtol=1e-3, atol=0
         )
-    with pytest.raises(ValueError, match="min_snr_gamma"):
-        GaussianDiffusion(make_betas("cosine"), min_snr_gamma=-1)
+    with pytest.raises(ValueError, match="min_snr_gamma must be > 0 or 'off'"):
+        GaussianDiffusion(make_betas("cosine"), min_snr_gamma=0)
+    plain = GaussianDiffusion(make_betas("cosine"), prediction=prediction, min_snr_gamma="off")
+    assert torch.equal(plain.loss_weight(t), torch.ones(4))
     with pytest.raises(ValueError, match="snr_floor"):
         GaussianDiffusion(make_betas("cosine"), min_snr_gamma=5, snr_floor=6)
 
@@ -175,7 +180,7 @@ def point_mass_eps(diffusion, c):
     return fn
 
 
-@pytest.mark.parametrize("sampler,steps", [("ddpm", 0), ("ddpm", 20), ("ddim", 10)])
+@pytest.mark.parametrize("sampler,steps", [("ddpm", "all"), ("ddpm", 20), ("ddim", 10)])
 def test_sampler_recovers_point_mass(sampler, steps):
     diffusion = GaussianDiffusion(make_betas("linear", 200))
     c = torch.rand(1, 2, 4, 4) * 1.6 - 0.8

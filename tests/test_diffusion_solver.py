@@ -174,22 +174,25 @@ def test_option_errors():
 
 
 def test_unet_divisibility_error_names_the_sizes():
-    # Images (4, 8, 8): four levels need sides divisible by 8 (fine), a (1, 8) pitch patch
-    # with 2-D downsampling needs a width divisible by 64.
+    # Images (4, 8, 8): four levels need sides divisible by 8 (fine), five by 16.
     make_solver("diffusion.unet.channel_mult=[1, 1, 1, 1]", "diffusion.unet.attention_levels=[]")
-    with pytest.raises(ValueError, match=r"divisible by .* = \(8, 64\).*downsample 1"):
+    with pytest.raises(ValueError, match=r"divisible by 2 \*\* \(levels - 1\) = 16"):
         make_solver(
-            "diffusion.unet.channel_mult=[1, 1, 1, 1]",
-            "diffusion.unet.attention_levels=[]",
-            "diffusion.unet.patch=[1, 8]",
+            "diffusion.unet.channel_mult=[1, 1, 1, 1, 1]", "diffusion.unet.attention_levels=[]"
         )
-    # The same patch with a width kernel of 1 and no downsampling of the width builds.
-    solver = make_solver(
-        "diffusion.unet.patch=[1, 8]", "diffusion.unet.kernel=[3, 1]",
-        "diffusion.unet.downsample=[2, 1]",
-    )  # fmt: skip
-    solver.train_step(torch.from_numpy(tiny_roll(2)).float(), 0)
-    assert solver.sample(2, sampler="ddim", steps=2).shape == (2, *SPEC.sample_shape)
+
+
+def test_sample_steps_all_visits_every_timestep():
+    calls = []
+    solver = make_solver("diffusion.sample_steps='all'")
+    solver.ema.register_forward_hook(lambda m, args, out: calls.append(args[1]))
+    solver.sample(1, seed=0)
+    assert [int(t[0]) for t in calls] == list(range(19, -1, -1))  # all 20 timesteps
+    calls.clear()
+    solver.sample(1, seed=0, steps=4)
+    assert [int(t[0]) for t in calls] == [19, 13, 6, 0]
+    with pytest.raises(ValueError, match="sample_steps must be >= 1 or 'all', got 0"):
+        make_solver("diffusion.sample_steps=0")
 
 
 def test_experiment_files_load_and_build():
@@ -279,69 +282,6 @@ def test_long_piece_with_chords():
         solver.sample(1, long_bars=3, chords=labels[:5])
 
 
-def spy_on(module):
-    """Record ``(x_t, t, estimate, output)`` of every call of a Denoiser."""
-    calls, real = [], module.forward
-
-    def forward(x_t, t, chords=None, keep=None, estimate=None):
-        out = real(x_t, t, chords, keep, estimate)
-        calls.append((x_t, t, estimate, out.detach()))
-        return out
-
-    module.forward = forward
-    return calls
-
-
-def test_self_conditioning_sampling_feeds_the_last_x0_estimate():
-    solver = make_solver("diffusion.self_condition=true")
-    # 4 image channels + 4 of the estimate in, 4 out.
-    assert solver.model.unet.down[0][0].in_channels == 8
-    assert solver.model.unet.out[-1].out_channels == 4
-    solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
-    calls = spy_on(solver.ema)
-    a = solver.sample(3, seed=1)
-    assert len(calls) == 4 and calls[0][2] is None  # DDIM-4; no estimate before the first
-    for (x_t, t, _, out), (_, _, estimate, _) in zip(calls, calls[1:]):
-        x0 = solver.diffusion.split_prediction(out, x_t, t)[1].clamp(-1.0, 1.0)
-        torch.testing.assert_close(estimate, x0)
-    assert np.array_equal(a, solver.sample(3, seed=1))
-    # The estimate reaches the network: the same input with and without it differs.
-    x_t, t, estimate, out = calls[-1]
-    with torch.no_grad():
-        assert not torch.allclose(solver.ema(x_t, t), solver.ema(x_t, t, estimate=estimate))
-    with pytest.raises(ValueError, match="no self-conditioning"):
-        make_solver().ema(x_t, t, estimate=estimate)
-
-
-def test_self_conditioning_training_first_pass_in_some_steps():
-    solver = make_solver("diffusion.self_condition=true")
-    calls = spy_on(solver.model)
-    torch.manual_seed(0)
-    per_step = []
-    for step in range(8):
-        before = len(calls)
-        solver.train_step(torch.from_numpy(tiny_roll(seed=step)).float(), step)
-        per_step.append(calls[before:])
-    kinds = [len(c) for c in per_step]
-    assert set(kinds) == {1, 2}, kinds  # both with and without the gradient-free first pass
-    for c in per_step:
-        if len(c) == 1:
-            assert c[0][2] is None
-        else:
-            (x_t, t, first, out), (x_t2, _, estimate, _) = c
-            assert first is None and torch.equal(x_t, x_t2)
-            x0 = solver.diffusion.split_prediction(out, x_t, t)[1].clamp(-1.0, 1.0)
-            torch.testing.assert_close(estimate, x0)
-
-
-def test_self_conditioning_with_chords_and_guidance():
-    solver = make_solver("diffusion.self_condition=true", "diffusion.chord_condition=true")
-    solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
-    a = solver.sample(2, seed=3, chords="C G", guidance=3.0)
-    assert a.shape == (2, *SPEC.sample_shape)
-    assert np.array_equal(a, solver.sample(2, seed=3, chords="C G", guidance=3.0))
-
-
 def test_position_channels_values_and_model_input():
     from pianoroll_gan.diffusion.representation import position_channels
 
@@ -358,12 +298,12 @@ def test_position_channels_values_and_model_input():
     torch.testing.assert_close(pos[13:15, 6, 7], torch.tensor([-1.0, 0.0]), atol=1e-6, rtol=0)
     torch.testing.assert_close(pos[15:17, 20, 0], torch.tensor([0.0, 1.0]), atol=1e-6, rtol=0)
 
-    solver = make_solver("diffusion.position_channels=true", "diffusion.self_condition=true")
-    assert solver.model.unet.down[0][0].in_channels == 4 + 4 + 17
+    solver = make_solver("diffusion.position_channels=true")
+    assert solver.model.unet.down[0][0].in_channels == 4 + 17
     assert "positions" not in solver.state_dict()["ema"]  # rebuilt from the spec, not saved
     seen = []
     unet = solver.ema.unet
     unet.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
     solver.sample(2, seed=0)
     expected = position_channels(SPEC).expand(2, -1, -1, -1)
-    assert all(torch.equal(x[:, 8:], expected) for x in seen) and len(seen) == 4
+    assert all(torch.equal(x[:, 4:], expected) for x in seen) and len(seen) == 4

@@ -99,6 +99,10 @@ def test_decode_ht_bs_and_polyphony():
     assert decode(probs, "ht").flatten().tolist() == [False, False, True, True]
     assert decode(probs, "ht", threshold=0.05).flatten().tolist() == [True] * 4
     assert decode(probs, "ht", max_polyphony=1).flatten().tolist() == [False] * 3 + [True]
+    assert decode(probs, "ht", 0.05, max_polyphony=2).flatten().tolist() == [0, 0, 1, 1]
+    assert decode(probs, "ht", 0.05, max_polyphony="all").flatten().tolist() == [True] * 4
+    with pytest.raises(ValueError, match="max_polyphony must be >= 1 or 'all'"):
+        decode(probs, "ht", max_polyphony=0)
     big = torch.full((1, 1, 1, 1000, 100), 0.3)
     g = torch.Generator().manual_seed(0)
     rate = decode(big, "bs", generator=g).float().mean().item()
@@ -225,6 +229,11 @@ def test_config_checks():
         load_experiment(None, ["gan.mode='duet'"])
     with pytest.raises(ConfigError, match="valid keys"):
         load_experiment(None, ["gan.latent=64"])
+    with pytest.raises(ConfigError, match=r"max_polyphony must be >= 1 or 'all', got 0"):
+        load_experiment(None, ["gan.max_polyphony=0"])
+    assert load_experiment(None, ["gan.max_polyphony=3"]).gan.max_polyphony == 3
+    with pytest.raises(ConfigError, match="'key' stream was removed"):
+        load_experiment(None, ["gan.d_streams=['chroma', 'key']"])
 
 
 def test_solver_calls_nets_through_the_dict():
@@ -253,23 +262,6 @@ def test_binary_neurons_train_through_straight_through_estimator():
     G = solver.nets["G"]
     x = G(torch.randn(2, G.latent_dim))
     assert set(x.unique().tolist()) <= {0.0, 1.0}
-
-
-def test_binary_neurons_switch_on_at_binary_from():
-    solver = make_solver(
-        output="sigmoid", binary_neurons="deterministic", binary_from=2, critic_batches="reuse"
-    )
-    G = solver.nets["G"]
-    z = torch.randn(2, G.latent_dim)
-    solver.train_step(real_batch(n=3), 1)
-    assert not G.binary_on
-    soft = G(z)
-    assert ((soft > 0) & (soft < 1)).all()  # sigmoid stage
-    solver.train_step(real_batch(n=3), 2)
-    assert G.binary_on
-    assert set(G(z).unique().tolist()) <= {0.0, 1.0}
-    with pytest.raises(ValueError, match="binary_from"):
-        GANConfig(binary_from=-1)
 
 
 def test_generator_ema_warmup_sampling_and_state(tmp_path):

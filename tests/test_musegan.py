@@ -14,7 +14,6 @@ from pianoroll_gan.models.musegan_layers import (
     binary_neuron,
     chroma_per_beat,
     factorise,
-    key_profile,
     onset_per_step,
 )
 from pianoroll_gan.spec import get_spec
@@ -97,11 +96,11 @@ def test_latent_layout():
 
 
 @pytest.mark.parametrize("spec_name", ["chorales", "lpd5"])
-@pytest.mark.parametrize("mode", ["composer", "hybrid", "hybrid-branches", "jamming"])
+@pytest.mark.parametrize("mode", ["composer", "hybrid", "jamming"])
 def test_shapes_per_mode(spec_name, mode):
     torch.manual_seed(0)
     spec = get_spec(spec_name)
-    cfg = tiny(mode=mode.split("-")[0], private_latents="branches" if "-" in mode else "trunk")
+    cfg = tiny(mode=mode)
     G, D = Generator(spec, cfg), Discriminator(spec, cfg)
     z = torch.randn(3, G.latent_dim)
     x = G(z)
@@ -113,11 +112,10 @@ def test_shapes_per_mode(spec_name, mode):
     torch.testing.assert_close(D(x[:1]), scores[:1], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("private_latents", ["trunk", "branches"])
-def test_hybrid_private_latents_reach_their_track_only(private_latents):
+def test_hybrid_private_latents_reach_their_track_only():
     torch.manual_seed(0)
     spec = get_spec("chorales")
-    G = Generator(spec, tiny(mode="hybrid", private_latents=private_latents)).eval()
+    G = Generator(spec, tiny(mode="hybrid")).eval()
     lay = G.layout
     z = torch.randn(2, G.latent_dim)
     shared = lay.shared_static + lay.shared_temporal
@@ -136,8 +134,6 @@ def test_hybrid_private_latents_reach_their_track_only(private_latents):
     z3[:, :shared] = torch.randn(2, shared)  # the shared part moves every track
     with torch.no_grad():
         assert ((G.logits(z) - G.logits(z3)).abs().amax(dim=(0, 2, 3, 4)) > 1e-3).all()
-    if private_latents == "branches":  # the trunk runs once per sample, not per track
-        assert G.shared[0][0].c_in == shared
 
 
 def test_jamming_critics_are_per_track():
@@ -151,12 +147,11 @@ def test_jamming_critics_are_per_track():
     assert changed[:, 2].all() and not changed[:, [0, 1, 3]].any()
 
 
-@pytest.mark.parametrize("mode", ["composer", "hybrid", "hybrid-branches", "jamming"])
+@pytest.mark.parametrize("mode", ["composer", "hybrid", "jamming"])
 def test_condition_tracks_kept_and_used(mode):
     torch.manual_seed(0)
     spec = get_spec("chorales")
-    private = "branches" if "-" in mode else "trunk"
-    cfg = tiny(mode=mode.split("-")[0], private_latents=private, condition_tracks=("Bass",))
+    cfg = tiny(mode=mode, condition_tracks=("Bass",))
     G = Generator(spec, cfg).eval()
     z = torch.randn(2, G.latent_dim)
     bass = (torch.rand(2, 1, *spec.sample_shape[1:]) > 0.9).float() * 2 - 1
@@ -202,26 +197,6 @@ def test_binary_neurons_follow_the_sampling_rule():
     q = torch.sigmoid(logits.detach())
     # Every pitch gets the straight-through gradient, the suppressed runner-up included.
     torch.testing.assert_close(logits.grad, torch.arange(4.0) * q * (1 - q))
-
-
-def test_key_profile_hand_checked_and_key_stream_scores():
-    spec = get_spec("chorales")  # lowest pitch 28 = E1
-    x = torch.zeros(1, spec.n_bars, spec.steps_per_bar, spec.n_pitches, 2)
-    x[0, 0, 0:6, 60 - 28, 0] = 1  # C4 for 6 steps
-    x[0, 2, 0:2, 67 - 28, 0] = 1  # G4 for 2 steps (another bar)
-    profile = key_profile(x, spec)
-    assert profile.shape == (1, 1, 1, 12, 2)
-    torch.testing.assert_close(profile[0, 0, 0, [0, 7], 0], torch.tensor([0.75, 0.25]))
-    assert profile[0, 0, 0, :, 0].sum().item() == pytest.approx(1.0, abs=1e-5)
-    assert profile[..., 1].abs().sum() == 0  # a silent channel stays zero
-    torch.manual_seed(0)
-    D = Discriminator(spec, tiny(d_streams=("chroma", "onset", "key")))
-    assert D.key is not None and Discriminator(spec, tiny()).key is None
-    y = torch.rand(2, *spec.sample_shape)
-    before = D(y)
-    with torch.no_grad():
-        D.key[1].bias.add_(1.0)  # the key head adds to the score
-    torch.testing.assert_close(D(y), before + 1.0)
 
 
 def test_chroma_and_onsets_hand_checked():

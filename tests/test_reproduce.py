@@ -478,7 +478,8 @@ def test_bar_items_without_their_metric_are_not_measured():
 
 def test_report_marks_each_bar_item_per_seed(tmp_path):
     from pianoroll_gan.reproduce.bar import CHORALE_BAR, judge
-    from pianoroll_gan.reproduce.report import bar_section, write_bar_csv
+    from pianoroll_gan.reproduce.markdown import bar_section
+    from pianoroll_gan.reproduce.report import write_bar_csv
 
     rows = _rows(tmp_path)[:1]
     for run, results in zip(rows[0].runs, (_bar_results(), _bar_results(

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
+
+from ..diffusion.config import SAMPLERS
+from ..diffusion.inpaint import MASKS
+from ..gan.config import Binarize
 
 HELP = "sample a trained run: samples file, MIDI, PNG grid and metrics against the test split"
 
@@ -75,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts = parser.add_argument_group("sampler options (passed to the solver only when given)")
     opts.add_argument(
         "--binarize",
-        choices=("ht", "bs", "viterbi"),
+        choices=get_args(Binarize),
         help="GAN: hard threshold, Bernoulli sampling or monophonic Viterbi lines",
     )
     opts.add_argument(
@@ -84,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument(
         "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
     )
-    opts.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion sampler")
+    opts.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
     opts.add_argument("--steps", type=int, help="diffusion: sampling steps (DDIM)")
     opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
     opts.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")
@@ -93,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chords.add_argument("--chords-file", type=Path, help="diffusion: text file with the chords")
     opts.add_argument(
         "--inpaint",
-        choices=("accompaniment", "melody", "bars", "tracks"),
+        choices=MASKS,
         help="diffusion: which region to generate given --condition",
     )
     opts.add_argument(

@@ -74,10 +74,8 @@ class ChordEncoder(nn.Module):
 class Denoiser(nn.Module):
     """The trainable model: U-Net plus (optional) chord encoder.
 
-    ``forward(x_t, t, chords=None, keep=None, estimate=None)``: without an encoder the U-Net
-    runs unconditionally; with one, ``chords=None`` means "no condition" (null token). With
-    ``self_condition`` the U-Net also sees an earlier estimate of x0 as extra channels
-    (Chen et al. 2023, "Analog Bits"); ``estimate=None`` stands for none (zeros). With
+    ``forward(x_t, t, chords=None, keep=None)``: without an encoder the U-Net runs
+    unconditionally; with one, ``chords=None`` means "no condition" (null token). With
     ``positions`` (``(K, H, W)``, e.g. :func:`~.representation.position_channels`) these
     constant channels are appended to every input.
     """
@@ -86,13 +84,11 @@ class Denoiser(nn.Module):
         self,
         unet: nn.Module,
         encoder: ChordEncoder | None = None,
-        self_condition: bool = False,
         positions: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.unet = unet
         self.encoder = encoder
-        self.self_condition = self_condition
         # Not saved in checkpoints: a function of the spec, rebuilt with the model.
         self.register_buffer("positions", positions, persistent=False)
 
@@ -102,12 +98,7 @@ class Denoiser(nn.Module):
         t: torch.Tensor,
         chords: torch.Tensor | None = None,
         keep: torch.Tensor | None = None,
-        estimate: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if self.self_condition:
-            x_t = torch.cat([x_t, torch.zeros_like(x_t) if estimate is None else estimate], 1)
-        elif estimate is not None:
-            raise ValueError("an x0 estimate was given but the model has no self-conditioning")
         if self.positions is not None:
             where = self.positions.to(x_t.dtype).expand(x_t.shape[0], *self.positions.shape)
             x_t = torch.cat([x_t, where], 1)
@@ -119,26 +110,22 @@ class Denoiser(nn.Module):
 
 
 def guided_model(model: nn.Module, chords: torch.Tensor | None, scale: float):
-    """``model_fn(x_t, t, estimate=None)`` for the samplers, with classifier-free guidance.
+    """``model_fn(x_t, t)`` for the samplers, with classifier-free guidance.
 
     ``out = out_u + scale * (out_c - out_u)`` on the network output (a linear combination, so
     it holds for eps and v alike). ``scale == 0`` returns exactly ``out_u`` and ``scale == 1``
     exactly ``out_c``, each from a single forward pass; other scales evaluate both halves in
-    one batch (rows ``[:B]`` unconditional, ``[B:]`` conditional). ``estimate`` is the
-    self-conditioning input (see :class:`Denoiser`), the same for both halves.
+    one batch (rows ``[:B]`` unconditional, ``[B:]`` conditional).
     """
     if chords is None or scale == 1.0:
-        return lambda x_t, t, estimate=None: model(x_t, t, chords, None, estimate)
+        return lambda x_t, t: model(x_t, t, chords, None)
     if scale == 0.0:
-        return lambda x_t, t, estimate=None: model(x_t, t, None, None, estimate)
+        return lambda x_t, t: model(x_t, t, None, None)
 
-    def fn(x_t: torch.Tensor, t: torch.Tensor, estimate: torch.Tensor | None = None):
+    def fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = x_t.shape[0]
         keep = torch.arange(2 * b, device=x_t.device) >= b
-        twice = None if estimate is None else torch.cat([estimate, estimate])
-        out = model(
-            torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([chords, chords]), keep, twice
-        )
+        out = model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([chords, chords]), keep)
         out_u, out_c = out[:b], out[b:]
         return out_u + scale * (out_c - out_u)
 

@@ -6,13 +6,25 @@ Torch-free so that experiment files load without importing the networks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-__all__ = ["UNetConfig", "DiffusionConfig", "SCHEDULES", "PREDICTIONS", "SAMPLERS"]
+__all__ = [
+    "UNetConfig",
+    "DiffusionConfig",
+    "Schedule",
+    "Prediction",
+    "Sampler",
+    "SCHEDULES",
+    "PREDICTIONS",
+    "SAMPLERS",
+]
 
-SCHEDULES = ("linear", "scaled-linear", "cosine")
-PREDICTIONS = ("eps", "v", "x0")
-SAMPLERS = ("ddpm", "ddim")
+Schedule = Literal["linear", "scaled-linear", "cosine"]
+Prediction = Literal["eps", "v", "x0"]
+Sampler = Literal["ddpm", "ddim"]
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
+PREDICTIONS: tuple[str, ...] = get_args(Prediction)
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
 
 
 @dataclass
@@ -31,15 +43,6 @@ class UNetConfig:
     # sets it from chord_dim when chord_condition is on)
     dropout: float = 0.0  # dropout inside residual blocks
     channels_last: bool = False  # convolutions in channels-last memory format
-    # Patch stem (Hoogeboom et al. 2023, "simple diffusion"): each (height x width) patch of
-    # the image is folded into channels before the first convolution and unfolded after the
-    # last, so the network runs at 1/(h w) of the resolution; (1, 1) = none.
-    patch: tuple[int, int] = (1, 1)
-    # Convolution kernel (height, width) and the factor (1 or 2) each level downsamples each
-    # axis by. With the whole pitch axis folded into channels (patch (1, pitches)), kernel
-    # (3, 1) and downsample (2, 1) make a U-Net that convolves over time only.
-    kernel: tuple[int, int] = (3, 3)
-    downsample: tuple[int, int] = (2, 2)
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -47,17 +50,6 @@ class UNetConfig:
             raise ValueError(
                 "unet: need at least one level in channel_mult, base_channels >= 1 and "
                 "num_res_blocks >= 1"
-            )
-        if len(self.patch) != 2 or min(self.patch) < 1:
-            raise ValueError(f"unet.patch must be two sizes >= 1 (height, width), got {self.patch}")
-        if len(self.kernel) != 2 or any(k < 1 or k % 2 == 0 for k in self.kernel):
-            raise ValueError(
-                f"unet.kernel must be two odd sizes (height, width), got {self.kernel}"
-            )
-        if len(self.downsample) != 2 or any(f not in (1, 2) for f in self.downsample):
-            raise ValueError(
-                f"unet.downsample must be two factors of 1 or 2 (height, width), got "
-                f"{self.downsample}"
             )
         bad = [lv for lv in self.attention_levels if not 0 <= lv < levels]
         if bad:
@@ -77,16 +69,16 @@ class UNetConfig:
 class DiffusionConfig:
     """Noise schedule, parameterisation, conditioning and sampler defaults."""
 
-    schedule: Literal["linear", "scaled-linear", "cosine"] = "scaled-linear"  # betas
+    schedule: Schedule = "scaled-linear"  # betas
     timesteps: int = 1000  # diffusion steps T
-    prediction: Literal["eps", "v", "x0"] = "eps"  # network target (noise, velocity or x0)
+    prediction: Prediction = "eps"  # network target (noise, velocity or x0)
     lr: float = 5e-5  # Adam learning rate (Polyffusion)
     ema_decay: float = 0.999  # EMA of weights used for sampling (warm-up: (1+k)/(10+k))
     grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)
-    # Min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper); 0 = plain MSE.
-    min_snr_gamma: float = 0.0
-    # Floor of that weight (truncated SNR, Salimans & Ho 2022): the x0 error counts at least
-    # this much at high noise, where Min-SNR alone gives it almost no weight; 0 = none.
+    # Min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper), or "off": plain MSE.
+    min_snr_gamma: float | Literal["off"] = "off"
+    # Floor of the x0 error's weight (truncated SNR, Salimans & Ho 2022): it counts at least
+    # this much at high noise, where Min-SNR alone gives it almost no weight (0: no floor).
     snr_floor: float = 0.0
     chord_condition: bool = False  # learn a chord encoder + cross-attention
     chord_dim: int = 128  # width of the chord tokens
@@ -95,14 +87,11 @@ class DiffusionConfig:
     # C-major collection; a sample's key comes from the known region when inpainting, else
     # from the chords when given, else is drawn from the training phrases' signatures.
     key_normalize: bool = False
-    # Self-conditioning (Chen et al. 2023, "Analog Bits"): the U-Net also sees its previous
-    # x0 estimate (in training, from a gradient-free first pass in half of the steps).
-    self_condition: bool = False
     # Append constant position channels (pitch class, pitch, place in beat and bar) to the
     # U-Net's input: convolutions alone cannot tell a C from a C sharp (representation.py).
     position_channels: bool = False
-    sampler: Literal["ddpm", "ddim"] = "ddpm"  # default sampler
-    sample_steps: int = 0  # sampler steps (0 = all timesteps for DDPM, 50 for DDIM)
+    sampler: Sampler = "ddpm"  # default sampler
+    sample_steps: int | Literal["all"] = "all"  # sampler steps, or "all" timesteps
     eta: float = 0.0  # DDIM noise (0 = deterministic)
     guidance: float = 1.0  # classifier-free guidance scale s (1 = conditional model as is)
     resample: int = 1  # RePaint resampling rounds per step when inpainting (1 = none)
@@ -118,5 +107,13 @@ class DiffusionConfig:
             raise ValueError("diffusion.cond_drop_prob must lie in [0, 1]")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError("diffusion.ema_decay must lie in (0, 1)")
-        if self.resample < 1 or self.sample_batch < 1 or self.sample_steps < 0:
-            raise ValueError("diffusion: resample and sample_batch >= 1, sample_steps >= 0")
+        if self.resample < 1 or self.sample_batch < 1:
+            raise ValueError("diffusion: resample and sample_batch must be >= 1")
+        if self.sample_steps != "all" and self.sample_steps < 1:
+            raise ValueError(
+                f"diffusion.sample_steps must be >= 1 or 'all', got {self.sample_steps!r}"
+            )
+        if self.min_snr_gamma != "off" and self.min_snr_gamma <= 0:
+            raise ValueError(
+                f"diffusion.min_snr_gamma must be > 0 or 'off', got {self.min_snr_gamma!r}"
+            )

@@ -27,16 +27,14 @@ import numpy as np
 import torch
 
 from ..config import check_choice
-from .config import PREDICTIONS, SAMPLERS, SCHEDULES
+from .config import PREDICTIONS, SAMPLERS, SCHEDULES, Prediction, Sampler, Schedule
 
 __all__ = ["make_betas", "GaussianDiffusion", "timestep_sequence"]
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def make_betas(
-    schedule: Literal["linear", "scaled-linear", "cosine"], timesteps: int = 1000
-) -> np.ndarray:
+def make_betas(schedule: Schedule, timesteps: int = 1000) -> np.ndarray:
     """Noise schedule ``beta_0 .. beta_{T-1}`` as float64.
 
     - ``linear``: ``linspace(1e-4, 0.02, T)`` (Ho et al. 2020, sec. 4).
@@ -60,12 +58,14 @@ def make_betas(
     return np.minimum(1.0 - ab[1:] / ab[:-1], 0.999)
 
 
-def timestep_sequence(timesteps: int, steps: int) -> list[int]:
+def timestep_sequence(timesteps: int, steps: int | Literal["all"]) -> list[int]:
     """Decreasing timesteps visited by a sampler with ``steps`` steps (evenly spaced, ends at 0).
 
-    ``steps >= timesteps`` (or 0) visits every timestep.
+    ``steps = "all"`` (or ``steps >= timesteps``) visits every timestep.
     """
-    if steps <= 0 or steps >= timesteps:
+    if steps != "all" and steps < 1:
+        raise ValueError(f"sampler steps must be >= 1 or 'all', got {steps!r}")
+    if steps == "all" or steps >= timesteps:
         return list(range(timesteps - 1, -1, -1))
     seq = np.unique(np.round(np.linspace(0, timesteps - 1, steps)).astype(np.int64))
     return [int(t) for t in seq[::-1]]
@@ -76,25 +76,29 @@ class GaussianDiffusion:
 
     Args:
         betas: ``(T,)`` noise schedule (see :func:`make_betas`).
-        prediction: what the network predicts: ``"eps"`` (noise) or ``"v"``
-            (``v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0``, Salimans & Ho 2022, sec. 4).
+        prediction: what the network predicts: ``"eps"`` (noise), ``"v"``
+            (``v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0``, Salimans & Ho 2022, sec. 4)
+            or ``"x0"``.
         clip_denoised: clip the predicted ``x0`` to [-1, 1] while sampling.
+        min_snr_gamma: Min-SNR-gamma weighting (see :meth:`loss_weight`) or ``"off"``.
+        snr_floor: least weight of the x0 error (0: no floor).
     """
 
     def __init__(
         self,
         betas: np.ndarray,
-        prediction: Literal["eps", "v", "x0"] = "eps",
+        prediction: Prediction = "eps",
         clip_denoised: bool = True,
-        min_snr_gamma: float = 0.0,
+        min_snr_gamma: float | Literal["off"] = "off",
         snr_floor: float = 0.0,
     ) -> None:
         check_choice(prediction, PREDICTIONS, "diffusion.prediction")
-        if min_snr_gamma < 0:
-            raise ValueError(f"diffusion.min_snr_gamma must be >= 0, got {min_snr_gamma}")
-        if snr_floor < 0 or (min_snr_gamma and snr_floor > min_snr_gamma):
+        if min_snr_gamma != "off" and not min_snr_gamma > 0:
+            raise ValueError(f"diffusion.min_snr_gamma must be > 0 or 'off', got {min_snr_gamma}")
+        gamma = math.inf if min_snr_gamma == "off" else float(min_snr_gamma)
+        if not 0 <= snr_floor <= gamma:
             raise ValueError(f"diffusion.snr_floor must lie in [0, min_snr_gamma], got {snr_floor}")
-        self.min_snr_gamma = float(min_snr_gamma)
+        self.min_snr_gamma = min_snr_gamma
         self.snr_floor = float(snr_floor)
         betas = np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas < 1)).all():
@@ -133,11 +137,11 @@ class GaussianDiffusion:
         ``w = snr`` is 0.02 at t = 900 of the cosine schedule). On the network's own target
         that is ``w / snr`` for eps, ``w / (snr + 1)`` for v and ``w`` for x0.
         """
-        if not self.min_snr_gamma and not self.snr_floor:
+        if self.min_snr_gamma == "off" and not self.snr_floor:
             return torch.ones(t.shape[0], dtype=torch.float32)
         ab = self.alphas_cumprod[t.long().cpu()]
         snr = ab / (1.0 - ab)
-        w = snr.clamp(max=self.min_snr_gamma) if self.min_snr_gamma else snr
+        w = snr if self.min_snr_gamma == "off" else snr.clamp(max=self.min_snr_gamma)
         w = w.clamp(min=self.snr_floor)
         if self.prediction == "eps":
             w = w / snr
@@ -278,8 +282,8 @@ class GaussianDiffusion:
         shape: tuple[int, ...],
         *,
         generator: torch.Generator,
-        sampler: Literal["ddpm", "ddim"] = "ddpm",
-        steps: int = 0,
+        sampler: Sampler = "ddpm",
+        steps: int | Literal["all"] = "all",
         eta: float = 0.0,
         known: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
@@ -295,7 +299,7 @@ class GaussianDiffusion:
             generator: torch generator on ``device``; all noise comes from it, so the result
                 is a deterministic function of its seed.
             sampler: ``"ddpm"`` (ancestral) or ``"ddim"``.
-            steps: number of steps (0: all timesteps for DDPM, 50 for DDIM).
+            steps: number of steps, or ``"all"`` timesteps.
             eta: DDIM noise scale (0 = deterministic given the initial noise).
             known: ``(B, C, H, W)`` clean images in [-1, 1] whose ``mask`` region is kept.
             mask: bool, broadcastable to ``shape``; True where ``known`` is given.
@@ -310,8 +314,6 @@ class GaussianDiffusion:
             raise ValueError("inpainting needs both `known` and `mask`")
         if resample < 1:
             raise ValueError(f"resample must be >= 1, got {resample}")
-        if steps <= 0:
-            steps = self.num_timesteps if sampler == "ddpm" else 50
         seq = timestep_sequence(self.num_timesteps, steps)
         randn = lambda: torch.randn(shape, generator=generator, device=device)  # noqa: E731
 

@@ -19,16 +19,17 @@ pitch below it. Steps where nothing sounds belong to neither and are always gene
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from ..config import check_choice
 from ..spec import PianorollSpec
 
-__all__ = ["MASKS", "known_mask", "top_voice_region"]
+__all__ = ["Mask", "MASKS", "known_mask", "top_voice_region"]
 
-MASKS = ("accompaniment", "melody", "bars", "tracks")
+Mask = Literal["accompaniment", "melody", "bars", "tracks"]
+MASKS: tuple[str, ...] = get_args(Mask)
 
 
 def top_voice_region(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,7 @@ def top_voice_region(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def known_mask(
     roll: np.ndarray,
     spec: PianorollSpec,
-    kind: Literal["accompaniment", "melody", "bars", "tracks"],
+    kind: Mask,
     bars: Sequence[int] | None = None,
     tracks: Sequence[str] | None = None,
 ) -> np.ndarray:

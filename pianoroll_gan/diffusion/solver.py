@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -59,12 +59,10 @@ def build_denoiser(cfg: Any, spec: PianorollSpec) -> Denoiser:
         max_beats = spec.n_bars * spec.beats_per_bar
         encoder = ChordEncoder(len(QUALITIES), max_beats, cfg.chord_dim)
     channels = image_shape(spec)[0]
-    in_channels = 2 * channels if cfg.self_condition else channels
     positions = position_channels(spec) if cfg.position_channels else None
-    if positions is not None:
-        in_channels += positions.shape[0]
+    in_channels = channels + (0 if positions is None else positions.shape[0])
     unet = UNet(in_channels, unet_cfg, out_channels=channels)
-    return Denoiser(unet, encoder, self_condition=cfg.self_condition, positions=positions)
+    return Denoiser(unet, encoder, positions=positions)
 
 
 class DiffusionSolver(Solver):
@@ -74,13 +72,11 @@ class DiffusionSolver(Solver):
         super().__init__(cfg, spec, device)
         self.dcfg = cfg.diffusion
         divisor = unet_divisor(self.dcfg.unet)
-        for side, div in zip(image_shape(spec)[1:], divisor):
-            if side % div:
-                raise ValueError(
-                    f"diffusion.unet: image {image_shape(spec)} sides must be divisible by "
-                    f"downsample ** (levels - 1) x patch = {divisor}; use fewer levels in "
-                    "channel_mult, a smaller patch or downsample 1 on that axis"
-                )
+        if any(side % divisor for side in image_shape(spec)[1:]):
+            raise ValueError(
+                f"diffusion.unet: image {image_shape(spec)} sides must be divisible by "
+                f"2 ** (levels - 1) = {divisor}; use fewer levels in channel_mult"
+            )
         self.diffusion = GaussianDiffusion.from_config(self.dcfg)
         model = build_denoiser(self.dcfg, spec).to(device)
         self.nets = {"unet": model}
@@ -109,18 +105,8 @@ class DiffusionSolver(Solver):
             chords = chords.to(self.device)
             keep = torch.rand(b, device=self.device) >= self.dcfg.cond_drop_prob
 
-        # Self-conditioning (Chen et al. 2023): in half of the steps (one coin per batch, from
-        # torch's generator so that resume repeats it) the net first estimates x0 without
-        # gradient and then sees that estimate; otherwise it sees zeros.
-        first_pass = self.dcfg.self_condition and bool(torch.rand(()) < 0.5)
-
         def model_fn(x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None):
-            estimate = None
-            if first_pass:
-                with torch.no_grad():
-                    output = net(x_t, t, c, keep).float()
-                    estimate = self.diffusion.split_prediction(output, x_t, t)[1].clamp(-1, 1)
-            return net(x_t, t, c, keep, estimate)
+            return net(x_t, t, c, keep)
 
         with self.autocast():
             loss = self.diffusion.training_losses(model_fn, x0, t, chords).mean()
@@ -187,7 +173,7 @@ class DiffusionSolver(Solver):
         seed: int = 0,
         condition: np.ndarray | None = None,
         sampler: str | None = None,
-        steps: int | None = None,
+        steps: int | Literal["all"] | None = None,
         eta: float | None = None,
         guidance: float | None = None,
         chords: str | np.ndarray | None = None,
@@ -206,7 +192,7 @@ class DiffusionSolver(Solver):
             condition: a roll ``(N or 1, tracks, bars, S, P)`` or one sample (4-D) whose
                 ``inpaint`` region is kept.
             sampler: ``"ddpm"`` or ``"ddim"`` (default from config).
-            steps: sampler steps (default config ``sample_steps``; 0 = all / 50).
+            steps: sampler steps or ``"all"`` (default config ``sample_steps``).
             eta: DDIM noise scale.
             guidance: classifier-free guidance scale ``s`` (chord models).
             chords: chord symbols (``"C G Am F"``, one per bar, repeated), a file of them,
@@ -223,7 +209,7 @@ class DiffusionSolver(Solver):
         d, spec = self.dcfg, self.spec
         sampler = sampler or d.sampler
         check_choice(sampler, SAMPLERS, "sampler")
-        steps = d.sample_steps if steps is None else int(steps)
+        steps = d.sample_steps if steps is None else steps if steps == "all" else int(steps)
         eta = d.eta if eta is None else float(eta)
         guidance = d.guidance if guidance is None else float(guidance)
         resample = d.resample if resample is None else int(resample)
@@ -346,7 +332,7 @@ class DiffusionSolver(Solver):
         b: int,
         generator: torch.Generator,
         sampler: str,
-        steps: int,
+        steps: int | Literal["all"],
         eta: float,
         guidance: float,
         resample: int,
@@ -356,15 +342,10 @@ class DiffusionSolver(Solver):
     ) -> torch.Tensor:
         """One batch of images ``(b, 2 * tracks, T, P)`` in [-1, 1] from the EMA model."""
         model = guided_model(self.ema, labels, guidance)
-        estimate: list[torch.Tensor | None] = [None]  # self-conditioning: the last x0 estimate
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with self.autocast():
-                output = model(x_t, t, estimate[0]).float()
-            if self.dcfg.self_condition:
-                x0 = self.diffusion.split_prediction(output, x_t, t)[1]
-                estimate[0] = x0.clamp(-1.0, 1.0) if self.diffusion.clip_denoised else x0
-            return output
+                return model(x_t, t).float()
 
         x_known = mask = None
         if known is not None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = ["GANConfig", "Mode", "Loss", "Binarize", "Stream", "Branch"]
+
+Mode = Literal["jamming", "composer", "hybrid"]
+Loss = Literal["wgan-gp", "nonsaturating", "hinge"]
+Binarize = Literal["ht", "bs", "viterbi"]
+Stream = Literal["chroma", "onset"]
+Branch = Literal["pitch_time", "time_pitch"]
+
 
 @dataclass
 class GANConfig:
@@ -17,16 +25,10 @@ class GANConfig:
     # Multitrack mode (paper section 3.2): jamming = one G and one D per track, private
     # latents; composer = one G and one D, shared latents; hybrid = one G per track fed
     # shared + private latents, one D.
-    mode: Literal["jamming", "composer", "hybrid"] = "hybrid"
+    mode: Mode = "hybrid"
     latent_dim: int = 128  # total latent size, split between shared and private parts
-    # Hybrid mode: where the private latents enter. "trunk": concatenated to the shared
-    # latents at the bar generator's input, which then runs once per track (shared weights);
-    # "branches": the bar generator runs once on the shared latents, as in composer mode, and
-    # each track's private latents join its private branches (every voice then reads the
-    # same trunk features, which couples the voices more tightly).
-    private_latents: Literal["trunk", "branches"] = "trunk"
     # Losses and optimisation ------------------------------------------------------------
-    loss: Literal["wgan-gp", "nonsaturating", "hinge"] = "wgan-gp"
+    loss: Loss = "wgan-gp"
     gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP); 0 disables the penalty
     n_critic: int = 5  # discriminator updates per generator update
     # Real data of the n_critic D updates of one train step: "fresh" = a new batch for each
@@ -43,18 +45,18 @@ class GANConfig:
     # Output and binarization ------------------------------------------------------------
     output: Literal["tanh", "sigmoid"] = "tanh"  # activation of G's last layer
     # BinaryMuseGAN binary neurons on G's output in training (need output="sigmoid").
-    # Deterministic neurons switch on above `threshold`; with max_polyphony > 0 only the most
+    # Deterministic neurons switch on above `threshold`; with a max_polyphony only the most
     # probable pitches may switch on, the sampling rule, so the critic judges what sampling
     # will produce (fragmented notes included).
     binary_neurons: Literal["none", "deterministic", "stochastic"] = "none"
-    binary_from: int = 0  # G step at which binary neurons switch on (sigmoid before); 0 = always
     # Sampling: hard threshold, Bernoulli sampling, or (for one-note-at-a-time tracks such as
     # chorale voices) the most probable monophonic line per track with `penalty` (logits)
     # charged per change of note (pianoroll_gan.decoding; it implies max_polyphony = 1).
-    binarize: Literal["ht", "bs", "viterbi"] = "ht"
+    binarize: Binarize = "ht"
     penalty: float = 1.0
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
-    max_polyphony: int = 0  # sampling: keep at most this many pitches per step/track; 0 = all
+    # Sampling: keep at most this many pitches per step and track, or "all".
+    max_polyphony: int | Literal["all"] = "all"
     # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
     # C-major collection (at most 6 semitones), and move each sample back by a signature drawn
     # from the training phrases' signatures, so G learns one key collection instead of twelve.
@@ -67,20 +69,18 @@ class GANConfig:
     g_channels: tuple[int, int, int] = (256, 128, 64)  # shared transposed convs (per track)
     # Private branches per track: pitch-then-time and/or time-then-pitch (v3 uses both;
     # time-then-pitch is the cheaper one, as its first layer stays at octave resolution).
-    g_paths: tuple[Literal["pitch_time", "time_pitch"], ...] = ("pitch_time", "time_pitch")
+    g_paths: tuple[Branch, ...] = ("pitch_time", "time_pitch")
     # Channels of each private branch after its first layer and at full resolution (the
     # full-resolution width dominates the cost).
     g_branch: tuple[int, int] = (32, 16)
     cond_channels: int = 32  # width of the condition-track encoder
     # Discriminator widths ---------------------------------------------------------------
     # Private branches per track (here pitch-then-time is the cheaper one) and their width.
-    d_paths: tuple[Literal["pitch_time", "time_pitch"], ...] = ("pitch_time", "time_pitch")
+    d_paths: tuple[Branch, ...] = ("pitch_time", "time_pitch")
     d_private: int = 16
     d_channels: tuple[int, int] = (64, 128)  # shared convs
-    # Extra critic streams: "chroma" (pitch classes per beat), "onset" (onsets per step) and
-    # "key" (each track's pitch-class profile over the whole phrase, a distribution, through
-    # a small MLP added to the score: lets the critic judge how well a phrase keeps to a key).
-    d_streams: tuple[Literal["chroma", "onset", "key"], ...] = ("chroma", "onset")
+    # Extra critic streams: "chroma" (pitch classes per beat), "onset" (onsets per step).
+    d_streams: tuple[Stream, ...] = ("chroma", "onset")
     d_stream_channels: int = 32  # channels of each extra stream
     d_merge: int = 256  # width of the merge layer before the output
     # Sampling ---------------------------------------------------------------------------
@@ -104,18 +104,20 @@ class GANConfig:
             raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"gan.betas must lie in [0, 1), got {self.betas}")
-        if min(self.lr_decay_start, self.max_polyphony, self.condition_bank, self.binary_from) < 0:
+        if min(self.lr_decay_start, self.condition_bank) < 0:
+            raise ValueError("gan.lr_decay_start and condition_bank must be >= 0")
+        if self.max_polyphony != "all" and self.max_polyphony < 1:
             raise ValueError(
-                "gan.lr_decay_start, max_polyphony, condition_bank and binary_from must be >= 0"
+                f"gan.max_polyphony must be >= 1 or 'all', got {self.max_polyphony!r}"
             )
         if self.penalty < 0:
             raise ValueError(f"gan.penalty must be >= 0, got {self.penalty}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"gan.ema_decay must lie in [0, 1) (0 = off), got {self.ema_decay}")
-        if self.binarize == "viterbi" and self.max_polyphony > 1:
+        if self.binarize == "viterbi" and self.max_polyphony not in ("all", 1):
             raise ValueError(
                 "gan.binarize = 'viterbi' decodes one note per track and step: set "
-                f"gan.max_polyphony to 0 or 1 (got {self.max_polyphony}) or use 'ht'"
+                f"gan.max_polyphony to 1 or 'all' (got {self.max_polyphony}) or use 'ht'"
             )
         if not 0 < self.threshold < 1:
             raise ValueError(f"gan.threshold must lie in (0, 1), got {self.threshold}")

@@ -7,10 +7,12 @@ mode); losses are averaged over samples and summed over critics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import get_args
 
 import torch
 from torch.nn import functional as F
+
+from .config import Loss
 
 __all__ = [
     "LOSSES",
@@ -21,8 +23,7 @@ __all__ = [
     "linear_decay",
 ]
 
-LossName = Literal["wgan-gp", "nonsaturating", "hinge"]
-LOSSES: tuple[str, ...] = ("wgan-gp", "nonsaturating", "hinge")
+LOSSES: tuple[str, ...] = get_args(Loss)
 
 
 def _check(kind: str) -> None:
@@ -30,7 +31,7 @@ def _check(kind: str) -> None:
         raise ValueError(f"unknown GAN loss {kind!r}; valid choices: {list(LOSSES)}")
 
 
-def d_loss(kind: LossName, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def d_loss(kind: Loss, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Critic loss from scores of real and generated batches (without the penalty).
 
     - ``wgan-gp``: ``E[D(fake)] - E[D(real)]`` (Gulrajani et al. 2017, eq. 3 without GP).
@@ -48,7 +49,7 @@ def d_loss(kind: LossName, real: torch.Tensor, fake: torch.Tensor) -> torch.Tens
     return per_critic.sum()
 
 
-def g_loss(kind: LossName, fake: torch.Tensor) -> torch.Tensor:
+def g_loss(kind: Loss, fake: torch.Tensor) -> torch.Tensor:
     """Generator loss from critic scores of generated samples.
 
     ``wgan-gp`` and ``hinge``: ``-E[D(fake)]``; ``nonsaturating``: ``softplus(-D(fake))``.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
 from ..train.solver import Solver, ema_update
-from .config import GANConfig
+from .config import Binarize, GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
 
 __all__ = ["GANSolver", "decode", "slerp"]
@@ -49,9 +49,9 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def decode(
     probs: torch.Tensor,
-    binarize: str = "ht",
+    binarize: Binarize = "ht",
     threshold: float = 0.5,
-    max_polyphony: int = 0,
+    max_polyphony: int | Literal["all"] = "all",
     generator: torch.Generator | None = None,
     penalty: float = 1.0,
 ) -> torch.Tensor:
@@ -63,12 +63,14 @@ def decode(
             ``"viterbi"`` the most probable monophonic line per track, each change of note
             costing ``penalty`` logits (:func:`pianoroll_gan.decoding.viterbi_monophonic`;
             at most one pitch per step, ``max_polyphony`` aside).
-        max_polyphony: when > 0, keep at most this many of the most probable pitches per
-            track and step (e.g. 1 for monophonic voices); 0 keeps all.
+        max_polyphony: keep at most this many of the most probable pitches per track and
+            step (e.g. 1 for monophonic voices); ``"all"`` keeps all.
         generator: random source of Bernoulli sampling (on the CPU).
     """
-    if binarize not in ("ht", "bs", "viterbi"):
-        raise ValueError(f"unknown binarize {binarize!r}; valid choices: ['ht', 'bs', 'viterbi']")
+    if binarize not in get_args(Binarize):
+        raise ValueError(
+            f"unknown binarize {binarize!r}; valid choices: {list(get_args(Binarize))}"
+        )
     if binarize == "viterbi":
         return viterbi_monophonic(probs, threshold, penalty)
     if binarize == "ht":
@@ -194,7 +196,6 @@ class GANSolver(Solver):
         self._remember_condition(x)  # in the data's own keys: sampling normalizes them
         if self.keys is not None:
             x, _ = self.keys.normalize(x)
-        self.unwrap(self.nets["G"]).binary_on = step >= g.binary_from
         x = self.to_range(x)
         if self.batches_per_step > 1:  # n_critic batches concatenated by the trainer
             if x.shape[0] % self.batches_per_step:

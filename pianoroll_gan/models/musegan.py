@@ -26,7 +26,6 @@ from .musegan_layers import (
     down_block,
     factorise,
     group_cat,
-    key_profile,
     onset_per_step,
     up_block,
 )
@@ -136,9 +135,6 @@ class Generator(nn.Module):
         self.spec, self.mode = spec, cfg.mode
         self.output, self.binary_neurons = cfg.output, cfg.binary_neurons
         self.threshold, self.max_polyphony = cfg.threshold, cfg.max_polyphony
-        # Off before gan.binary_from (two-stage training: sigmoid first, then binary neurons);
-        # the solver sets it every step from the step number.
-        self.binary_on = True
         f = factorise(spec)
         T, B = spec.n_tracks, spec.n_bars
         self.layout = latent_layout(cfg.mode, cfg.latent_dim, T)
@@ -157,11 +153,7 @@ class Generator(nn.Module):
         )
         # Shared bar generator: groups = tracks only in jamming (no weights are shared there).
         g = T if cfg.mode == "jamming" else 1
-        self.private_at_branches = cfg.mode == "hybrid" and cfg.private_latents == "branches"
-        c_private = lay.private_static + lay.private_temporal
-        c_in = (
-            lay.shared_static + lay.shared_temporal + (0 if self.private_at_branches else c_private)
-        )
+        c_in = lay.shared_static + lay.shared_temporal + lay.private_static + lay.private_temporal
         c1, c2, c3 = cfg.g_channels
         self.shared = nn.Sequential(
             up_block(g * c_in, g * c1, 2, f.beats, groups=g),  # (1, 1) -> (beats, 1)
@@ -183,7 +175,7 @@ class Generator(nn.Module):
         # Private branches. In composer mode all tracks read the same shared features, so the
         # first branch layer is one ungrouped layer from them (same maths as copying them).
         gb = 1 if cfg.mode == "composer" else T
-        c_br = gb * (c3 + (ce if n_cond else 0) + (c_private if self.private_at_branches else 0))
+        c_br = gb * (c3 + (ce if n_cond else 0))
         (cb, co), pk, ps, rp = cfg.g_branch, f.pitch_kernel, f.pitch_stride, f.res_private
         self.paths = nn.ModuleDict()
         if "pitch_time" in cfg.g_paths:
@@ -205,13 +197,12 @@ class Generator(nn.Module):
         with torch.no_grad():
             self.merge.bias.fill_(logit / 2 if cfg.output == "tanh" else logit)
 
-    def _bar_latents(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-bar inputs of the shared generator, channels-last, and the private latents
-        that join the branches instead (hybrid with ``private_latents = "branches"``).
+    def _bar_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Per-bar inputs of the shared generator, channels-last.
 
-        Returns ``(N, bars, 1, 1, c)`` (composer, hybrid-branches), ``(N * tracks, bars, 1,
-        1, c)`` (hybrid) or ``(N, bars, 1, 1, tracks * c)`` (jamming); the private part is
-        ``(N, tracks, c_private, bars)`` or None.
+        Returns ``(N, bars, 1, 1, c)`` (composer), ``(N * tracks, bars, 1, 1, c)`` (hybrid:
+        shared and private latents of each track) or ``(N, bars, 1, 1, tracks * c)``
+        (jamming).
         """
         lay, T, B = self.layout, self.spec.n_tracks, self.spec.n_bars
         n = z.shape[0]
@@ -223,17 +214,15 @@ class Generator(nn.Module):
             shared.append(self.temporal_shared(z_st)[:, 0])
         shared = torch.cat(shared, dim=1)
         if self.mode == "composer":
-            return shared.transpose(1, 2)[:, :, None, None], None
+            return shared.transpose(1, 2)[:, :, None, None]
         private = [z_p.reshape(n, T, -1, 1).expand(-1, -1, -1, B)]  # (N, T, c, bars)
         if self.temporal_private is not None:
             private.append(self.temporal_private(z_pt))
         private = torch.cat(private, dim=2)
         if self.mode == "jamming":
-            return private.permute(0, 3, 1, 2).reshape(n, B, 1, 1, -1), None
-        if self.private_at_branches:
-            return shared.transpose(1, 2)[:, :, None, None], private
+            return private.permute(0, 3, 1, 2).reshape(n, B, 1, 1, -1)
         per_track = torch.cat([shared.unsqueeze(1).expand(-1, T, -1, -1), private], dim=2)
-        return per_track.transpose(2, 3).reshape(n * T, B, 1, 1, -1), None
+        return per_track.transpose(2, 3).reshape(n * T, B, 1, 1, -1)
 
     def logits(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Pre-activation output.
@@ -249,14 +238,8 @@ class Generator(nn.Module):
         if z.shape[1:] != (self.latent_dim,):
             raise ValueError(f"latent has shape {tuple(z.shape)}; expected (N, {self.latent_dim})")
         n, T = z.shape[0], self.spec.n_tracks
-        trunk_in, private = self._bar_latents(z)
-        h = self.shared(trunk_in)  # (N', bars, coarse_steps, octaves, c3)
-        if private is not None:  # one trunk; track t's branch reads it and its own latents
-            _, bars, steps, octaves, _ = h.shape
-            p = private.permute(0, 3, 1, 2)[:, :, None, None]  # (N, bars, 1, 1, T, c)
-            p = p.expand(-1, -1, steps, octaves, -1, -1).flatten(4)
-            h = group_cat([h.repeat(1, 1, 1, 1, T), p], T)
-        elif self.mode == "hybrid":  # tracks into channels: (N, bars, coarse, octaves, T * c3)
+        h = self.shared(self._bar_latents(z))  # (N', bars, coarse_steps, octaves, c3)
+        if self.mode == "hybrid":  # tracks into channels: (N, bars, coarse, octaves, T * c3)
             h = h.reshape(n, T, *h.shape[1:]).permute(0, 2, 3, 4, 1, 5).flatten(4)
         if self.encoder is not None:
             if cond is None:
@@ -271,7 +254,7 @@ class Generator(nn.Module):
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
         """Output nonlinearity: binary neurons (values {0, 1}), tanh or sigmoid."""
-        if self.binary_neurons != "none" and self.binary_on:
+        if self.binary_neurons != "none":
             return binary_neuron(
                 logits,
                 stochastic=self.binary_neurons == "stochastic",
@@ -342,12 +325,6 @@ class Discriminator(nn.Module):
             self.streams["chroma"] = down_block(T * c_in, g * cs, 3, 12, groups=g)
         if "onset" in cfg.d_streams:
             self.streams["onset"] = down_block(T * c_in, g * cs, 2, spec.resolution, groups=g)
-        self.key = None
-        if "key" in cfg.d_streams:
-            self.key = nn.Sequential(
-                down_block(T * c_in, g * cs, 3, 12, groups=g),
-                AxisConv(g * cs, g, 3, 1, groups=g),
-            )
         c_merge = c2 + cs * len(self.streams)
         self.merge = down_block(g * c_merge, g * cfg.d_merge, 2, f.beats, groups=g)
         self.out = AxisConv(g * cfg.d_merge, g, 1, B, groups=g)  # over the bars
@@ -377,7 +354,4 @@ class Discriminator(nn.Module):
         if "onset" in self.streams:
             feats.append(self.streams["onset"](onset_per_step(xin)))
         h = self.merge(group_cat(feats, g))  # (N, bars, 1, 1, g * d_merge)
-        scores = self.out(h).reshape(x.shape[0], g)
-        if self.key is not None:
-            scores = scores + self.key(key_profile(xin, self.spec)).reshape(x.shape[0], g)
-        return scores
+        return self.out(h).reshape(x.shape[0], g)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -24,7 +25,6 @@ __all__ = [
     "up_block",
     "down_block",
     "chroma_per_beat",
-    "key_profile",
     "onset_per_step",
     "binary_neuron",
     "keep_top_k",
@@ -257,20 +257,6 @@ def chroma_per_beat(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
     return x.sum(dim=(3, 4))
 
 
-def key_profile(x: torch.Tensor, spec: PianorollSpec, eps: float = 1e-6) -> torch.Tensor:
-    """Pitch-class profile of the whole phrase per channel, as a distribution.
-
-    Args:
-        x: channels-last ``(N, bars, steps, pitches, C)``.
-
-    Returns:
-        ``(N, 1, 1, 12, C)``: activity per pitch class over all bars and steps, divided by
-        the channel's total (all zeros for a silent channel).
-    """
-    chroma = chroma_per_beat(x, spec).sum(dim=(1, 2), keepdim=True)  # (N, 1, 1, 12, C)
-    return chroma / (chroma.sum(dim=3, keepdim=True) + eps)
-
-
 def onset_per_step(x: torch.Tensor) -> torch.Tensor:
     """Onset strength per step: positive time difference summed over pitches.
 
@@ -287,14 +273,16 @@ def onset_per_step(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(onsets, (0, 0, 1, 0)).reshape(n, b, s, 1, c)
 
 
-def keep_top_k(notes: torch.Tensor, probs: torch.Tensor, k: int) -> torch.Tensor:
+def keep_top_k(notes: torch.Tensor, probs: torch.Tensor, k: int | Literal["all"]) -> torch.Tensor:
     """``notes`` (bool) with all but the ``k`` most probable pitches per step switched off.
 
-    ``k = 0`` (or at least the number of pitches) keeps all; ties are broken by ``topk``, so
-    exactly ``k`` pitches stay eligible.
+    ``k = "all"`` (or at least the number of pitches) keeps all; ties are broken by ``topk``,
+    so exactly ``k`` pitches stay eligible.
     """
-    if not 0 < k < probs.shape[-1]:
+    if k == "all" or k >= probs.shape[-1]:
         return notes
+    if k < 1:
+        raise ValueError(f"max_polyphony must be >= 1 or 'all', got {k!r}")
     top = probs.topk(k, dim=-1).indices
     return notes & torch.zeros_like(notes).scatter_(-1, top, True)
 
@@ -310,7 +298,9 @@ class _BinaryNeuron(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, threshold: torch.Tensor, top_k: int) -> torch.Tensor:
+    def forward(
+        ctx, logits: torch.Tensor, threshold: torch.Tensor, top_k: int | str
+    ) -> torch.Tensor:
         p = torch.sigmoid(logits)
         ctx.save_for_backward(p)
         return keep_top_k(p > threshold, p, top_k).to(logits.dtype)
@@ -322,11 +312,14 @@ class _BinaryNeuron(torch.autograd.Function):
 
 
 def binary_neuron(
-    logits: torch.Tensor, stochastic: bool, threshold: float = 0.5, max_polyphony: int = 0
+    logits: torch.Tensor,
+    stochastic: bool,
+    threshold: float = 0.5,
+    max_polyphony: int | Literal["all"] = "all",
 ) -> torch.Tensor:
     """Deterministic (threshold ``threshold``) or stochastic (threshold ~ U[0, 1]) binary
-    neuron over the last axis (pitches); ``max_polyphony > 0`` keeps at most that many of the
-    most probable pitches on, the same rule as :func:`pianoroll_gan.gan.solver.decode`, so
+    neuron over the last axis (pitches); an integer ``max_polyphony`` keeps at most that many
+    of the most probable pitches on, the same rule as :func:`pianoroll_gan.gan.solver.decode`, so
     the critic sees in training exactly what sampling will produce.
     """
     if stochastic:

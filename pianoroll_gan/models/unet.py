@@ -7,11 +7,7 @@ cross-attention to condition tokens, GeGLU feed-forward). It knows nothing of no
 schedules: ``UNet(x, t, cond)`` maps an image and a timestep to an image of the same shape.
 
 Images may be non-square (e.g. 128 time steps x 64 pitches); each side must be divisible by
-``downsample ** (levels - 1)`` times the patch size. A patch stem (``cfg.patch``) folds each
-patch into channels before the first convolution and unfolds the output after the last
-(exactly inverse rearrangements), so a (2, 1) patch halves the time resolution the network
-runs at. Folding the whole pitch axis (patch ``(1, pitches)``) with ``kernel=(3, 1)`` and
-``downsample=(2, 1)`` gives a U-Net over time whose channels hold every pitch.
+``2 ** (levels - 1)`` (:func:`unet_divisor`).
 """
 
 from __future__ import annotations
@@ -31,8 +27,6 @@ __all__ = [
     "timestep_embedding",
     "count_parameters",
     "unet_divisor",
-    "fold_patches",
-    "unfold_patches",
 ]
 
 
@@ -71,25 +65,15 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, with the time embedding added in between (Ho et al. 2020)."""
 
-    def __init__(
-        self,
-        c_in: int,
-        c_out: int,
-        d_time: int,
-        groups: int,
-        dropout: float,
-        kernel: tuple[int, int] = (3, 3),
-    ) -> None:
+    def __init__(self, c_in: int, c_out: int, d_time: int, groups: int, dropout: float) -> None:
         super().__init__()
-        self.in_layers = nn.Sequential(
-            nn.GroupNorm(groups, c_in), nn.SiLU(), conv(c_in, c_out, kernel)
-        )
+        self.in_layers = nn.Sequential(nn.GroupNorm(groups, c_in), nn.SiLU(), conv(c_in, c_out))
         self.time_proj = nn.Sequential(nn.SiLU(), nn.Linear(d_time, c_out))
         self.out_layers = nn.Sequential(
             nn.GroupNorm(groups, c_out),
             nn.SiLU(),
             nn.Dropout(dropout),
-            conv(c_out, c_out, kernel),
+            conv(c_out, c_out),
         )
         self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
 
@@ -190,37 +174,20 @@ class Stage(nn.ModuleList):
         return x
 
 
-class Conv(nn.Conv2d):
-    """``nn.Conv2d`` that runs as a 1-D convolution over the height when the image is one
-    cell wide and the kernel one cell wide (same weights and result; oneDNN's 2-D path is
-    much slower for a ``(k, 1)`` kernel on such images)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] == 1 and self.kernel_size[1] == 1 and self.stride[1] == 1:
-            out = F.conv1d(
-                x.squeeze(-1), self.weight.squeeze(-1), self.bias, self.stride[0], self.padding[0]
-            )
-            return out.unsqueeze(-1)
-        return super().forward(x)
-
-
-def conv(
-    c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int] = (1, 1)
-) -> nn.Conv2d:
-    """A convolution that keeps the size (stride 1) or divides it by the stride."""
-    return Conv(c_in, c_out, kernel, stride=stride, padding=(kernel[0] // 2, kernel[1] // 2))
+def conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
+    """A 3x3 convolution that keeps the size (stride 1) or halves it (stride 2)."""
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
 
 
 class Upsample(nn.Module):
-    """Nearest-neighbour upsampling by ``factor`` (per axis) then a convolution."""
+    """Nearest-neighbour upsampling by 2 then a 3x3 convolution."""
 
-    def __init__(self, channels: int, kernel: tuple[int, int], factor: tuple[int, int]) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.factor = tuple(float(f) for f in factor)
-        self.conv = conv(channels, channels, kernel)
+        self.conv = conv(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=self.factor, mode="nearest"))
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class UNet(nn.Module):
@@ -238,9 +205,6 @@ class UNet(nn.Module):
         self.in_channels = in_channels
         out_channels = out_channels or in_channels
         self.out_channels = out_channels
-        self.patch = tuple(cfg.patch)
-        ph, pw = self.patch
-        kernel, factor = tuple(cfg.kernel), tuple(cfg.downsample)
         base, groups, heads = cfg.base_channels, cfg.groups, cfg.num_heads
         d_time = 4 * base
         self.time_mlp = nn.Sequential(nn.Linear(base, d_time), nn.SiLU(), nn.Linear(d_time, d_time))
@@ -248,44 +212,40 @@ class UNet(nn.Module):
         def transformer(ch: int) -> SpatialTransformer:
             return SpatialTransformer(ch, heads, cfg.transformer_layers, cfg.cond_dim, groups)
 
-        self.down = nn.ModuleList([Stage([conv(in_channels * ph * pw, base, kernel)])])
+        self.down = nn.ModuleList([Stage([conv(in_channels, base)])])
         skips = [base]
         ch = base
         levels = len(cfg.channel_mult)
         for level, mult in enumerate(cfg.channel_mult):
             for _ in range(cfg.num_res_blocks):
-                layers: list[nn.Module] = [
-                    ResBlock(ch, base * mult, d_time, groups, cfg.dropout, kernel)
-                ]
+                layers: list[nn.Module] = [ResBlock(ch, base * mult, d_time, groups, cfg.dropout)]
                 ch = base * mult
                 if level in cfg.attention_levels:
                     layers.append(transformer(ch))
                 self.down.append(Stage(layers))
                 skips.append(ch)
             if level != levels - 1:
-                self.down.append(Stage([conv(ch, ch, kernel, stride=factor)]))
+                self.down.append(Stage([conv(ch, ch, stride=2)]))
                 skips.append(ch)
 
-        middle: list[nn.Module] = [ResBlock(ch, ch, d_time, groups, cfg.dropout, kernel)]
+        middle: list[nn.Module] = [ResBlock(ch, ch, d_time, groups, cfg.dropout)]
         if cfg.middle_attention:
             middle.append(transformer(ch))
-        middle.append(ResBlock(ch, ch, d_time, groups, cfg.dropout, kernel))
+        middle.append(ResBlock(ch, ch, d_time, groups, cfg.dropout))
         self.middle = Stage(middle)
 
         self.up = nn.ModuleList()
         for level in reversed(range(levels)):
             width = base * cfg.channel_mult[level]
             for j in range(cfg.num_res_blocks + 1):
-                layers = [ResBlock(ch + skips.pop(), width, d_time, groups, cfg.dropout, kernel)]
+                layers = [ResBlock(ch + skips.pop(), width, d_time, groups, cfg.dropout)]
                 ch = width
                 if level in cfg.attention_levels:
                     layers.append(transformer(ch))
                 if level != 0 and j == cfg.num_res_blocks:
-                    layers.append(Upsample(ch, kernel, factor))
+                    layers.append(Upsample(ch))
                 self.up.append(Stage(layers))
-        self.out = nn.Sequential(
-            nn.GroupNorm(groups, ch), nn.SiLU(), conv(ch, out_channels * ph * pw, kernel)
-        )
+        self.out = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(), conv(ch, out_channels))
         self.divisor = unet_divisor(cfg)
         if cfg.channels_last:
             self.to(memory_format=torch.channels_last)
@@ -296,8 +256,7 @@ class UNet(nn.Module):
         """Predict the diffusion target for images ``x`` at timesteps ``t``.
 
         Args:
-            x: ``(B, C, H, W)`` images (H, W divisible by ``2 ** (levels - 1)`` times the
-                patch height, width).
+            x: ``(B, C, H, W)`` images (H, W divisible by ``2 ** (levels - 1)``).
             t: ``(B,)`` timesteps (integer or float).
             cond: ``(B, L, cond_dim)`` condition tokens for cross-attention, or None
                 (cross-attention is skipped; a conditional model's "no condition" is a
@@ -306,15 +265,13 @@ class UNet(nn.Module):
         Returns:
             ``(B, out_channels, H, W)``.
         """
-        if x.shape[-2] % self.divisor[0] or x.shape[-1] % self.divisor[1]:
+        if x.shape[-2] % self.divisor or x.shape[-1] % self.divisor:
             raise ValueError(
-                f"UNet input {tuple(x.shape)}: height must be divisible by {self.divisor[0]} "
-                f"and width by {self.divisor[1]} (downsample ** (levels - 1) x patch); pad the "
-                "image, use fewer levels or a smaller patch"
+                f"UNet input {tuple(x.shape)}: height and width must be divisible by "
+                f"{self.divisor} (2 ** (levels - 1)); pad the image or use fewer levels"
             )
         if cond is not None and self.cfg.cond_dim == 0:
             raise ValueError("UNet got a condition but was built with cond_dim=0")
-        x = fold_patches(x, self.patch)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         emb = self.time_mlp(timestep_embedding(t, self.cfg.base_channels))  # (B, 4 * base)
@@ -326,36 +283,12 @@ class UNet(nn.Module):
         h = self.middle(h, emb, cond)
         for stage in self.up:
             h = stage(torch.cat([h, skips.pop()], dim=1), emb, cond)
-        return unfold_patches(self.out(h), self.patch)
+        return self.out(h)
 
 
-def unet_divisor(cfg: UNetConfig) -> tuple[int, int]:
-    """What the image height and width must be divisible by: ``downsample ** (levels - 1)``
-    times the patch size, per axis."""
-    levels = len(cfg.channel_mult)
-    return tuple(f ** (levels - 1) * p for f, p in zip(cfg.downsample, cfg.patch))
-
-
-def fold_patches(x: torch.Tensor, patch: tuple[int, int]) -> torch.Tensor:
-    """``(B, C, H, W)`` -> ``(B, C ph pw, H / ph, W / pw)``: each patch's cells become
-    channels (channel ``c ph pw + i pw + j`` holds cell ``(i, j)`` of channel ``c``'s patch)."""
-    ph, pw = patch
-    if ph == pw == 1:
-        return x
-    b, c, h, w = x.shape
-    x = x.reshape(b, c, h // ph, ph, w // pw, pw).permute(0, 1, 3, 5, 2, 4)
-    return x.reshape(b, c * ph * pw, h // ph, w // pw)
-
-
-def unfold_patches(x: torch.Tensor, patch: tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`fold_patches`."""
-    ph, pw = patch
-    if ph == pw == 1:
-        return x
-    b, cpp, h, w = x.shape
-    c = cpp // (ph * pw)
-    x = x.reshape(b, c, ph, pw, h, w).permute(0, 1, 4, 2, 5, 3)
-    return x.reshape(b, c, h * ph, w * pw)
+def unet_divisor(cfg: UNetConfig) -> int:
+    """What the image height and width must be divisible by: ``2 ** (levels - 1)``."""
+    return 2 ** (len(cfg.channel_mult) - 1)
 
 
 def count_parameters(module: nn.Module) -> int:
