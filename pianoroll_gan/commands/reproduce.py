@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="use, per experiment and seed, a finished run folder trained with the same "
-        "settings (train.threads and the runs folder aside) instead of training",
+        help="use, per experiment and seed, the newest finished run folder trained with the "
+        "same settings (CPU threads and where runs and data live aside) instead of training",
     )
     parser.add_argument(
         "--no-train",
