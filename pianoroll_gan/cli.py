@@ -18,8 +18,15 @@ from . import __version__
 COMMANDS = ("prepare", "show", "evaluate", "train", "sample", "harmonize", "bench", "reproduce")
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pianoroll-gan",
         description="Multitrack piano-roll generation: data, GAN and diffusion models, metrics.",
     )
@@ -55,12 +62,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        # Bad input reaches the user as one clear line, not a traceback.
+    except (ValueError, OSError, KeyError) as err:
+        # Bad input (a value, a file, a folder that cannot be written) reaches the user as
+        # one clear line, not a traceback; -v shows the traceback.
         if args.verbose:
             raise
-        print(f"pianoroll-gan {args.command}: error: {err}", file=sys.stderr)
+        print(f"pianoroll-gan {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.verbose:
+            raise
+        print(f"pianoroll-gan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (an OSError without one: its strerror and file)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        text = f"{err.strerror}: {err.filename}"
+    return " ".join(text.split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pianoroll_gan.train.tomlwrite import dumps
 from pianoroll_gan.train.trainer import (
     NonFiniteLossError,
     Trainer,
+    TrainingAborted,
     TrainingInterrupted,
     setup_precision,
     train,
@@ -229,8 +230,16 @@ def test_second_ctrl_c_quits_at_once(tmp_path):
     trainer.request_stop(signal.SIGTERM)
     trainer.request_stop(signal.SIGTERM)
     assert trainer.stop_requested
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingAborted, match="step 0 .second Ctrl-C. without saving it; no "):
         trainer.request_stop(signal.SIGINT)
+    trainer.last_checkpoint = tmp_path / "r" / "checkpoints" / "step_00000002.pt"
+    with pytest.raises(TrainingAborted) as info:
+        trainer.request_stop(signal.SIGINT)
+    assert str(info.value).endswith(
+        f"the last checkpoint is {trainer.last_checkpoint}; continue with: pianoroll-gan "
+        f"train --resume {tmp_path / 'r'}"
+    )
+    trainer._release()
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
@@ -265,7 +274,7 @@ def test_train_command_exit_codes(tmp_path, monkeypatch, capsys):
     exp.write_text('name = "x"\n')
 
     def failing(error):
-        def fake_train(cfg, run_dir=None, resume=None):
+        def fake_train(cfg, run_dir=None, resume=None, overwrite=False):
             raise error("training stopped at step 5: loss = nan", tmp_path, 5)
 
         return fake_train
@@ -327,9 +336,11 @@ def test_best_checkpoint_follows_metric(tmp_path, monkeypatch, metric, best_step
     import pianoroll_gan.metrics as metrics
 
     values = iter([0.3, 0.9, 0.1])  # at steps 2, 4, 6
-    monkeypatch.setattr(
-        metrics, "evaluate", lambda roll, spec, **kw: FakeResults(next(values)), raising=False
-    )
+
+    def fake_evaluate(roll, spec, **kw):  # 3 samples: an evaluation; 2: the metric names probe
+        return FakeResults(next(values) if len(roll) == 3 else 0.0)
+
+    monkeypatch.setattr(metrics, "evaluate", fake_evaluate, raising=False)
     cfg = tiny_cfg(
         tmp_path,
         "LinearSolver",

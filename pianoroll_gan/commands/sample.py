@@ -26,6 +26,15 @@ def _str_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+def _steps(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from err
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a run folder written by train")
     parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
@@ -90,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
     )
     opts.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
-    opts.add_argument("--steps", type=int, help="diffusion: sampling steps (DDIM)")
+    opts.add_argument("--steps", type=_steps, help="diffusion: sampler steps (>= 1) or 'all'")
     opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
     opts.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")
     chords = opts.add_mutually_exclusive_group()
@@ -131,6 +140,69 @@ OPTION_KEYS = (
 )
 
 
+# Sampler options that share a config field's valid range: option -> (section, field).
+OPTION_FIELDS = {
+    "binarize": ("gan", "binarize"),
+    "penalty": ("gan", "penalty"),
+    "sampler": ("diffusion", "sampler"),
+    "steps": ("diffusion", "sample_steps"),
+    "eta": ("diffusion", "eta"),
+    "guidance": ("diffusion", "guidance"),
+    "resample": ("diffusion", "resample"),
+}
+FAMILY_OPTIONS = {
+    "gan": ("binarize", "threshold", "penalty"),
+    "diffusion": (
+        "threshold",
+        *("sampler", "steps", "eta", "guidance", "chords", "inpaint", "bars", "tracks"),
+        *("resample", "long_bars"),
+    ),
+}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def check_sampler_options(cfg, options: dict) -> None:
+    """Refuse, before any work, sampler options outside their valid range (the range of the
+    config field they stand for, e.g. ``--threshold`` in (0, 1)) or of the other family.
+
+    Runs of a custom ``train.solver`` take any option; their ranges are still checked.
+    """
+    import dataclasses
+
+    if not cfg.train.solver:
+        valid = FAMILY_OPTIONS[cfg.family]
+        wrong = [k for k in options if k not in valid]
+        if wrong:
+            raise ValueError(
+                f"{_flag(wrong[0])} is not an option of {cfg.family} sampling; its options: "
+                + ", ".join(_flag(k) for k in valid)
+            )
+    for key, value in options.items():
+        if key == "threshold":
+            families = [cfg.family] if not cfg.train.solver else ["gan", "diffusion"]
+            fields = [(family, "threshold") for family in families]
+        elif key in OPTION_FIELDS:
+            fields = [OPTION_FIELDS[key]]
+        else:
+            continue
+        for section, name in fields:
+            try:
+                dataclasses.replace(getattr(cfg, section), **{name: value})
+            except ValueError as err:
+                raise ValueError(str(err).replace(f"{section}.{name}", _flag(key))) from err
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """Range checks of the counts, before any work."""
+    for key, low in (("n", 1), ("batch", 1), ("midi", 0), ("interpolate", 2), ("long_bars", 1)):
+        value = getattr(args, key, None)
+        if value is not None and value < low:
+            raise ValueError(f"{_flag(key)} must be >= {low}, got {value}")
+
+
 def sampler_options(args: argparse.Namespace) -> dict:
     """The sampler options the user gave (others keep the solver's defaults)."""
     options = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k, None) is not None}
@@ -147,21 +219,34 @@ def sampler_options(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..train.run import generate, load_condition, load_run, write_samples
+    from ..train.run import (
+        check_data_cache,
+        check_sample_folder,
+        generate,
+        load_condition,
+        load_run,
+        read_config,
+        write_samples,
+    )
 
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
-    cfg, spec, solver = load_run(args.run_dir, args.checkpoint, device=args.device)
+    # Everything that can be checked before loading the model is checked first.
+    check_counts(args)
     options = sampler_options(args)
-    cond_file = args.condition or args.from_file
-    condition = load_condition(cond_file, spec) if cond_file is not None else None
+    run_cfg = read_config(args.run_dir)
+    check_sampler_options(run_cfg, options)
     label = Path(str(args.checkpoint)).stem
     out = args.out or args.run_dir / "samples" / f"{label}-seed{args.seed}"
+    check_sample_folder(out)
+    if not args.no_eval:
+        check_data_cache(run_cfg.data)
+    cond_file = args.condition or args.from_file
+    if cond_file is not None and not Path(cond_file).is_file():
+        raise FileNotFoundError(f"condition file {cond_file} does not exist")
+    cfg, spec, solver = load_run(args.run_dir, args.checkpoint, device=args.device)
+    condition = load_condition(cond_file, spec) if cond_file is not None else None
     if args.interpolate is not None:
         if not hasattr(solver, "interpolate"):
             raise ValueError(f"--interpolate: the {cfg.family} solver has no latent interpolation")
-        if args.interpolate < 2:
-            raise ValueError(f"--interpolate needs K >= 2, got {args.interpolate}")
         roll = np.asarray(solver.interpolate(args.interpolate, seed=args.seed), dtype=bool)
     else:
         roll = generate(

@@ -29,7 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue this run from its last checkpoint (its config.toml plus the overrides)",
     )
     parser.add_argument(
-        "--run-dir", type=Path, default=None, metavar="DIR", help="write the run here"
+        "--run-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the run here (a new or empty folder; see --overwrite)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --run-dir: delete the run the folder holds, then train a new one there",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
@@ -60,6 +69,13 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.overwrite and (args.resume is not None or args.run_dir is None):
+        raise ValueError(
+            "--overwrite starts the run in --run-dir DIR over; it cannot go with --resume "
+            "(which continues a run) and needs --run-dir"
+        )
+    if args.resume is not None and args.run_dir is not None:
+        raise ValueError("give either --resume RUN_DIR or --run-dir DIR: a resumed run stays put")
     cfg = resolve_config(args)
     if args.dry_run:
         from ..train.tomlwrite import dumps
@@ -70,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.trainer import NonFiniteLossError, TrainingInterrupted, train
 
     try:
-        run_dir = train(cfg, run_dir=args.run_dir, resume=args.resume)
+        run_dir = train(cfg, run_dir=args.run_dir, resume=args.resume, overwrite=args.overwrite)
     except TrainingInterrupted as err:
         print(f"pianoroll-gan train: {err}", file=sys.stderr)
         return 130

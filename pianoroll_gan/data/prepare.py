@@ -99,9 +99,13 @@ def read_meta(cache_dir: str | Path) -> dict[str, Any]:
             f"{cache_dir} is not a prepared dataset ({path.name}: {err}); run "
             "`pianoroll-gan prepare SPEC --source SRC --out DIR` first"
         ) from err
-    missing = [s for s in SPLITS if not (Path(cache_dir) / f"{s}.npy").is_file()]
+    arrays = [f"{s}{suffix}.npy" for s in SPLITS for suffix in ("", "_pitch")]
+    missing = [name for name in arrays if not (Path(cache_dir) / name).is_file()]
     if not meta.get("complete") or missing:
-        raise FileNotFoundError(f"{cache_dir} is an incomplete prepared dataset; prepare it again")
+        why = f"file {missing[0]} missing" if missing else "meta.json not marked complete"
+        raise FileNotFoundError(
+            f"{cache_dir} is an incomplete prepared dataset ({why}); prepare it again"
+        )
     return meta
 
 
@@ -311,9 +315,10 @@ def prepare(cfg: DataConfig, out: str | Path | None = None, progress: bool = Tru
             if read_meta(out).get("hash") == digest:
                 log.info("reusing prepared dataset %s (same settings)", out)
                 return out
-        except FileNotFoundError:
-            pass
-        log.info("settings changed: rebuilding %s", out)
+            reason = "settings changed"
+        except FileNotFoundError as err:
+            reason = str(err).split("; ")[0]  # names what is missing
+        log.info("%s: rebuilding %s", reason, out)
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not a prepared dataset; choose another --out")
 

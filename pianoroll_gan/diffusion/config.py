@@ -107,12 +107,20 @@ class DiffusionConfig:
             raise ValueError("diffusion.cond_drop_prob must lie in [0, 1]")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError("diffusion.ema_decay must lie in (0, 1)")
-        if self.resample < 1 or self.sample_batch < 1:
-            raise ValueError("diffusion: resample and sample_batch must be >= 1")
+        for key in ("resample", "sample_batch"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"diffusion.{key} must be >= 1, got {getattr(self, key)}")
         if self.sample_steps != "all" and self.sample_steps < 1:
             raise ValueError(
                 f"diffusion.sample_steps must be >= 1 or 'all', got {self.sample_steps!r}"
             )
+        # Sampler settings: checked here, so a bad value fails before training, not after.
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"diffusion.threshold must lie in (0, 1), got {self.threshold}")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"diffusion.eta must lie in [0, 1] (DDIM noise), got {self.eta}")
+        if not 0.0 <= self.guidance < float("inf"):
+            raise ValueError(f"diffusion.guidance must be a finite value >= 0, got {self.guidance}")
         if self.min_snr_gamma != "off" and self.min_snr_gamma <= 0:
             raise ValueError(
                 f"diffusion.min_snr_gamma must be > 0 or 'off', got {self.min_snr_gamma!r}"

@@ -110,8 +110,8 @@ class GANConfig:
             raise ValueError(
                 f"gan.max_polyphony must be >= 1 or 'all', got {self.max_polyphony!r}"
             )
-        if self.penalty < 0:
-            raise ValueError(f"gan.penalty must be >= 0, got {self.penalty}")
+        if not 0 <= self.penalty < float("inf"):
+            raise ValueError(f"gan.penalty must be a finite value >= 0, got {self.penalty}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"gan.ema_decay must lie in [0, 1) (0 = off), got {self.ema_decay}")
         if self.binarize == "viterbi" and self.max_polyphony not in ("all", 1):

@@ -9,6 +9,11 @@ A checkpoint is a dict: ``solver`` (the solver's state dict), ``step`` (steps co
 ``data`` (global batches consumed), ``rng`` (one entry per process: torch, CUDA, numpy and
 Python RNG states), ``scaler`` (fp16 gradient scaler), ``best`` (metric, value, step),
 ``config`` (the resolved experiment as a dict) and ``version``.
+
+Every file of a run folder that is rewritten (checkpoints, ``meta.json``, ``config.toml``,
+the trimmed ``log.jsonl``) goes through a hidden temporary file ``.<name>.tmp-<pid>`` that is
+flushed to disk and renamed over the target, then the folder is flushed: after a crash the
+target holds either its old or its new content, never a mix.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import os
 import pickle
 import random
 import re
+import shutil
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,12 @@ from .. import __version__
 
 __all__ = [
     "atomic_save",
+    "atomic_write_text",
+    "fsync_dir",
+    "remove_stale_temps",
     "load_checkpoint",
+    "checkpoint_family",
+    "CheckpointError",
     "CheckpointManager",
     "rng_state",
     "set_rng_state",
@@ -37,24 +50,83 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+# Temporary files and folders of interrupted atomic writes: ``.<name>.tmp-<pid>`` (and the
+# ``.<name>.old-<pid>`` a replaced folder is moved to before it is deleted).
+_TEMP_FILE = re.compile(r"^\..+\.(tmp|old)-\d+$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read, or holds another model family than the run's."""
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename inside it) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` to ``.<name>.tmp-<pid>`` beside ``path``, flush it, rename it over
+    ``path`` and flush the folder. On any error the temporary file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename it into place.
 
     A crash or error mid-write leaves no partial file and the previous ``path`` untouched
-    (``os.replace`` is atomic within one file system).
+    (``os.replace`` is atomic within one file system; the data are flushed before it).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a flushed temporary file and a rename."""
+    return _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete what interrupted atomic writes left in ``folder`` (``.<name>.tmp-<pid>``).
+
+    Only call it while holding the run folder's lock: a live writer's file looks the same.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if _TEMP_FILE.match(path.name):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -62,15 +134,43 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
 
     Tries the safe ``weights_only`` loader first; a solver whose state holds other Python
     objects falls back to full unpickling, which is only safe for checkpoints you trust.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated, corrupt or not a checkpoint.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        log.debug("%s holds non-tensor objects; loading with weights_only=False", path)
-        return torch.load(path, map_location=map_location, weights_only=False)
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as err:
+            if not zipfile.is_zipfile(path):
+                raise CheckpointError(str(err)) from err
+            log.debug("%s holds non-tensor objects; loading with weights_only=False", path)
+            state = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        if isinstance(err, (FileNotFoundError, PermissionError)):
+            raise
+        raise CheckpointError(f"not a readable checkpoint (truncated or corrupt): {path}") from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f"not a checkpoint (holds a {type(state).__name__}): {path}")
+    return state
+
+
+def checkpoint_family(state: dict[str, Any]) -> str | None:
+    """The model family (``"gan"`` or ``"diffusion"``) a checkpoint was trained as, if known."""
+    config = state.get("config")
+    if isinstance(config, dict) and isinstance(config.get("family"), str):
+        return config["family"]
+    solver = state.get("solver")
+    if isinstance(solver, dict):
+        if "G" in solver and "D" in solver:
+            return "gan"
+        if "model" in solver and "ema" in solver:
+            return "diffusion"
+    return None
 
 
 def seed_all(seed: int) -> None:

@@ -4,7 +4,8 @@ Only rank 0 reports; on other ranks every method does nothing.
 
 ``log.jsonl`` holds one line per logged step (``{"step": 50, "train": {...}}`` or
 ``{"step": 500, "eval": {...}}``) so that scripts and tests can read the losses without
-TensorBoard.
+TensorBoard. Lines are appended and flushed one at a time; a resumed run first drops the lines
+past its checkpoint (and a line a crash cut short) by replacing the file atomically.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..spec import PianorollSpec
+from .checkpoint import atomic_write_text
 
-__all__ = ["Monitor", "flat_hparams"]
+__all__ = ["Monitor", "flat_hparams", "trim_log"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,7 @@ class Monitor:
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start + 1 if start else None)
         path = run_dir / "log.jsonl"
         if start and path.is_file():
-            kept = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= start]
-            path.write_text("".join(ln + "\n" for ln in kept))
+            trim_log(path, start)
         self.jsonl = path.open("a")
         self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
 
@@ -121,6 +122,33 @@ class Monitor:
         self.bar.close()
         self.writer.close()
         self.jsonl.close()
+
+
+def trim_log(path: Path, step: int) -> int:
+    """Keep the lines of ``log.jsonl`` up to ``step`` (a resumed run writes the rest again).
+
+    A line that does not parse is the torn last line of a crash and is dropped too. The file
+    is replaced atomically, so a crash while trimming leaves the old log.
+
+    Returns:
+        The number of lines dropped.
+    """
+    text = path.read_text(errors="replace")
+    kept, dropped = [], 0
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            keep = int(entry["step"]) <= step
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: dropping a damaged line (a crash cut it short): %.60s", path, line)
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped or not text.endswith("\n"):  # appends must start on a new line
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+    return dropped
 
 
 def flat_hparams(config: dict[str, Any]) -> dict[str, Any]:

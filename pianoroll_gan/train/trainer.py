@@ -6,6 +6,10 @@ the solver state, the data position (items consumed) and every process's RNG sta
 evaluation/sampling run inside a forked RNG, so a run resumed at step ``n`` repeats the
 uninterrupted run's losses (CPU, same seed, ``data.num_workers = 0`` or an augmentation
 that does not draw random numbers in workers).
+
+Safety of the run folder: one process writes it (an exclusive lock, :class:`~.run.RunLock`),
+every rewritten file is replaced atomically, and a resumed run applies the optimizer settings
+the user changed over the restored optimizer state (``docs/runs.md``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,15 +33,50 @@ from torch.utils.data import Dataset
 
 from ..spec import PianorollSpec, get_spec
 from . import distributed as D
-from .checkpoint import CheckpointManager, load_checkpoint, rng_state, seed_all, set_rng_state
+from .checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    atomic_write_text,
+    load_checkpoint,
+    rng_state,
+    seed_all,
+    set_rng_state,
+)
 from .data import make_loader
 from .monitor import Monitor, flat_hparams
 from .precision import setup_precision
 from .registry import build_solver
-from .run import SAMPLE_BATCH, generate, new_run_dir, write_config, write_meta, write_samples
+from .run import (
+    LOCK_FILE,
+    SAMPLE_BATCH,
+    RunLock,
+    SamplingStopped,
+    check_data_cache,
+    check_family,
+    check_writable,
+    claim_run_dir,
+    config_changes,
+    generate,
+    load_solver_state,
+    new_meta,
+    new_run_dir,
+    read_config,
+    read_run_meta,
+    write_config,
+    write_meta,
+    write_samples,
+)
 from .solver import Solver
 
-__all__ = ["train", "Trainer", "TrainingInterrupted", "NonFiniteLossError", "setup_precision"]
+__all__ = [
+    "train",
+    "Trainer",
+    "TrainingInterrupted",
+    "TrainingAborted",
+    "NonFiniteLossError",
+    "setup_precision",
+    "metric_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +87,10 @@ class TrainingInterrupted(RuntimeError):
     def __init__(self, message: str, run_dir: Path, step: int) -> None:
         super().__init__(message)
         self.run_dir, self.step = run_dir, step
+
+
+class TrainingAborted(TrainingInterrupted):
+    """A second Ctrl-C stopped the run at once, without checkpointing the current step."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -62,6 +106,7 @@ def train(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     *,
+    overwrite: bool = False,
     dataset: Dataset | None = None,
     reference: np.ndarray | None = None,
     test_reference: np.ndarray | None = None,
@@ -70,22 +115,28 @@ def train(
 
     Args:
         cfg: the :class:`~pianoroll_gan.experiment.ExperimentConfig`.
-        run_dir: folder to write into (default ``<runs_dir>/<name>-<timestamp>``).
+        run_dir: folder to write into (default ``<runs_dir>/<name>-<timestamp>``); it must be
+            new or empty unless ``overwrite``.
         resume: a run folder to continue from its last checkpoint (``cfg`` may raise
-            ``train.steps`` to train longer).
+            ``train.steps`` to train longer; changed optimizer settings take effect).
+        overwrite: delete the run that ``run_dir`` holds before training a new one.
         dataset: an in-memory training set with a ``.spec`` (e.g.
             :class:`~pianoroll_gan.train.data.RollDataset`) instead of the prepared cache.
         reference: validation roll for evaluations when ``dataset`` is given.
         test_reference: test roll for the final evaluation when ``dataset`` is given.
 
     Raises:
-        TrainingInterrupted: after SIGINT/SIGTERM, once a checkpoint is saved.
+        TrainingInterrupted: after SIGINT/SIGTERM, once a checkpoint is saved
+            (:class:`TrainingAborted` after a second Ctrl-C, without one).
         NonFiniteLossError: on a NaN/inf loss; the last good checkpoint stays as it was.
+        RunFolderError: the run folder is taken (another process writes it, or it holds a
+            run and neither ``resume`` nor ``overwrite`` was given).
     """
     trainer = Trainer(
         cfg,
         run_dir=run_dir,
         resume=resume,
+        overwrite=overwrite,
         dataset=dataset,
         reference=reference,
         test_reference=test_reference,
@@ -102,6 +153,7 @@ class Trainer:
         run_dir: str | Path | None = None,
         resume: str | Path | None = None,
         *,
+        overwrite: bool = False,
         dataset: Dataset | None = None,
         reference: np.ndarray | None = None,
         test_reference: np.ndarray | None = None,
@@ -114,10 +166,14 @@ class Trainer:
         self.is_main = self.dist.is_main
         self.device = self.dist.device
         self.stop_requested = False
+        self.lock: RunLock | None = None
+        self.monitor: Monitor | None = None
+        self._created: Path | None = None  # a folder this run made (removed if it fails)
 
         try:
-            self._build(dataset, run_dir, resume, reference, test_reference)
+            self._build(dataset, run_dir, resume, overwrite, reference, test_reference)
         except BaseException:
+            self._release(failed=True)
             D.teardown(self.dist)  # leave no process group behind a failed start
             raise
 
@@ -126,10 +182,15 @@ class Trainer:
         dataset: Dataset | None,
         run_dir: str | Path | None,
         resume: str | Path | None,
+        overwrite: bool,
         reference: np.ndarray | None,
         test_reference: np.ndarray | None,
     ) -> None:
         cfg, tc = self.cfg, self.cfg.train
+        # Run folder first: a taken or read-only folder fails before any work.
+        self.resumed = resume is not None
+        self._claim(run_dir, resume, overwrite)
+        resume_state = self._load_resume_state() if resume is not None else None
         # Data. Rank 0 prepares the cache first so that ranks never build it concurrently.
         self.cache_dir: Path | None = None
         if dataset is None:
@@ -137,6 +198,7 @@ class Trainer:
             from ..data.prepare import ensure_prepared
 
             if self.is_main:
+                check_data_cache(cfg.data)
                 self.cache_dir = ensure_prepared(cfg.data)
             D.barrier(self.dist)
             if not self.is_main:
@@ -157,17 +219,6 @@ class Trainer:
         if self.dist.rank > 0:
             seed_all(tc.seed + self.dist.rank)
 
-        # Run folder (rank 0 names it; the others learn it to read checkpoints on resume).
-        self.resumed = resume is not None
-        if resume is not None:
-            self.run_dir = Path(resume)
-            if not (self.run_dir / "config.toml").is_file():
-                raise FileNotFoundError(f"--resume {resume}: not a run folder (no config.toml)")
-        elif run_dir is not None:
-            self.run_dir = Path(run_dir)
-        else:
-            path = new_run_dir(tc.runs_dir, cfg.name) if self.is_main else None
-            self.run_dir = Path(D.broadcast(str(path) if path else None, self.dist))
         self.checkpoints = CheckpointManager(
             self.run_dir / "checkpoints", tc.keep_last, enabled=self.is_main
         )
@@ -178,8 +229,10 @@ class Trainer:
         # Sums of the scalars since the last log line (checkpointed: exact logs on resume).
         self.window: dict[str, float] = {}
         self.window_steps = 0
-        if resume is not None:
-            self._restore()
+        self.changes: dict[str, list[Any]] = {}  # settings changed on resume: key -> [old, new]
+        if resume_state is not None:
+            self._restore(*resume_state)
+        self._check_best_metric()
         D.wrap_nets(self.solver, self.dist)
 
         k = self.solver.batches_per_step
@@ -195,16 +248,90 @@ class Trainer:
         )
         self.samples_per_step = tc.batch_size * k * self.dist.world_size
 
+    # Run folder ----------------------------------------------------------------------------
+    def _claim(
+        self, run_dir: str | Path | None, resume: str | Path | None, overwrite: bool
+    ) -> None:
+        """Set ``run_dir``; rank 0 locks it (and checks it) for the life of the run."""
+        cfg, tc = self.cfg, self.cfg.train
+        self._meta: dict[str, Any] | None = None  # meta.json of a resumed run
+        if resume is not None:
+            self.run_dir = Path(resume)
+            if not (self.run_dir / "config.toml").is_file():
+                raise FileNotFoundError(f"--resume {resume}: not a run folder (no config.toml)")
+            if self.is_main:
+                self.lock = claim_run_dir(self.run_dir, resume=True)
+                if (self.run_dir / "meta.json").exists():
+                    self._meta = read_run_meta(self.run_dir)
+        elif run_dir is not None:
+            self.run_dir = Path(run_dir)
+            if self.is_main:
+                self._created = None if self.run_dir.exists() else self.run_dir
+                self.lock = claim_run_dir(self.run_dir, overwrite=overwrite)
+        else:
+            # Rank 0 names it; the others learn it to read checkpoints on resume.
+            path = None
+            if self.is_main:
+                check_writable(tc.runs_dir, "runs folder (train.runs_dir)")
+                path = self._created = new_run_dir(tc.runs_dir, cfg.name)
+                self.lock = claim_run_dir(path)
+            self.run_dir = Path(D.broadcast(str(path) if path else None, self.dist))
+
+    def _release(self, failed: bool = False) -> None:
+        """Drop the lock; after a failed start, remove the folder this run created."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+        folder = self._created
+        if failed and folder is not None and folder.is_dir():
+            if {p.name for p in folder.iterdir()} <= {LOCK_FILE}:
+                (folder / LOCK_FILE).unlink(missing_ok=True)
+                folder.rmdir()
+
+    def _check_best_metric(self) -> None:
+        """Refuse an unknown ``train.best_metric`` before training (not at the first eval)."""
+        tc = self.cfg.train
+        if not tc.best_metric or not tc.eval_samples:
+            return
+        key = tc.best_metric.lstrip("-")
+        names = metric_names(self.spec, self._split("valid"), tc.qn_threshold or None)
+        if key not in names:
+            raise ValueError(
+                f"train.best_metric: {key!r} is not an evaluation metric; valid: "
+                f"{', '.join(sorted(names))}"
+            )
+
     # State ---------------------------------------------------------------------------------
-    def _restore(self) -> None:
-        path = self.checkpoints.latest()
+    def _load_resume_state(self) -> tuple[Path, dict[str, Any]]:
+        """The last checkpoint of the resumed run, checked before any other work."""
+        path = CheckpointManager(self.run_dir / "checkpoints").latest()
         if path is None:
             raise FileNotFoundError(
-                f"--resume {self.run_dir}: no checkpoint in {self.checkpoints.folder}"
+                f"--resume {self.run_dir}: no checkpoint in {self.run_dir / 'checkpoints'} (the "
+                f"run stopped before its first); start it over with --run-dir {self.run_dir} "
+                "--overwrite"
             )
         # On the CPU: RNG states must stay CPU tensors; solvers copy weights to their device.
-        state = load_checkpoint(path, map_location="cpu")
-        self.solver.load_state_dict(state["solver"])
+        try:
+            state = load_checkpoint(path, map_location="cpu")
+        except CheckpointError as err:
+            raise CheckpointError(
+                f"{err}; delete it to resume from the checkpoint before it"
+            ) from err
+        check_family(state, self.cfg, path)
+        return path, state
+
+    def _restore(self, path: Path, state: dict[str, Any]) -> None:
+        before = self._checkpoint_config(state)
+        self.changes = config_changes(before.to_dict(), self.cfg.to_dict())
+        fresh = optimizer_settings(self.solver)  # what this run's config asks for
+        trained = None
+        if self.changes and fresh:
+            # The settings the checkpoint's config gives: only what the user changed is
+            # applied over the restored state (a solver's own schedules stay untouched).
+            trained = optimizer_settings(build_solver(before, self.spec, "cpu"))
+        load_solver_state(self.solver, state, path)
+        applied = apply_optimizer_settings(self.solver, fresh, trained) if trained else []
         self.step, self.items = int(state["step"]), int(state["data"]["items"])
         if state.get("scaler") and self.solver.scaler is not None:
             self.solver.scaler.load_state_dict(state["scaler"])
@@ -228,6 +355,25 @@ class Trainer:
         self.last_checkpoint = path
         if self.is_main:
             log.info("resuming %s from %s (step %d)", self.run_dir, path.name, self.step)
+            if self.changes:
+                log.info(
+                    "settings that differ from the run's config: %s",
+                    "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in self.changes.items()),
+                )
+            for line in applied:
+                log.info("applied over the restored optimizer state: %s", line)
+
+    def _checkpoint_config(self, state: dict[str, Any]) -> Any:
+        """The config the checkpoint was trained with (its own copy, else ``config.toml``)."""
+        from ..config import from_dict
+        from ..experiment import ExperimentConfig
+
+        if isinstance(state.get("config"), dict):
+            try:
+                return from_dict(ExperimentConfig, state["config"])
+            except (ValueError, TypeError, KeyError):
+                log.debug("checkpoint config of an older version; using config.toml")
+        return read_config(self.run_dir)
 
     def _state(self, rngs: list[dict[str, Any]]) -> dict[str, Any]:
         with D.unwrapped(self.solver):
@@ -361,8 +507,23 @@ class Trainer:
     def final_samples(self) -> dict[str, float]:
         """Samples, MIDI, grid and the metric table against the test split in ``samples/final``."""
         tc = self.cfg.train
-        with self.sampling():
-            roll = generate(self.solver, tc.final_samples, seed=tc.seed, batch=SAMPLE_BATCH)
+        try:
+            with self.sampling():
+                roll = generate(
+                    self.solver,
+                    tc.final_samples,
+                    seed=tc.seed,
+                    batch=SAMPLE_BATCH,
+                    stop=lambda: self.stop_requested,
+                )
+        except SamplingStopped as err:
+            raise TrainingInterrupted(
+                f"interrupted while drawing the final samples ({err.drawn} of {err.total} "
+                f"drawn, none written): training is complete in {self.last_checkpoint}; draw "
+                f"them with: pianoroll-gan train --resume {self.run_dir}",
+                self.run_dir,
+                self.step,
+            ) from None
         results = write_samples(
             self.run_dir / "samples" / "final",
             roll,
@@ -380,10 +541,17 @@ class Trainer:
     def request_stop(self, signum: int | None = None, frame: Any = None) -> None:
         """Signal handler: finish the current step, checkpoint, then stop.
 
-        A second Ctrl-C quits at once (KeyboardInterrupt), without a checkpoint.
+        A second Ctrl-C quits at once (:class:`TrainingAborted`), without a checkpoint.
         """
         if self.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            last = self.last_checkpoint
+            resume = f"continue with: pianoroll-gan train --resume {self.run_dir}"
+            raise TrainingAborted(
+                f"stopped at once at step {self.step} (second Ctrl-C) without saving it; "
+                + (f"the last checkpoint is {last}; {resume}" if last else "no checkpoint yet"),
+                self.run_dir,
+                self.step,
+            )
         self.stop_requested = True
 
     def _install_signals(self) -> dict[int, Any]:
@@ -413,11 +581,19 @@ class Trainer:
             "train_items": len(self.dataset),
         }
         if self.resumed:
-            # Keep the original meta.json; record the resume beside it.
-            meta_path = self.run_dir / "meta.json"
-            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-            meta.setdefault("resumes", []).append({"step": self.step, **extra})
-            meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+            # Keep the original meta.json (rebuilt when missing); record the resume beside it.
+            meta = self._meta
+            if meta is None:
+                log.warning("%s was missing: rebuilt it", self.run_dir / "meta.json")
+                meta = new_meta(rebuilt=True, **extra)
+            entry = {"step": self.step, **extra}
+            if self.changes:
+                entry["changed"] = self.changes
+            meta.setdefault("resumes", []).append(entry)
+            text = json.dumps(meta, indent=2, default=str) + "\n"
+            atomic_write_text(self.run_dir / "meta.json", text)
+            if self.changes:  # config.toml: what the next resume and `sample` start from
+                write_config(self.run_dir, self.cfg)
         else:
             write_config(self.run_dir, self.cfg)
             write_meta(self.run_dir, **extra)
@@ -425,10 +601,10 @@ class Trainer:
     def fit(self) -> Path:
         """Run the loop to ``train.steps``; return the run folder."""
         tc = self.cfg.train
-        self._start_files()
-        self.monitor = Monitor(self.run_dir, self.is_main, tc.steps, start=self.step)
         saved_handlers = self._install_signals()
         try:
+            self._start_files()
+            self.monitor = Monitor(self.run_dir, self.is_main, tc.steps, start=self.step)
             self._loop()
             if self.is_main:
                 final = self.final_samples() if tc.final_samples else {}
@@ -438,7 +614,9 @@ class Trainer:
         finally:
             for sig, handler in saved_handlers.items():
                 signal.signal(sig, handler)
-            self.monitor.close()
+            if self.monitor is not None:
+                self.monitor.close()
+            self._release()
             D.teardown(self.dist)
         return self.run_dir
 
@@ -498,3 +676,72 @@ def _first_nonfinite(values: dict[str, float], skip_grad_norms: bool) -> tuple[s
         if not math.isfinite(float(value)):
             return key, float(value)
     return None
+
+
+def metric_names(
+    spec: PianorollSpec, reference: np.ndarray | None, qn_threshold: int | None = None
+) -> set[str]:
+    """The scalar names an evaluation of ``spec`` samples reports (``Results.scalars()``),
+    asked of the metrics module itself on two empty samples (and two reference items)."""
+    from ..metrics import evaluate
+
+    probe = np.zeros((2, *spec.sample_shape), dtype=bool)
+    ref = None if reference is None else np.asarray(reference[:2])
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        results = evaluate(probe, spec, reference=ref, qn_threshold=qn_threshold)
+    return set(results.scalars())
+
+
+def optimizers_of(solver: Solver) -> dict[str, torch.optim.Optimizer]:
+    """The solver's optimizers by attribute name (``optimizer``, ``optimizers.G``, ...)."""
+    found: dict[str, torch.optim.Optimizer] = {}
+    for attr, value in vars(solver).items():
+        if isinstance(value, torch.optim.Optimizer):
+            found[attr] = value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, torch.optim.Optimizer):
+                    found[f"{attr}.{key}"] = item
+    return found
+
+
+def optimizer_settings(solver: Solver) -> dict[str, list[dict[str, Any]]]:
+    """Hyperparameters (lr, betas, weight decay, ...) of each optimizer's param groups."""
+    return {
+        name: [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+        for name, opt in optimizers_of(solver).items()
+    }
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (RuntimeError, ValueError):  # tensors of several values
+        return a is b
+
+
+def apply_optimizer_settings(
+    solver: Solver,
+    wanted: dict[str, list[dict[str, Any]]],
+    trained: dict[str, list[dict[str, Any]]],
+) -> list[str]:
+    """Set, in the solver's (restored) optimizers, every hyperparameter whose ``wanted`` value
+    differs from the ``trained`` one, i.e. that a changed setting changed. Loading optimizer
+    state restores the old values, so without this a resumed run would ignore e.g. a new lr.
+
+    Returns:
+        ``"<optimizer> <key> <old> -> <new>"`` for each value changed.
+    """
+    lines = []
+    for name, opt in optimizers_of(solver).items():
+        groups_wanted, groups_trained = wanted.get(name, []), trained.get(name, [])
+        for i, group in enumerate(opt.param_groups):
+            if i >= len(groups_wanted) or i >= len(groups_trained):
+                break
+            for key, value in groups_wanted[i].items():
+                if _same(groups_trained[i].get(key), value) or _same(group.get(key), value):
+                    continue
+                lines.append(f"{name} {key} {group.get(key)!r} -> {value!r}")
+                group[key] = value
+    return lines
