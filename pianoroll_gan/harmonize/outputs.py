@@ -98,6 +98,9 @@ def plot_harmonization(path: str | Path, sample: np.ndarray, spec: PianorollSpec
     ax.set_ylim(low, high)
     ticks = [p for p in range(low, high + 1) if p % 12 in (0, 7)]
     ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
+    every = max(1, sample.shape[1] // 25)  # bar numbers (1-based) at the start of their bars
+    starts = range(0, sample.shape[1], every)
+    ax.set_xticks(list(starts), [str(b + 1) for b in starts])
     ax.set_xlabel("bar")
     ax.set_title(title)
     handles, labels = ax.get_legend_handles_labels()  # drawn bass first: list soprano first
