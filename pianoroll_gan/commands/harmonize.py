@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="BEATS",
-        help="length of the pickup in quarter notes (default: from a MusicXML file, else 0)",
+        help="length of the pickup in quarter notes (default: from a MusicXML file, else 0; "
+        "MIDI files do not mark pickups)",
     )
     parser.add_argument(
         "--candidates",
@@ -61,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=16,
         help="GAN: draws per window, the one continuing the previous window best is kept",
     )
-    parser.add_argument("--tempo", type=float, default=80.0, help="quarter notes per minute")
+    parser.add_argument(
+        "--tempo", type=float, default=80.0, help="quarter notes per minute (default 80)"
+    )
     parser.add_argument(
         "--checkpoint", default="best", help="of a run folder: best, last or a file"
     )
