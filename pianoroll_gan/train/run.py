@@ -129,7 +129,7 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            holder = (os.pread(fd, 32, 0).decode(errors="replace").split() or [""])[0]
             os.close(fd)
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise RunFolderError(
