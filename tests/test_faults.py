@@ -481,6 +481,8 @@ def test_every_command_refuses_bad_input_in_one_line(tmp_path, capsys, sample_ru
         (["sample", str(sample_run), "--n", "abc"], "argument --n: invalid int value: 'abc'"),
         (["sample", str(sample_run), "--steps", "many"], "expected an integer or 'all'"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (["bench", "nosuch"], "argument part: invalid choice: 'nosuch'"),
+        (["harmonize", missing, "--model", missing, "--out", str(tmp_path / "h")], missing),
     ]
     for argv, expected in cases:
         assert expected in cli_error(capsys, argv), argv
