@@ -211,6 +211,7 @@ class Trainer:
         self._reference = reference
         self._test_reference = test_reference
         self._splits: dict[str, np.ndarray | None] = {}
+        self._check_best_metric()
 
         # Solver: identical initial weights on every rank (same seed), then per-rank noise.
         seed_all(tc.seed)
@@ -232,7 +233,6 @@ class Trainer:
         self.changes: dict[str, list[Any]] = {}  # settings changed on resume: key -> [old, new]
         if resume_state is not None:
             self._restore(*resume_state)
-        self._check_best_metric()
         D.wrap_nets(self.solver, self.dist)
 
         k = self.solver.batches_per_step
