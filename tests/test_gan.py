@@ -297,3 +297,34 @@ def test_generator_ema_warmup_sampling_and_state(tmp_path):
         again.load_state_dict(plain.state_dict())
     with pytest.raises(ValueError, match="gan.ema_decay"):
         GANConfig(ema_decay=1.0)
+
+
+def test_joint_voice_decoding_options_priors_and_given_voices():
+    from pianoroll_gan.metrics.voice import voice_metrics
+
+    solver = make_solver(output="sigmoid")
+    spec = get_spec("chorales")
+    plain = solver.sample(8, seed=0, binarize="voices", threshold=0.3, penalty=1.0)
+    assert plain.shape == (8, *spec.sample_shape) and plain.sum(-1).max() <= 1
+    # The priors only ever choose among G's own candidates, and they cut what they charge.
+    strict = solver.sample(
+        8, seed=0, binarize="voices", threshold=0.3, penalty=1.0, chord_prior=4.0,
+        parallel_prior=4.0, crossing_prior=4.0,
+    )  # fmt: skip
+    a, b = voice_metrics(plain, spec), voice_metrics(strict, spec)
+    for key in ("parallel_fifths", "parallel_octaves", "voice_crossing"):
+        assert not b[key]["all"] > a[key]["all"], key
+    assert not b["chords"]["all"] < a["chords"]["all"]
+    with pytest.raises(ValueError, match="does not mark its tracks as voices"):
+        make_solver("lpd5").sample(1, binarize="voices")
+    with pytest.raises(ValueError, match="voice_candidates must lie in 2..5"):
+        GANConfig(voice_candidates=7)
+    with pytest.raises(ValueError, match="chord_prior must be a finite value >= 0"):
+        GANConfig(chord_prior=-1.0)
+    # A given soprano stays exactly as given and the other voices are decoded around it.
+    acc = make_solver(output="sigmoid", condition_tracks=("Soprano",))
+    cond = real_batch(n=2, seed=5).numpy().astype(bool)
+    cond[:, 0] = False
+    cond[:, 0, :, :, 40] = True  # one held note
+    out = acc.sample(2, seed=0, condition=cond, binarize="voices", chord_prior=2.0)
+    assert np.array_equal(out[:, 0], cond[:, 0]) and out.sum(-1).max() <= 1

@@ -90,13 +90,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument(
         "--binarize",
         choices=get_args(Binarize),
-        help="GAN: hard threshold, Bernoulli sampling or monophonic Viterbi lines",
+        help="GAN: hard threshold, Bernoulli sampling, monophonic Viterbi lines per track, "
+        "or one Viterbi over the voices together with the priors below ('voices')",
     )
     opts.add_argument(
         "--threshold", type=float, help="decoding threshold on the note probability (both families)"
     )
     opts.add_argument(
         "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
+    )
+    for key, what in (
+        ("chord_prior", "logits per sonority that is not a triad or seventh chord"),
+        ("parallel_prior", "logits per pair of voices in parallel fifths or octaves"),
+        ("crossing_prior", "logits per crossed pair of voices"),
+    ):
+        opts.add_argument(_flag(key), type=float, help=f"GAN, --binarize voices: {what}")
+    opts.add_argument(
+        "--voice-candidates",
+        type=int,
+        help="GAN, --binarize voices: states per voice and step (silence + the most probable "
+        "pitches)",
     )
     opts.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
     opts.add_argument("--steps", type=_steps, help="diffusion: sampler steps (>= 1) or 'all'")
@@ -127,6 +140,10 @@ OPTION_KEYS = (
     "binarize",
     "threshold",
     "penalty",
+    "chord_prior",
+    "parallel_prior",
+    "crossing_prior",
+    "voice_candidates",
     "sampler",
     "steps",
     "eta",
@@ -144,6 +161,10 @@ OPTION_KEYS = (
 OPTION_FIELDS = {
     "binarize": ("gan", "binarize"),
     "penalty": ("gan", "penalty"),
+    "chord_prior": ("gan", "chord_prior"),
+    "parallel_prior": ("gan", "parallel_prior"),
+    "crossing_prior": ("gan", "crossing_prior"),
+    "voice_candidates": ("gan", "voice_candidates"),
     "sampler": ("diffusion", "sampler"),
     "steps": ("diffusion", "sample_steps"),
     "eta": ("diffusion", "eta"),
@@ -151,7 +172,10 @@ OPTION_FIELDS = {
     "resample": ("diffusion", "resample"),
 }
 FAMILY_OPTIONS = {
-    "gan": ("binarize", "threshold", "penalty"),
+    "gan": (
+        *("binarize", "threshold", "penalty"),
+        *("chord_prior", "parallel_prior", "crossing_prior", "voice_candidates"),
+    ),
     "diffusion": (
         "threshold",
         *("sampler", "steps", "eta", "guidance", "chords", "inpaint", "bars", "tracks"),

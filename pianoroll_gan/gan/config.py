@@ -9,7 +9,7 @@ __all__ = ["GANConfig", "Mode", "Loss", "Binarize", "Stream", "Branch"]
 
 Mode = Literal["jamming", "composer", "hybrid"]
 Loss = Literal["wgan-gp", "nonsaturating", "hinge"]
-Binarize = Literal["ht", "bs", "viterbi"]
+Binarize = Literal["ht", "bs", "viterbi", "voices"]
 Stream = Literal["chroma", "onset"]
 Branch = Literal["pitch_time", "time_pitch"]
 
@@ -54,6 +54,16 @@ class GANConfig:
     # charged per change of note (pianoroll_gan.decoding; it implies max_polyphony = 1).
     binarize: Binarize = "ht"
     penalty: float = 1.0
+    # binarize = "voices" (specs whose tracks are voices): one Viterbi over the voices
+    # together (pianoroll_gan.decoding.viterbi_voices) that, besides `penalty`, charges these
+    # logits per sonority that is not a triad or seventh chord, per voice pair moving in
+    # parallel fifths or octaves, and per crossed voice pair. It still only chooses among G's
+    # own probabilities (the `voice_candidates` - 1 most probable pitches of each voice and
+    # step, and silence); report its figures as decoded with these priors.
+    chord_prior: float = 0.0
+    parallel_prior: float = 0.0
+    crossing_prior: float = 0.0
+    voice_candidates: int = 3
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
     # Sampling: keep at most this many pitches per step and track, or "all".
     max_polyphony: int | Literal["all"] = "all"
@@ -118,6 +128,19 @@ class GANConfig:
             raise ValueError(
                 "gan.binarize = 'viterbi' decodes one note per track and step: set "
                 f"gan.max_polyphony to 1 or 'all' (got {self.max_polyphony}) or use 'ht'"
+            )
+        for key in ("chord_prior", "parallel_prior", "crossing_prior"):
+            if not 0 <= getattr(self, key) < float("inf"):
+                raise ValueError(f"gan.{key} must be a finite value >= 0, got {getattr(self, key)}")
+        if not 2 <= self.voice_candidates <= 5:
+            raise ValueError(
+                f"gan.voice_candidates must lie in 2..5 (the tuples number candidates ** "
+                f"voices), got {self.voice_candidates}"
+            )
+        if self.binarize == "voices" and self.max_polyphony not in ("all", 1):
+            raise ValueError(
+                "gan.binarize = 'voices' decodes one note per voice and step: set "
+                f"gan.max_polyphony to 1 or 'all' (got {self.max_polyphony})"
             )
         if not 0 < self.threshold < 1:
             raise ValueError(f"gan.threshold must lie in (0, 1), got {self.threshold}")

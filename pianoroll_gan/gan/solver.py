@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..data.keys import KeyNormalizer, load_key_state, signed_shift, transpose
-from ..decoding import viterbi_monophonic
+from ..decoding import viterbi_monophonic, viterbi_voices
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
@@ -45,6 +45,13 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     if omega.abs() < 1e-6 or (math.pi - omega).abs() < 1e-6:
         return (1 - t) * z0 + t * z1
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+# Sampling options of :meth:`GANSolver.sample` (each defaults to the GAN config's field).
+SAMPLE_OPTIONS = (
+    "binarize", "threshold", "max_polyphony", "penalty",
+    "chord_prior", "parallel_prior", "crossing_prior", "voice_candidates",
+)  # fmt: skip
 
 
 def decode(
@@ -297,11 +304,15 @@ class GANSolver(Solver):
         """Decode G's output for latents ``z``; ``keys`` (key_normalize) are the signatures
         the normalized outputs are moved to (given tracks are moved to signature 0 first)."""
         g = self.gcfg
-        unknown = sorted(set(options) - {"binarize", "threshold", "max_polyphony", "penalty"})
+        unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
         if unknown:
             raise ValueError(
-                f"GAN sampling does not take {unknown}; valid options: binarize, threshold, "
-                "max_polyphony, penalty"
+                f"GAN sampling does not take {unknown}; valid options: {', '.join(SAMPLE_OPTIONS)}"
+            )
+        if options.get("binarize", g.binarize) == "voices" and not self.spec.voices:
+            raise ValueError(
+                f"binarize 'voices' decodes tracks that are voices ordered high to low; spec "
+                f"{self.spec.name!r} does not mark its tracks as voices (use 'viterbi')"
             )
         G = self.unwrap(self.nets["G"]) if self.ema is None else self.ema
         was_training = G.training
@@ -318,15 +329,29 @@ class GANSolver(Solver):
                         gc = transpose(gc, -signed_shift(kc), self.spec)
                     cond = self.to_range(gc).to(self.device)
                 with self.autocast():
-                    probs = self.probabilities(G.logits(zc, cond)).cpu()
-                notes = decode(
-                    probs,
-                    options.get("binarize", g.binarize),
-                    options.get("threshold", g.threshold),
-                    options.get("max_polyphony", g.max_polyphony),
-                    gen,
-                    options.get("penalty", g.penalty),
-                )
+                    probs = self.probabilities(G.logits(zc, cond)).float().cpu()
+                if options.get("binarize", g.binarize) == "voices":
+                    if cond is not None:  # the given voices are certain: the priors see them
+                        probs[:, self.cond_idx] = gc[:, self.cond_idx].cpu()
+                    notes = viterbi_voices(
+                        probs,
+                        options.get("threshold", g.threshold),
+                        options.get("penalty", g.penalty),
+                        lowest_pitch=self.spec.lowest_pitch,
+                        chord_weight=options.get("chord_prior", g.chord_prior),
+                        parallel_weight=options.get("parallel_prior", g.parallel_prior),
+                        crossing_weight=options.get("crossing_prior", g.crossing_prior),
+                        candidates=options.get("voice_candidates", g.voice_candidates),
+                    )
+                else:
+                    notes = decode(
+                        probs,
+                        options.get("binarize", g.binarize),
+                        options.get("threshold", g.threshold),
+                        options.get("max_polyphony", g.max_polyphony),
+                        gen,
+                        options.get("penalty", g.penalty),
+                    )
                 if kc is not None:
                     notes = transpose(notes, signed_shift(kc), self.spec)
                 if given is not None:
@@ -348,8 +373,10 @@ class GANSolver(Solver):
             condition: for accompaniment models, piano rolls ``(M, tracks, bars, steps,
                 pitches)`` (or one sample) whose given tracks are kept, cycled to ``n``;
                 without it, given tracks are drawn from those seen in training.
-            options: ``binarize`` ("ht" | "bs" | "viterbi"), ``threshold``, ``penalty``,
-                ``max_polyphony`` (defaults from the config).
+            options: ``binarize`` ("ht" | "bs" | "viterbi" | "voices"), ``threshold``,
+                ``penalty``, ``max_polyphony`` and, for "voices", ``chord_prior``,
+                ``parallel_prior``, ``crossing_prior``, ``voice_candidates`` (defaults from
+                the config).
         """
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=gen)
