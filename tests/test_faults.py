@@ -482,6 +482,7 @@ def test_every_command_refuses_bad_input_in_one_line(tmp_path, capsys, sample_ru
         (["sample", str(sample_run), "--steps", "many"], "expected an integer or 'all'"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
         (["bench", "nosuch"], "argument part: invalid choice: 'nosuch'"),
+        (["bench", "data", "--threads", "-1"], "--threads must be >= 0"),
         (["harmonize", missing, "--model", missing, "--out", str(tmp_path / "h")], missing),
     ]
     for argv, expected in cases:
@@ -579,6 +580,9 @@ SAMPLER_ERRORS = [
     (["--guidance", "-1"], "--guidance must be a finite value >= 0, got -1.0"),
     (["--resample", "0"], "--resample must be >= 1, got 0"),
     (["--penalty", "-1"], "--penalty must be a finite value >= 0, got -1.0"),
+    (["--chord-prior", "-1"], "--chord-prior must be a finite value >= 0, got -1.0"),
+    (["--voice-candidates", "9"], "--voice-candidates must lie in 2..5 (the tuples number "
+     "candidates ** voices), got 9"),
     (["--n", "0"], "--n must be >= 1, got 0"),
     (["--batch", "0"], "--batch must be >= 1, got 0"),
     (["--midi", "-1"], "--midi must be >= 0, got -1"),
@@ -599,7 +603,8 @@ def test_sampler_options_of_the_other_family(tmp_path, capsys):
     gan, diffusion = family_run(tmp_path, "gan"), family_run(tmp_path, "diffusion")
     line = cli_error(capsys, ["sample", str(gan), "--steps", "5"])
     assert line.endswith(
-        "--steps is not an option of gan sampling; its options: --binarize, --threshold, --penalty"
+        "--steps is not an option of gan sampling; its options: --binarize, --threshold, "
+        "--penalty, --chord-prior, --parallel-prior, --crossing-prior, --voice-candidates"
     )
     line = cli_error(capsys, ["sample", str(diffusion), "--binarize", "bs"])
     assert line.endswith(

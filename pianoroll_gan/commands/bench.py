@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     parts = PARTS if args.part == "all" else (args.part,)
