@@ -113,8 +113,9 @@ def viterbi_voices(
 
         sum over steps and voices of the voice's score (as in :func:`viterbi_monophonic`)
         - penalty * (changes of state, summed over voices)
-        - chord_weight * (steps where every voice sounds and the pitch-class set is not a
-          triad or seventh chord of :data:`CHORD_INTERVALS`)
+        - chord_weight * (steps that are not a complete chord: where a voice is silent, or
+          the pitch-class set is not a triad or seventh chord of :data:`CHORD_INTERVALS`;
+          charging silent steps too keeps a rest from being a cheap way out of a chord)
         - parallel_weight * (voice pairs moving in parallel perfect fifths or octaves /
           unisons between consecutive steps: a fifth (resp. octave or unison) apart modulo
           the octave at both steps, both voices moving in the same direction)
@@ -190,7 +191,7 @@ def _decode_tuples(
         for v in range(voices):
             mask = mask | torch.where(sounding[..., v], 1 << pc[..., v], 0)
         chord = chord_set_table().to(device)[mask]
-        unary = unary - chord_weight * (sounding.all(-1) & ~chord).float()
+        unary = unary - chord_weight * (~(sounding.all(-1) & chord)).float()
     if crossing_weight:
         both = sounding[..., :-1] & sounding[..., 1:]
         crossed = (both & (pitch[..., :-1] < pitch[..., 1:])).sum(-1)

@@ -129,11 +129,11 @@ def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx):
         for v, k in enumerate(state):
             if k >= 0:
                 total += math.log(flat[t, v, k] / (1 - flat[t, v, k])) - base
-        if all(k >= 0 for k in state):
-            mask = 0
-            for k in state:
-                mask |= 1 << ((k + lowest) % 12)
-            total -= wc * (not bool(chords[mask]))
+        mask = 0
+        for k in state:
+            mask |= 1 << ((k + lowest) % 12) if k >= 0 else 0
+        complete = all(k >= 0 for k in state) and bool(chords[mask])
+        total -= wc * (not complete)
         for v in range(voices - 1):
             if state[v] >= 0 and state[v + 1] >= 0 and state[v] < state[v + 1]:
                 total -= wx

@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
     )
     for key, what in (
-        ("chord_prior", "logits per sonority that is not a triad or seventh chord"),
+        ("chord_prior", "logits per step that is not a complete triad or seventh chord"),
         ("parallel_prior", "logits per pair of voices in parallel fifths or octaves"),
         ("crossing_prior", "logits per crossed pair of voices"),
     ):

@@ -56,7 +56,7 @@ class GANConfig:
     penalty: float = 1.0
     # binarize = "voices" (specs whose tracks are voices): one Viterbi over the voices
     # together (pianoroll_gan.decoding.viterbi_voices) that, besides `penalty`, charges these
-    # logits per sonority that is not a triad or seventh chord, per voice pair moving in
+    # logits per step that is not a complete triad or seventh chord, per voice pair moving in
     # parallel fifths or octaves, and per crossed voice pair. It still only chooses among G's
     # own probabilities (the `voice_candidates` - 1 most probable pitches of each voice and
     # step, and silence); report its figures as decoded with these priors.
