@@ -101,6 +101,8 @@ def viterbi_voices(
     chord_weight: float = 0.0,
     parallel_weight: float = 0.0,
     crossing_weight: float = 0.0,
+    range_weight: float = 0.0,
+    voice_ranges: torch.Tensor | None = None,
     candidates: int = 3,
     chunk: int = 64,
     eps: float = 1e-6,
@@ -120,7 +122,8 @@ def viterbi_voices(
           unisons between consecutive steps: a fifth (resp. octave or unison) apart modulo
           the octave at both steps, both voices moving in the same direction)
         - crossing_weight * (adjacent voice pairs where the lower voice sounds above the
-          higher one).
+          higher one)
+        - range_weight * (voices sounding outside their range, ``voice_ranges``).
 
     It still only chooses among the model's own probabilities: with all three weights 0 and
     enough candidates it is :func:`viterbi_monophonic` per voice. The weights are the
@@ -132,7 +135,11 @@ def viterbi_voices(
             highest to the lowest.
         threshold, penalty, eps: as in :func:`viterbi_monophonic`.
         lowest_pitch: MIDI pitch of pitch index 0 (for pitch classes).
-        chord_weight, parallel_weight, crossing_weight: the priors above (logit units, >= 0).
+        chord_weight, parallel_weight, crossing_weight, range_weight: the priors above
+            (logit units, >= 0).
+        voice_ranges: ``(voices, 2)`` or, per sample, ``(N, voices, 2)`` lowest and highest
+            pitch index (inclusive) of each voice, for ``range_weight`` (per sample when the
+            decoded texture is moved to another key afterwards).
         candidates: states per voice and step (silence and the ``candidates - 1`` most
             probable pitches); the tuples number ``candidates ** voices``.
         chunk: samples decoded at once (memory grows with ``chunk * candidates ** (2 voices)``).
@@ -144,16 +151,23 @@ def viterbi_voices(
         raise ValueError(
             f"probs must be (N, voices, bars, steps, pitches), got {tuple(probs.shape)}"
         )
-    if not 0 < threshold < 1 or min(penalty, chord_weight, parallel_weight, crossing_weight) < 0:
+    weights = (penalty, chord_weight, parallel_weight, crossing_weight, range_weight)
+    if not 0 < threshold < 1 or min(weights) < 0:
         raise ValueError("need 0 < threshold < 1 and penalty and weights >= 0")
+    if range_weight and voice_ranges is None:
+        raise ValueError("range_weight needs voice_ranges")
+    if voice_ranges is not None:
+        voice_ranges = torch.as_tensor(voice_ranges, device=probs.device)
+        voice_ranges = voice_ranges.expand(probs.shape[0], probs.shape[1], 2)
     n, voices, bars, steps, pitches = probs.shape
     k = max(2, min(int(candidates), pitches + 1))
     out = torch.zeros(probs.shape, dtype=torch.bool, device=probs.device)
     for start in range(0, n, chunk):
         part = probs[start : start + chunk]
+        ranges = None if voice_ranges is None else voice_ranges[start : start + chunk]
         out[start : start + chunk] = _decode_tuples(
             part, threshold, penalty, lowest_pitch, chord_weight, parallel_weight,
-            crossing_weight, k, eps,
+            crossing_weight, range_weight, ranges, k, eps,
         )  # fmt: skip
     return out
 
@@ -166,6 +180,8 @@ def _decode_tuples(
     chord_weight: float,
     parallel_weight: float,
     crossing_weight: float,
+    range_weight: float,
+    voice_ranges: torch.Tensor | None,
     k: int,
     eps: float,
 ) -> torch.Tensor:
@@ -196,6 +212,11 @@ def _decode_tuples(
         both = sounding[..., :-1] & sounding[..., 1:]
         crossed = (both & (pitch[..., :-1] < pitch[..., 1:])).sum(-1)
         unary = unary - crossing_weight * crossed.float()
+    if range_weight:
+        low = voice_ranges[:, None, None, :, 0]  # (n, 1, 1, V)
+        high = voice_ranges[:, None, None, :, 1]
+        outside = sounding & ((pitch < low) | (pitch > high))
+        unary = unary - range_weight * outside.sum(-1).float()
     pairs = [(i, j) for i in range(voices) for j in range(i + 1, voices)]
     n_tuples = grid.shape[0]
     # The transition between two tuples is a sum of terms over one voice (a change of state)

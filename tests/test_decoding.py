@@ -115,7 +115,7 @@ def test_sample_command_passes_decoding_options():
 from pianoroll_gan.decoding import chord_set_table, viterbi_voices  # noqa: E402
 
 
-def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx):
+def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx, wr=0.0, ranges=None):
     """The joint decoder's objective, written out by hand for one sample.
 
     ``path[t][v]`` is voice v's pitch index at step t or -1 for silence."""
@@ -137,6 +137,9 @@ def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx):
         for v in range(voices - 1):
             if state[v] >= 0 and state[v + 1] >= 0 and state[v] < state[v + 1]:
                 total -= wx
+        for v, k in enumerate(state):
+            if k >= 0 and ranges is not None and not ranges[v][0] <= k <= ranges[v][1]:
+                total -= wr
         if t:
             prev = path[t - 1]
             total -= penalty * sum(x != y for x, y in zip(prev, state))
@@ -153,21 +156,28 @@ def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx):
 
 
 def test_joint_decoder_is_optimal_by_brute_force():
-    # Four voices, three steps, two pitches each: every texture enumerated.
+    # Three voices, three steps, pitch indices 0, 4 and 7 (C, E, G: a triad is reachable):
+    # every texture of silence or the two most probable pitches per voice and step.
     g = torch.Generator().manual_seed(3)
-    probs = torch.rand(1, 4, 1, 3, 2, generator=g)
-    weights = dict(threshold=0.4, penalty=0.3, lowest=60, wc=0.7, wp=0.9, wx=0.5)
-    states = [-1, 0, 1]
+    probs = torch.rand(1, 3, 1, 3, 8, generator=g) * 0.2
+    probs[..., [0, 4, 7]] += torch.rand(1, 3, 1, 3, 3, generator=g) * 0.8
+    ranges = [[4, 7], [0, 7], [0, 4]]
+    weights = dict(threshold=0.4, penalty=0.3, lowest=60, wc=0.7, wp=0.9, wx=0.5, wr=0.6,
+                   ranges=ranges)  # fmt: skip
+    top = probs[0, :, 0].topk(2, dim=-1).indices  # (voices, steps, 2)
+    per_step = [
+        itertools.product(*[[-1, *top[v, t].tolist()] for v in range(3)]) for t in range(3)
+    ]
     best = max(
-        (_objective(probs[0], path, **weights), path)
-        for path in itertools.product(itertools.product(states, repeat=4), repeat=3)
+        _objective(probs[0], path, **weights)
+        for path in itertools.product(*[list(states) for states in per_step])
     )
     notes = viterbi_voices(
         probs, 0.4, 0.3, lowest_pitch=60, chord_weight=0.7, parallel_weight=0.9,
-        crossing_weight=0.5, candidates=3,
+        crossing_weight=0.5, range_weight=0.6, voice_ranges=torch.tensor(ranges), candidates=3,
     )  # fmt: skip
-    got = [tuple(pitches_of(notes[:, v])[t] for v in range(4)) for t in range(3)]
-    assert _objective(probs[0], got, **weights) == pytest.approx(best[0], abs=1e-9)
+    got = [tuple(pitches_of(notes[:, v])[t] for v in range(3)) for t in range(3)]
+    assert _objective(probs[0], got, **weights) == pytest.approx(best, abs=1e-9)
 
 
 def test_joint_decoder_without_priors_is_the_per_voice_decoder():
@@ -210,6 +220,18 @@ def test_chord_prior_prefers_a_triad_and_crossing_prior_uncrosses():
     assert pitches_of(viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60)[:, 1]) == [16]
     got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, crossing_weight=1.0)
     assert pitches_of(got[:, 1]) == [11]
+
+
+def test_range_prior_follows_each_samples_ranges():
+    # The bass prefers pitch index 2 (0.9) over 14 (0.8); a range of 10..20 moves it up,
+    # for the sample whose ranges say so only.
+    probs = _texture([(16, 12, 7, 2)]).repeat(2, 1, 1, 1, 1)
+    probs[:, 3, 0, 0, 14] = 0.8
+    ranges = torch.tensor([[[0, 23]] * 3 + [[0, 23]], [[0, 23]] * 3 + [[10, 20]]])
+    got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, range_weight=1.0, voice_ranges=ranges)
+    assert pitches_of(got[:1, 3]) == [2] and pitches_of(got[1:, 3]) == [14]
+    with pytest.raises(ValueError, match="range_weight needs voice_ranges"):
+        viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, range_weight=1.0)
 
 
 def test_chord_set_table_counts_triads_and_sevenths():

@@ -604,7 +604,8 @@ def test_sampler_options_of_the_other_family(tmp_path, capsys):
     line = cli_error(capsys, ["sample", str(gan), "--steps", "5"])
     assert line.endswith(
         "--steps is not an option of gan sampling; its options: --binarize, --threshold, "
-        "--penalty, --chord-prior, --parallel-prior, --crossing-prior, --voice-candidates"
+        "--penalty, --chord-prior, --parallel-prior, --crossing-prior, --range-prior, "
+        "--voice-candidates"
     )
     line = cli_error(capsys, ["sample", str(diffusion), "--binarize", "bs"])
     assert line.endswith(

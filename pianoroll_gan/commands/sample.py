@@ -103,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("chord_prior", "logits per step that is not a complete triad or seventh chord"),
         ("parallel_prior", "logits per pair of voices in parallel fifths or octaves"),
         ("crossing_prior", "logits per crossed pair of voices"),
+        ("range_prior", "logits per voice sounding outside its range"),
     ):
         opts.add_argument(_flag(key), type=float, help=f"GAN, --binarize voices: {what}")
     opts.add_argument(
@@ -143,6 +144,7 @@ OPTION_KEYS = (
     "chord_prior",
     "parallel_prior",
     "crossing_prior",
+    "range_prior",
     "voice_candidates",
     "sampler",
     "steps",
@@ -164,6 +166,7 @@ OPTION_FIELDS = {
     "chord_prior": ("gan", "chord_prior"),
     "parallel_prior": ("gan", "parallel_prior"),
     "crossing_prior": ("gan", "crossing_prior"),
+    "range_prior": ("gan", "range_prior"),
     "voice_candidates": ("gan", "voice_candidates"),
     "sampler": ("diffusion", "sampler"),
     "steps": ("diffusion", "sample_steps"),
@@ -174,7 +177,8 @@ OPTION_FIELDS = {
 FAMILY_OPTIONS = {
     "gan": (
         *("binarize", "threshold", "penalty"),
-        *("chord_prior", "parallel_prior", "crossing_prior", "voice_candidates"),
+        *("chord_prior", "parallel_prior", "crossing_prior", "range_prior"),
+        "voice_candidates",
     ),
     "diffusion": (
         "threshold",

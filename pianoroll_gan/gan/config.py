@@ -57,12 +57,14 @@ class GANConfig:
     # binarize = "voices" (specs whose tracks are voices): one Viterbi over the voices
     # together (pianoroll_gan.decoding.viterbi_voices) that, besides `penalty`, charges these
     # logits per step that is not a complete triad or seventh chord, per voice pair moving in
-    # parallel fifths or octaves, and per crossed voice pair. It still only chooses among G's
+    # parallel fifths or octaves, per crossed voice pair, and per voice sounding outside its
+    # range (the spec's voice_ranges, in the key the sample ends in). It only chooses among G's
     # own probabilities (the `voice_candidates` - 1 most probable pitches of each voice and
     # step, and silence); report its figures as decoded with these priors.
     chord_prior: float = 0.0
     parallel_prior: float = 0.0
     crossing_prior: float = 0.0
+    range_prior: float = 0.0
     voice_candidates: int = 3
     threshold: float = 0.5  # hard threshold on the probability scale (0.5 = tanh at 0)
     # Sampling: keep at most this many pitches per step and track, or "all".
@@ -129,7 +131,7 @@ class GANConfig:
                 "gan.binarize = 'viterbi' decodes one note per track and step: set "
                 f"gan.max_polyphony to 1 or 'all' (got {self.max_polyphony}) or use 'ht'"
             )
-        for key in ("chord_prior", "parallel_prior", "crossing_prior"):
+        for key in ("chord_prior", "parallel_prior", "crossing_prior", "range_prior"):
             if not 0 <= getattr(self, key) < float("inf"):
                 raise ValueError(f"gan.{key} must be a finite value >= 0, got {getattr(self, key)}")
         if not 2 <= self.voice_candidates <= 5:

@@ -50,7 +50,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 # Sampling options of :meth:`GANSolver.sample` (each defaults to the GAN config's field).
 SAMPLE_OPTIONS = (
     "binarize", "threshold", "max_polyphony", "penalty",
-    "chord_prior", "parallel_prior", "crossing_prior", "voice_candidates",
+    "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
 )  # fmt: skip
 
 
@@ -293,6 +293,17 @@ class GANSolver(Solver):
             return self.keys.given_signature(given)
         return self.keys.draw(n, gen)
 
+    def _decoded_ranges(self, n: int, keys: torch.Tensor | None) -> torch.Tensor | None:
+        """``(n, tracks, 2)`` pitch-index ranges of the voices in the frame G writes in: the
+        spec's voice ranges, moved against each sample's later key shift (key_normalize)."""
+        if self.spec.voice_ranges is None or any(self.spec.is_drum):
+            return None
+        ranges = torch.tensor(self.spec.voice_ranges) - self.spec.lowest_pitch  # (V, 2)
+        ranges = ranges.expand(n, -1, -1)
+        if keys is None:
+            return ranges
+        return ranges - signed_shift(keys).reshape(n, 1, 1)
+
     def _generate(
         self,
         z: torch.Tensor,
@@ -341,6 +352,8 @@ class GANSolver(Solver):
                         chord_weight=options.get("chord_prior", g.chord_prior),
                         parallel_weight=options.get("parallel_prior", g.parallel_prior),
                         crossing_weight=options.get("crossing_prior", g.crossing_prior),
+                        range_weight=options.get("range_prior", g.range_prior),
+                        voice_ranges=self._decoded_ranges(probs.shape[0], kc),
                         candidates=options.get("voice_candidates", g.voice_candidates),
                     )
                 else:
@@ -375,7 +388,8 @@ class GANSolver(Solver):
                 without it, given tracks are drawn from those seen in training.
             options: ``binarize`` ("ht" | "bs" | "viterbi" | "voices"), ``threshold``,
                 ``penalty``, ``max_polyphony`` and, for "voices", ``chord_prior``,
-                ``parallel_prior``, ``crossing_prior``, ``voice_candidates`` (defaults from
+                ``parallel_prior``, ``crossing_prior``, ``range_prior``, ``voice_candidates``
+                (defaults from
                 the config).
         """
         gen = torch.Generator().manual_seed(seed)
