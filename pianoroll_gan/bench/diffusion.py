@@ -8,8 +8,8 @@ Figures printed:
    (AVX-512 BF16 / AMX), bf16 autocast, plus the faster of the two with channels-last
    convolutions (emulated bf16 is over 10x slower than fp32, so it is skipped); attention
    always runs through the fused ``F.scaled_dot_product_attention`` kernel. The allocator in
-   use (tcmalloc, jemalloc or glibc) is printed: on this CPU the default allocator's page
-   faults cost about 2x (../shared/REFERENCE.md sec. 5);
+   use (tcmalloc, jemalloc or glibc) is printed: on some CPUs the default allocator's page
+   faults cost about 2x in this network (experiments/results/bench/README.md);
 2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config;
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split

@@ -6,8 +6,8 @@ Configurations:
 - ``tutorial-b16`` / ``tutorial-b64``: a preset at the data shape and parameter budget of the
   ISMIR 2019 tutorial's PyTorch MuseGAN (5 tracks x 4 bars x 16 steps x 72 pitches; G about
   0.31M and D about 0.20M parameters; one critic step with gradient penalty and one generator
-  step per iteration; Adam), whose reference speed on the project's 2-core machine is 113
-  samples/s at batch 16 and 164 at batch 64 (REFERENCE.md section 5).
+  step per iteration; Adam), which trained at 113 samples/s at batch 16 and 164 at batch 64
+  on a 2-core AMD EPYC with two torch threads (experiments/results/bench/README.md).
 
 Data are random binary rolls (speed does not depend on the notes). FLOPs are the matmul and
 convolution FLOPs of one whole training step (forward and backward of G and D, the penalty's

@@ -15,7 +15,7 @@ When reading MIDI that has touching repeated notes, pypianoroll's LPD convention
 the earlier note is shortened by one step so that both onsets survive as separate runs; the
 result then round-trips exactly.
 
-Workarounds for pypianoroll 1.0.4 (see REFERENCE.md section 3):
+Workarounds for pypianoroll 1.0.4 (its faults are listed in docs/metrics.md):
 - ``from_pretty_midi`` truncates note ends (``astype(int)``) after a float division, so an
   end that lies exactly on the grid can land one step early; note ends are nudged by half a
   step before the call, which turns the truncation into rounding.
