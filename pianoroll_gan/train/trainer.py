@@ -169,6 +169,8 @@ class Trainer:
         self.lock: RunLock | None = None
         self.monitor: Monitor | None = None
         self._created: Path | None = None  # a folder this run made (removed if it fails)
+        if dataset is None:
+            self._precheck_best_metric()  # before minutes of data preparation
 
         try:
             self._build(dataset, run_dir, resume, overwrite, reference, test_reference)
@@ -287,6 +289,25 @@ class Trainer:
             if {p.name for p in folder.iterdir()} <= {LOCK_FILE}:
                 (folder / LOCK_FILE).unlink(missing_ok=True)
                 folder.rmdir()
+
+    def _precheck_best_metric(self) -> None:
+        """Refuse an unknown ``train.best_metric`` of a preset spec before the data exist:
+        against every name an evaluation with a reference could report."""
+        tc = self.cfg.train
+        if not tc.best_metric or not tc.eval_samples:
+            return
+        try:
+            spec = get_spec(self.cfg.data.spec)
+        except ValueError:
+            return  # a custom spec: checked once the data are loaded
+        probe = np.zeros((2, *spec.sample_shape), dtype=bool)
+        names = metric_names(spec, probe, tc.qn_threshold or None)
+        key = tc.best_metric.lstrip("-")
+        if key not in names:
+            raise ValueError(
+                f"train.best_metric: {key!r} is not an evaluation metric; valid: "
+                f"{', '.join(sorted(names))}"
+            )
 
     def _check_best_metric(self) -> None:
         """Refuse an unknown ``train.best_metric`` before training (not at the first eval)."""
