@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -272,6 +273,14 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     assert {(r["model"], r["seed"]) for r in rows} == {("training data", "")} | {
         (label, str(s)) for label, model_seeds in zip(labels, seeds) for s in model_seeds
     }
+
+    # The listening page: every row, the first 4 samples (or fewer) of its first seed.
+    page = (out / "index.html").read_text()
+    for label in labels:
+        assert label in page
+    assert page.count("<audio") == sum(min(4, per_seed[0]) for per_seed in n)  # DDPM: 3
+    for src in re.findall(r'(?:src|href)="([^"#]+)"', page):
+        assert (out / src).is_file(), src
 
     # The bar is judged on every seed of every row, against the test split.
     test, _ = load_split(report["data_cache"], "test")

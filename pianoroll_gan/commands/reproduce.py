@@ -40,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="like --reuse, but never train: stop, naming them, if runs are missing",
     )
+    parser.add_argument(
+        "--page",
+        type=int,
+        default=4,
+        metavar="N",
+        help="listening page (index.html in the report folder): the first N samples of each "
+        "row's first training seed (default 4)",
+    )
+    parser.add_argument("--no-page", action="store_true", help="write no listening page")
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
         "--seeds",
@@ -112,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     seeds = args.seed_list or tuple(range(args.seeds or 1))
+    if args.page < 1:
+        raise ValueError(f"--page must be >= 1 (or --no-page), got {args.page}")
 
     opts = ReproduceOptions(
         out=args.out or Path("reports") / args.setting,
@@ -132,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         device=args.device,
         qn_threshold=args.qn_threshold,
+        page_samples=None if args.no_page else args.page,
     )
     out = reproduce(args.setting, opts)
     print(f"report: {out / 'results.md'}")

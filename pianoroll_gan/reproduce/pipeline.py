@@ -120,6 +120,7 @@ class ReproduceOptions:
     n_midi: int = 16  # MIDI files written per sample set
     device: str | None = None  # sampling device (default CUDA when present)
     qn_threshold: int | None = None  # QN's minimum note length in steps (None: see reproduce)
+    page_samples: int | None = None  # listening page: samples per row (first seed); None: none
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -531,4 +532,42 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
         ),
     }
     write_report(out, list(rows.values()), header, bar)
+    if opts.page_samples:
+        write_listening_page(out, list(rows.values()), spec, header, opts)
     return out
+
+
+def write_listening_page(
+    out: Path, rows: list[Any], spec: Any, header: dict[str, Any], opts: ReproduceOptions
+) -> Path:
+    """``out/index.html``: the first samples of each row's first training seed, as drawn
+    (none chosen), with audio, piano rolls and the row's metric table."""
+    from .. import io as pio
+    from ..io.page import PageSection, write_page
+
+    sections = []
+    for row in rows:
+        first = row.runs[0]
+        roll, _ = pio.load_samples(first.folder / "samples.npz")
+        sections.append(
+            PageSection(
+                name=row.label,
+                roll=roll,
+                spec=spec,
+                seed=opts.seed,
+                results=first.results,
+                info={
+                    "training seed": first.seed,
+                    "run folder": Path(first.info["run_dir"]).name,
+                    "commit": str(first.info["commit"])[:12],
+                },
+            )
+        )
+    provenance = {"command": header["command"], "commit": header["commit"]}
+    return write_page(
+        out,
+        sections,
+        title=f"pianoroll-gan reproduce {header['setting']}",
+        provenance=provenance,
+        n_samples=opts.page_samples,
+    )
