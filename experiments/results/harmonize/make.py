@@ -4,10 +4,11 @@ Run from the repository root after `pianoroll-gan prepare chorales`:
 
     python experiments/results/harmonize/make.py data/prepared/chorales-07954e16
 
-Writes `results.md` and `results.json` beside this file: for each harmonizer (the shipped GAN
-with its joint decoding, the same network with per-voice Viterbi lines, the rule-based
-baseline), the metric tables against the test split (Bach's own alto, tenor and bass) and the
-share of beats whose chord label (root and quality) agrees with Bach's harmonization.
+Writes `results.md` and `results.json` beside this file: for each harmonizer (the shipped
+diffusion model inpainting alto, tenor and bass, the shipped GAN with its joint decoding, the
+same network with per-voice Viterbi lines, the rule-based baseline), the metric tables
+against the test split (Bach's own alto, tenor and bass) and the share of beats whose chord
+label (root and quality) agrees with Bach's harmonization.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def agreement(roll: np.ndarray, bach: np.ndarray, spec) -> float:
 def main(cache: str) -> None:
     test, spec = load_split(cache, "test")
     model = load_model("chorales-gan")
+    diffusion = load_model("chorales-diffusion")
     rows, summary = [], {}
     sets = {
+        "shipped diffusion, inpainted": diffusion.solver.sample(
+            len(test), seed=0, condition=test, inpaint="tracks",
+            tracks=list(spec.track_names[1:]),
+        ),  # fmt: skip
         "shipped GAN, voices decoded": model.solver.sample(len(test), seed=0, condition=test),
         "shipped GAN, per-voice lines": model.solver.sample(
             len(test), seed=0, condition=test, binarize="viterbi"
