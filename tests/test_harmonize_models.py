@@ -202,3 +202,25 @@ def test_rule_based_baseline_through_the_command(tmp_path, capsys):
     assert [int(np.nonzero(back[v, 0, 12])[0][0]) for v in range(4)] == [67, 64, 60, 48]
     assert harmonize(MELODY, "--model", "rules", "--family", "gan", "--out", str(out)) == 2
     assert "rule-based baseline, not a gan model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["chorales-gan", "chorales-diffusion"])
+def test_shipped_models_harmonize_a_melody_with_a_fixed_seed(tmp_path, name):
+    """The models inside the package: load by name, harmonize a 3-bar melody (two windows),
+    one note per voice and step, the melody exactly as given, the same result twice."""
+    if not (models.SHIPPED_DIR / f"{name}.pt").is_file():
+        pytest.skip(f"{name} is not shipped in this checkout")
+    text = "4/4 c'4 d' e' f' g'2 g' f'4 e' d' e' c'1"
+    spec = load_model(name).spec
+    melody = read_melody(text, spec)
+    full = output_spec(spec)
+    rolls = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert cli.main(["harmonize", text, "--model", name, "--seed", "0", "--out", str(out)]) == 0
+        back = io.read_midi(out / "harmony_0.mid", full, bars="all")
+        assert np.array_equal(back[0].reshape(-1, 128), melody.roll)
+        assert (back.sum(axis=-1) <= 1).all() and back[1:].any()
+        rolls.append(back)
+    assert np.array_equal(rolls[0], rolls[1])
