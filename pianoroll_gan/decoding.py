@@ -22,7 +22,7 @@ import math
 
 import torch
 
-__all__ = ["CHORD_INTERVALS", "chord_set_table", "viterbi_monophonic", "viterbi_voices"]
+__all__ = ["viterbi_monophonic", "viterbi_voices"]
 
 
 def viterbi_monophonic(
@@ -73,25 +73,6 @@ def viterbi_monophonic(
     return notes[..., 1:].reshape(n, tracks, bars, steps, pitches)
 
 
-# Pitch-class sets that count as chords in four-part writing: major, minor and diminished
-# triads and the dominant, major, minor, half-diminished and diminished sevenths, on every root
-# (intervals above the root, in semitones).
-CHORD_INTERVALS: tuple[tuple[int, ...], ...] = (
-    (0, 4, 7), (0, 3, 7), (0, 3, 6),
-    (0, 4, 7, 10), (0, 4, 7, 11), (0, 3, 7, 10), (0, 3, 6, 10), (0, 3, 6, 9),
-)  # fmt: skip
-
-
-def chord_set_table() -> torch.Tensor:
-    """``(4096,)`` bool: whether the pitch-class set with bit mask ``m`` is a chord of
-    :data:`CHORD_INTERVALS` (bit ``c`` set = pitch class ``c`` present)."""
-    table = torch.zeros(4096, dtype=torch.bool)
-    for intervals in CHORD_INTERVALS:
-        for root in range(12):
-            table[sum(1 << ((root + i) % 12) for i in intervals)] = True
-    return table
-
-
 def viterbi_voices(
     probs: torch.Tensor,
     threshold: float = 0.5,
@@ -99,6 +80,7 @@ def viterbi_voices(
     *,
     lowest_pitch: int,
     chord_weight: float = 0.0,
+    chord_sets: torch.Tensor | None = None,
     parallel_weight: float = 0.0,
     crossing_weight: float = 0.0,
     range_weight: float = 0.0,
@@ -116,7 +98,7 @@ def viterbi_voices(
         sum over steps and voices of the voice's score (as in :func:`viterbi_monophonic`)
         - penalty * (changes of state, summed over voices)
         - chord_weight * (steps that are not a complete chord: where a voice is silent, or
-          the pitch-class set is not a triad or seventh chord of :data:`CHORD_INTERVALS`;
+          the pitch-class set is not one of ``chord_sets``;
           charging silent steps too keeps a rest from being a cheap way out of a chord)
         - parallel_weight * (voice pairs moving in parallel perfect fifths or octaves /
           unisons between consecutive steps: a fifth (resp. octave or unison) apart modulo
@@ -137,6 +119,9 @@ def viterbi_voices(
         lowest_pitch: MIDI pitch of pitch index 0 (for pitch classes).
         chord_weight, parallel_weight, crossing_weight, range_weight: the priors above
             (logit units, >= 0).
+        chord_sets: ``(4096,)`` bool, the pitch-class sets (bit ``c`` = pitch class ``c``)
+            that count as chords, for ``chord_weight``
+            (:func:`pianoroll_gan.metrics.voice.chord_sets`, the sets the metrics count).
         voice_ranges: ``(voices, 2)`` or, per sample, ``(N, voices, 2)`` lowest and highest
             pitch index (inclusive) of each voice, for ``range_weight`` (per sample when the
             decoded texture is moved to another key afterwards).
@@ -156,6 +141,8 @@ def viterbi_voices(
         raise ValueError("need 0 < threshold < 1 and penalty and weights >= 0")
     if range_weight and voice_ranges is None:
         raise ValueError("range_weight needs voice_ranges")
+    if chord_weight and chord_sets is None:
+        raise ValueError("chord_weight needs chord_sets")
     if voice_ranges is not None:
         voice_ranges = torch.as_tensor(voice_ranges, device=probs.device)
         voice_ranges = voice_ranges.expand(probs.shape[0], probs.shape[1], 2)
@@ -166,7 +153,7 @@ def viterbi_voices(
         part = probs[start : start + chunk]
         ranges = None if voice_ranges is None else voice_ranges[start : start + chunk]
         out[start : start + chunk] = _decode_tuples(
-            part, threshold, penalty, lowest_pitch, chord_weight, parallel_weight,
+            part, threshold, penalty, lowest_pitch, chord_weight, chord_sets, parallel_weight,
             crossing_weight, range_weight, ranges, k, eps,
         )  # fmt: skip
     return out
@@ -178,6 +165,7 @@ def _decode_tuples(
     penalty: float,
     lowest_pitch: int,
     chord_weight: float,
+    chord_sets: torch.Tensor | None,
     parallel_weight: float,
     crossing_weight: float,
     range_weight: float,
@@ -206,7 +194,7 @@ def _decode_tuples(
         mask = torch.zeros_like(pitch[..., 0])
         for v in range(voices):
             mask = mask | torch.where(sounding[..., v], 1 << pc[..., v], 0)
-        chord = chord_set_table().to(device)[mask]
+        chord = torch.as_tensor(chord_sets, device=device)[mask]
         unary = unary - chord_weight * (~(sounding.all(-1) & chord)).float()
     if crossing_weight:
         both = sounding[..., :-1] & sounding[..., 1:]

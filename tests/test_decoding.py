@@ -112,7 +112,10 @@ def test_sample_command_passes_decoding_options():
 
 # ---- joint decoding of four voices -------------------------------------------------------
 
-from pianoroll_gan.decoding import chord_set_table, viterbi_voices  # noqa: E402
+from pianoroll_gan.decoding import viterbi_voices  # noqa: E402
+from pianoroll_gan.metrics.voice import chord_sets  # noqa: E402
+
+CHORDS = torch.from_numpy(chord_sets())
 
 
 def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx, wr=0.0, ranges=None):
@@ -123,7 +126,7 @@ def _objective(probs, path, threshold, penalty, lowest, wc, wp, wx, wr=0.0, rang
     voices = p.shape[0]
     flat = p.permute(1, 2, 0, 3).reshape(-1, voices, p.shape[-1])  # (L, V, P)
     base = math.log(threshold / (1 - threshold))
-    chords = chord_set_table()
+    chords = CHORDS
     total = 0.0
     for t, state in enumerate(path):
         for v, k in enumerate(state):
@@ -173,7 +176,7 @@ def test_joint_decoder_is_optimal_by_brute_force():
         for path in itertools.product(*[list(states) for states in per_step])
     )
     notes = viterbi_voices(
-        probs, 0.4, 0.3, lowest_pitch=60, chord_weight=0.7, parallel_weight=0.9,
+        probs, 0.4, 0.3, lowest_pitch=60, chord_weight=0.7, chord_sets=CHORDS, parallel_weight=0.9,
         crossing_weight=0.5, range_weight=0.6, voice_ranges=torch.tensor(ranges), candidates=3,
     )  # fmt: skip
     got = [tuple(pitches_of(notes[:, v])[t] for v in range(3)) for t in range(3)]
@@ -212,7 +215,7 @@ def test_chord_prior_prefers_a_triad_and_crossing_prior_uncrosses():
     probs = _texture([(16, 12, 6, 0)])  # E5 C5 F#4 C4
     probs[0, 2, 0, 0, 7] = 0.8  # G4
     assert pitches_of(viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60)[:, 2]) == [6]
-    got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, chord_weight=1.0)
+    got = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, chord_weight=1.0, chord_sets=CHORDS)
     assert pitches_of(got[:, 2]) == [7]
     # Alto above soprano unless crossing costs more than the probability gap.
     probs = _texture([(12, 16, 7, 0)])
@@ -232,10 +235,12 @@ def test_range_prior_follows_each_samples_ranges():
     assert pitches_of(got[:1, 3]) == [2] and pitches_of(got[1:, 3]) == [14]
     with pytest.raises(ValueError, match="range_weight needs voice_ranges"):
         viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, range_weight=1.0)
+    with pytest.raises(ValueError, match="chord_weight needs chord_sets"):
+        viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, chord_weight=1.0)
 
 
-def test_chord_set_table_counts_triads_and_sevenths():
-    table = chord_set_table()
+def test_chord_sets_count_triads_and_sevenths():
+    table = CHORDS
     c_major, c_minor, b_dim = 0b000010010001, 0b000010001001, 0b100000100100  # C E G; ...
     assert table[c_major] and table[c_minor]
     assert table[(1 << 11) | (1 << 2) | (1 << 5)]  # B D F

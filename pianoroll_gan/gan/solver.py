@@ -23,6 +23,7 @@ import torch
 
 from ..data.keys import KeyNormalizer, load_key_state, signed_shift, transpose
 from ..decoding import viterbi_monophonic, viterbi_voices
+from ..metrics.voice import chord_sets
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
@@ -350,6 +351,7 @@ class GANSolver(Solver):
                         options.get("penalty", g.penalty),
                         lowest_pitch=self.spec.lowest_pitch,
                         chord_weight=options.get("chord_prior", g.chord_prior),
+                        chord_sets=torch.from_numpy(chord_sets()),
                         parallel_weight=options.get("parallel_prior", g.parallel_prior),
                         crossing_weight=options.get("crossing_prior", g.crossing_prior),
                         range_weight=options.get("range_prior", g.range_prior),

@@ -71,6 +71,7 @@ __all__ = [
     "scan_voices",
     "voice_metrics",
     "chord_quality_histogram",
+    "chord_sets",
 ]
 
 #: Metric names in table order: ``"all"`` metrics are keyed ``"all"``, ``"voice"`` ones by
@@ -114,6 +115,12 @@ def _quality_of_set() -> np.ndarray:
 
 
 _QUALITY_OF_SET = _quality_of_set()
+
+
+def chord_sets() -> np.ndarray:
+    """``(4096,)`` bool: the 12-bit pitch-class sets (bit c = pitch class c) that ``chords``
+    counts as triads or seventh chords."""
+    return _QUALITY_OF_SET != _OTHER
 
 
 @dataclass
