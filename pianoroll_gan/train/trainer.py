@@ -213,7 +213,7 @@ class Trainer:
         self._reference = reference
         self._test_reference = test_reference
         self._splits: dict[str, np.ndarray | None] = {}
-        self._check_best_metric()
+        self._check_best_metric(self.spec, self._split("valid"))
 
         # Solver: identical initial weights on every rank (same seed), then per-rank noise.
         seed_all(tc.seed)
@@ -293,29 +293,19 @@ class Trainer:
     def _precheck_best_metric(self) -> None:
         """Refuse an unknown ``train.best_metric`` of a preset spec before the data exist:
         against every name an evaluation with a reference could report."""
-        tc = self.cfg.train
-        if not tc.best_metric or not tc.eval_samples:
-            return
         try:
             spec = get_spec(self.cfg.data.spec)
         except ValueError:
             return  # a custom spec: checked once the data are loaded
-        probe = np.zeros((2, *spec.sample_shape), dtype=bool)
-        names = metric_names(spec, probe, tc.qn_threshold or None)
-        key = tc.best_metric.lstrip("-")
-        if key not in names:
-            raise ValueError(
-                f"train.best_metric: {key!r} is not an evaluation metric; valid: "
-                f"{', '.join(sorted(names))}"
-            )
+        self._check_best_metric(spec, np.zeros((2, *spec.sample_shape), dtype=bool))
 
-    def _check_best_metric(self) -> None:
+    def _check_best_metric(self, spec: PianorollSpec, reference: np.ndarray | None) -> None:
         """Refuse an unknown ``train.best_metric`` before training (not at the first eval)."""
         tc = self.cfg.train
         if not tc.best_metric or not tc.eval_samples:
             return
         key = tc.best_metric.lstrip("-")
-        names = metric_names(self.spec, self._split("valid"), tc.qn_threshold or None)
+        names = metric_names(spec, reference, tc.qn_threshold or None)
         if key not in names:
             raise ValueError(
                 f"train.best_metric: {key!r} is not an evaluation metric; valid: "
