@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..metrics.chords import _templates
-from ..metrics.musical import _SCALES
 from ..spec import PianorollSpec
+from ..theory import chord_templates, diatonic_collections, signed_shift
 
 __all__ = [
     "KeyNormalizer",
@@ -32,7 +32,7 @@ __all__ = [
 
 # (12, 12) indicator rows: row k is the C-major collection moved up k semitones (the major
 # scales of the "in scale" metric, pianoroll_gan.metrics.musical).
-_COLLECTIONS = torch.from_numpy(_SCALES[:, :12].T.copy())
+_COLLECTIONS = torch.from_numpy(diatonic_collections().astype(np.float32))
 
 
 def pitch_class_counts(
@@ -76,7 +76,7 @@ def chord_signature(labels: torch.Tensor) -> torch.Tensor:
     root, quality = labels[..., 0], labels[..., 1]
     on = root >= 0
     # The labeller's templates, quality-major then root: row q * 12 + root.
-    tones = torch.from_numpy(_templates()[0] > 0).float()
+    tones = torch.from_numpy(chord_templates()[0] > 0).float()
     chords = tones[(quality * 12 + root).clamp(min=0)] * on[..., None]  # (N, beats, 12)
     mass = chords.sum(dim=1) @ _COLLECTIONS.T
     return torch.where(on.any(dim=1), mass.argmax(dim=1), torch.full_like(root[:, 0], -1))
@@ -91,11 +91,6 @@ def transpose_chords(labels: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         shifted = (pitch + shift.to(labels.device)[:, None]) % 12
         moved[..., col] = torch.where(pitch >= 0, shifted, pitch)
     return moved
-
-
-def signed_shift(k: torch.Tensor) -> torch.Tensor:
-    """Semitone shift in [-6, 5] congruent to ``k`` modulo 12 (the smaller move)."""
-    return (k + 6) % 12 - 6
 
 
 def transpose(x: torch.Tensor, shift: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:

@@ -24,13 +24,13 @@ from ..data.keys import (
     KeyNormalizer,
     chord_signature,
     load_key_state,
-    signed_shift,
     transpose,
     transpose_chords,
 )
-from ..metrics.chords import QUALITIES
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
+from ..theory import CHORD_QUALITIES as QUALITIES
+from ..theory import signed_shift
 from ..train.solver import Solver, ema_update
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import SAMPLERS

@@ -21,12 +21,13 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from ..data.keys import KeyNormalizer, load_key_state, signed_shift, transpose
+from ..data.keys import KeyNormalizer, load_key_state, transpose
 from ..decoding import viterbi_monophonic, viterbi_voices
 from ..metrics.voice import chord_sets
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
+from ..theory import signed_shift
 from ..train.solver import Solver, ema_update
 from .config import Binarize, GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics.chords import INTERVALS
 from ..spec import PianorollSpec
+from ..theory import CHORD_INTERVALS as INTERVALS
+from ..theory import MAJOR_STEPS as _MAJOR_STEPS
+from ..theory import PITCH_CLASS_NAMES as _NAMES
 
 __all__ = [
     "VOICE_RANGES",
@@ -32,9 +34,6 @@ VOICE_RANGES: dict[str, tuple[int, int]] = {
     "tenor": (48, 67),
     "bass": (40, 60),
 }
-
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 
 
 def voice_range(spec: PianorollSpec, track: int) -> tuple[int, int]:

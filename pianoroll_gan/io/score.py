@@ -20,15 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..spec import PianorollSpec
+from ..theory import diatonic_collections, signature_accidentals
 from .convert import as_sample
 
 __all__ = ["GIVEN_COLOR", "key_signature", "sample_to_score", "score_svg", "write_score_svg"]
 
 GIVEN_COLOR = "#d62728"
-# Sharps (> 0) or flats (< 0) of the signature whose collection is the white keys moved up
-# by k semitones (index k): C, D-flat, D, E-flat, E, F, F-sharp, G, A-flat, A, B-flat, B.
-_SIGNATURES = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
-_WHITE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)
 # A black key's pitch class is spelled flat when the signature has at most this many
 # sharps (negative: at least that many flats): D-flat from 3 flats, E-flat from 1 flat,
 # G-flat from 4 flats, A-flat from 2 flats, B-flat from 1 sharp down.
@@ -54,9 +51,10 @@ def key_signature(sample: Any, spec: PianorollSpec) -> int:
     counts = np.zeros(12)
     per_pitch = pitched.sum(axis=(0, 1, 2))  # (P,)
     np.add.at(counts, (spec.lowest_pitch + np.arange(spec.n_pitches)) % 12, per_pitch)
-    held = [counts[np.roll(_WHITE, k)].sum() for k in range(12)]
+    # Signature k's collection is the white keys moved up k semitones (pianoroll_gan.theory).
+    held = [counts[collection > 0].sum() for collection in diatonic_collections()]
     best = max(held)
-    return min((_SIGNATURES[k] for k in range(12) if held[k] == best), key=abs)
+    return min((signature_accidentals(k) for k in range(12) if held[k] == best), key=abs)
 
 
 def _spell(midi: int, sharps: int):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import PianorollSpec
+from ..theory import CHORD_INTERVALS, CHORD_QUALITIES, PITCH_CLASS_NAMES, chord_templates
 from .rolls import as_bool_roll, beat_pitch_counts, fold_pitch_classes
 
 __all__ = [
@@ -37,19 +38,12 @@ __all__ = [
     "chord_accuracy",
 ]
 
-#: Chord qualities in tie-break order, with their intervals above the root (semitones).
-INTERVALS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "dim": (0, 3, 6),
-    "aug": (0, 4, 8),
-    "dom7": (0, 4, 7, 10),
-    "maj7": (0, 4, 7, 11),
-    "min7": (0, 3, 7, 10),
-}
-QUALITIES: tuple[str, ...] = tuple(INTERVALS)
-#: Root names 0-11 as written by :func:`chord_name`.
-ROOT_NAMES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+#: Chord qualities in tie-break order, with their intervals above the root (semitones); the
+#: same objects as :data:`pianoroll_gan.theory.CHORD_INTERVALS` and ``CHORD_QUALITIES``.
+INTERVALS: dict[str, tuple[int, ...]] = CHORD_INTERVALS
+QUALITIES: tuple[str, ...] = CHORD_QUALITIES
+#: Root names 0-11 as written by :func:`chord_name` (``theory.PITCH_CLASS_NAMES``).
+ROOT_NAMES: tuple[str, ...] = PITCH_CLASS_NAMES
 
 # Suffix written after the root for each quality, and every suffix accepted when parsing.
 _SUFFIX = {"maj": "", "min": "m", "dim": "dim", "aug": "aug", "dom7": "7", "maj7": "maj7",
@@ -68,21 +62,15 @@ _CHORD_RE = re.compile(r"^([A-Ga-g])([#b]*)(.*)$")
 _TIE = 1e-6  # bonus for a bass-rooted template: far below any real score difference
 
 
-def _templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit-norm templates ``(Q*12, 12)`` with their roots and quality indices ``(Q*12,)``.
+def _unit_templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chord templates of :func:`pianoroll_gan.theory.chord_templates` scaled to unit norm
+    ``(Q*12, 12)``, with their roots and quality indices ``(Q*12,)``.
 
     Ordered quality-major, root-minor, so ``argmax`` breaks remaining ties by quality
     order then root.
     """
-    rows, roots, quals = [], [], []
-    for q, intervals in enumerate(INTERVALS.values()):
-        for root in range(12):
-            t = np.zeros(12)
-            t[[(root + i) % 12 for i in intervals]] = 1.0
-            rows.append(t / np.linalg.norm(t))
-            roots.append(root)
-            quals.append(q)
-    return np.array(rows), np.array(roots), np.array(quals)
+    tones, roots, quals = chord_templates()
+    return tones / np.linalg.norm(tones, axis=1, keepdims=True), roots, quals
 
 
 def _beat_chroma_and_bass(x: np.ndarray, spec: PianorollSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +100,7 @@ def chord_labels(roll: Any, spec: PianorollSpec) -> tuple[np.ndarray, np.ndarray
     """
     x = as_bool_roll(roll, spec)
     chroma, bass = _beat_chroma_and_bass(x, spec)
-    templates, t_root, t_qual = _templates()
+    templates, t_root, t_qual = _unit_templates()
     norm = np.linalg.norm(chroma, axis=-1, keepdims=True)
     scores = (chroma / np.maximum(norm, 1e-12)) @ templates.T  # (N, beats, Q*12) cosine
     scores = scores + _TIE * (t_root == bass[..., None])

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import PianorollSpec
+from ..theory import key_scales
 from .rolls import as_bool_roll, beat_pitch_counts, count_last_axis, fold_pitch_classes
 
 __all__ = [
@@ -70,8 +71,6 @@ PER_TRACK_METRICS: dict[str, str] = {
     "scale_consistency": "melodic",
     "groove_consistency": "all",
 }
-_MAJOR = (0, 2, 4, 5, 7, 9, 11)
-_MINOR = (0, 2, 3, 5, 7, 8, 10)
 _CHUNK_CELLS = 1 << 21  # about 2 MB of bool cells per chunk: temporaries stay in cache
 
 
@@ -99,18 +98,8 @@ def track_pairs(spec: PianorollSpec) -> list[tuple[int, int]]:
     return list(combinations(melodic, 2))
 
 
-def _scale_matrix() -> np.ndarray:
-    """``(12, 24)``: column k is the pitch-class mask of major (k < 12) / minor key k % 12."""
-    cols = []
-    for steps in (_MAJOR, _MINOR):
-        for root in range(12):
-            mask = np.zeros(12)
-            mask[[(root + s) % 12 for s in steps]] = 1
-            cols.append(mask)
-    return np.array(cols).T
-
-
-_SCALES = _scale_matrix().astype(np.float32)
+# (12, 24): column k is the pitch-class mask of major (k < 12) / minor key k % 12.
+_SCALES = key_scales().T.astype(np.float32)
 
 
 def _runs(mask: np.ndarray) -> list[slice]:
