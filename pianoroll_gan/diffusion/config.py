@@ -21,7 +21,7 @@ __all__ = [
 
 Schedule = Literal["linear", "scaled-linear", "cosine"]
 Prediction = Literal["eps", "v", "x0"]
-Sampler = Literal["ddpm", "ddim"]
+Sampler = Literal["ddpm", "ddim", "dpm++"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 PREDICTIONS: tuple[str, ...] = get_args(Prediction)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)

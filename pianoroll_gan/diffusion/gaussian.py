@@ -275,6 +275,45 @@ class GaussianDiffusion:
         out = math.sqrt(ab_prev) * x0 + direction * eps
         return out + sigma * noise if sigma > 0 else out
 
+    def dpmpp_2m_step(
+        self,
+        x0: torch.Tensor,
+        x_t: torch.Tensor,
+        t: int,
+        t_prev: int,
+        x0_last: torch.Tensor | None = None,
+        t_last: int | None = None,
+    ) -> torch.Tensor:
+        """DPM-Solver++(2M) step ``x_t -> x_{t_prev}`` (Lu et al. 2022, Algorithm 2).
+
+        With ``alpha = sqrt(ab)``, ``sigma = sqrt(1 - ab)``, ``lambda = log(alpha / sigma)``
+        and ``h = lambda_prev - lambda_t``:
+        ``x_prev = sigma_prev / sigma_t x_t - alpha_prev (exp(-h) - 1) D``. ``D`` is the data
+        prediction ``x0`` at the first step (first order: the step is DDIM's) and, once the
+        previous step's prediction ``x0_last`` (made at ``t_last``) is known, the second-order
+        ``D = (1 + 1 / (2r)) x0 - 1 / (2r) x0_last`` with ``r = h_last / h``. The step to
+        clean data (``t_prev = -1``: ``sigma = 0``, ``h`` infinite) returns ``x0``, and the
+        step into ``t_prev = 0`` is first order too (the ``lower_order_final`` option of the
+        authors' implementation): over evenly spaced timesteps it is the longest step in
+        ``lambda`` (``r`` about 0.2 at 10 steps of the cosine schedule), where the
+        extrapolation overshoots: with it second order, on Gaussian data with the exact
+        denoiser, 10 steps ended farther from the ODE solution than DDIM's 10 steps.
+        """
+        if t_prev < 0:
+            return x0
+        ab_t, ab_prev = self._scalars(t, t_prev)
+
+        def lam(ab: float) -> float:  # log(alpha / sigma), half the log-SNR
+            return 0.5 * (math.log(ab) - math.log1p(-ab))
+
+        h = lam(ab_prev) - lam(ab_t)
+        d = x0
+        if x0_last is not None and t_last is not None and t_prev > 0:
+            r = (lam(ab_t) - lam(float(self.alphas_cumprod[t_last]))) / h
+            d = (1.0 + 0.5 / r) * x0 - (0.5 / r) * x0_last
+        ratio = math.sqrt((1.0 - ab_prev) / (1.0 - ab_t))  # sigma_prev / sigma_t
+        return ratio * x_t - math.sqrt(ab_prev) * math.expm1(-h) * d
+
     @torch.no_grad()
     def sample(
         self,
@@ -298,7 +337,7 @@ class GaussianDiffusion:
             shape: ``(B, C, H, W)``.
             generator: torch generator on ``device``; all noise comes from it, so the result
                 is a deterministic function of its seed.
-            sampler: ``"ddpm"`` (ancestral) or ``"ddim"``.
+            sampler: ``"ddpm"`` (ancestral), ``"ddim"`` or ``"dpm++"`` (DPM-Solver++(2M)).
             steps: number of steps, or ``"all"`` timesteps.
             eta: DDIM noise scale (0 = deterministic given the initial noise).
             known: ``(B, C, H, W)`` clean images in [-1, 1] whose ``mask`` region is kept.
@@ -314,6 +353,11 @@ class GaussianDiffusion:
             raise ValueError("inpainting needs both `known` and `mask`")
         if resample < 1:
             raise ValueError(f"resample must be >= 1, got {resample}")
+        if sampler == "dpm++" and resample > 1 and known is not None:
+            raise ValueError(
+                "RePaint resampling (resample > 1) needs sampler 'ddpm' or 'ddim': dpm++ is a "
+                "multistep solver, and re-noising a step breaks its history; use resample 1"
+            )
         seq = timestep_sequence(self.num_timesteps, steps)
         randn = lambda: torch.randn(shape, generator=generator, device=device)  # noqa: E731
 
@@ -328,6 +372,7 @@ class GaussianDiffusion:
             return torch.where(mask, x_known, x)
 
         x = merge_known(randn(), seq[0])
+        history: tuple[torch.Tensor, int] | tuple[()] = ()  # dpm++: the last (x0, t)
         for i, t in enumerate(seq):
             t_prev = seq[i + 1] if i + 1 < len(seq) else -1
             rounds = resample if (known is not None and t_prev >= 0) else 1
@@ -335,6 +380,9 @@ class GaussianDiffusion:
                 eps, x0 = self._predict(model_fn, x, t)
                 if sampler == "ddpm":
                     x_prev = self.ddpm_step(eps, x0, x, t, t_prev, randn())
+                elif sampler == "dpm++":
+                    x_prev = self.dpmpp_2m_step(x0, x, t, t_prev, *history)
+                    history = (x0, t)
                 else:
                     noise = randn() if eta > 0 else torch.zeros(())
                     x_prev = self.ddim_step(eps, x0, x, t, t_prev, noise, eta)
