@@ -106,12 +106,12 @@ def export_model(run_dir: str | Path, path: str | Path, checkpoint: str | Path =
         ``path``.
     """
     from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
-    from ..train.run import _run_spec, read_config
+    from ..train.run import read_config, run_spec
 
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     state = load_checkpoint(CheckpointManager(run_dir / "checkpoints").resolve(checkpoint))
-    spec = _run_spec(run_dir, state, cfg)
+    spec = run_spec(run_dir, state, cfg)
     model = {
         "format": FORMAT,
         "config": cfg.to_dict(),

@@ -75,12 +75,12 @@ def voice_figures(sample: np.ndarray, spec: PianorollSpec) -> dict[str, Any]:
 def plot_harmonization(path: str | Path, sample: np.ndarray, spec: PianorollSpec, title: str):
     """A piano roll of all voices on one axis: the melody (track 0) black, the others in
     the package's track colours, bar lines grey."""
-    from ..io.plot import _new_figure
+    from ..io.plot import new_figure
 
     steps = sample.shape[1] * spec.steps_per_bar
     sounding = np.nonzero(sample.any(axis=(0, 1, 2)))[0] + spec.lowest_pitch
     low, high = (int(sounding[0]) - 2, int(sounding[-1]) + 2) if len(sounding) else (58, 82)
-    fig = _new_figure((min(max(1.2 * sample.shape[1], 6.0), 40.0) + 1.5, 4.5))
+    fig = new_figure((min(max(1.2 * sample.shape[1], 6.0), 40.0) + 1.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     for t in range(spec.n_tracks - 1, -1, -1):
         line = sample[t].reshape(steps, spec.n_pitches)

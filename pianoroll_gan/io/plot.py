@@ -21,6 +21,7 @@ __all__ = [
     "TRACK_COLORS",
     "pitch_name",
     "figure_size",
+    "new_figure",
     "plot_sample",
     "save_png",
     "plot_grid",
@@ -57,8 +58,12 @@ def figure_size(spec: PianorollSpec, n_bars: int) -> tuple[float, float]:
     return width, height
 
 
-def _new_figure(size: tuple[float, float]):
-    # Figure + Agg canvas directly: pyplot's global state and backends are not involved.
+def new_figure(size: tuple[float, float]):
+    """An empty matplotlib ``Figure`` of ``size`` inches at the package's DPI, drawn by Agg.
+
+    Figure + Agg canvas directly: pyplot's global state and backends are not involved, so
+    figures can be made from threads and without a display.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -124,7 +129,7 @@ def plot_sample(sample: Any, spec: PianorollSpec, ax: Any = None, title: str | N
     roll = as_sample(sample, spec)
     if ax is None:
         width, height = figure_size(spec, roll.shape[1])
-        fig = _new_figure((width, height))
+        fig = new_figure((width, height))
         axes = fig.subplots(spec.n_tracks, 1, sharex=True, squeeze=False)[:, 0]
         # Margins in inches, so long pieces keep a narrow label column.
         fig.subplots_adjust(
@@ -178,7 +183,7 @@ def plot_grid(
     cols = 1 if n == 1 else 2
     rows = -(-n // cols)
     width, height = figure_size(spec, roll.shape[2])
-    fig = _new_figure((width * cols, height * rows))
+    fig = new_figure((width * cols, height * rows))
     grid = fig.add_gridspec(rows * spec.n_tracks, cols, hspace=0.15, wspace=0.15)
     fig.subplots_adjust(left=0.06, right=0.99, top=0.97, bottom=0.03)
     for k in range(n):

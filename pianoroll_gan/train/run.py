@@ -60,6 +60,7 @@ __all__ = [
     "check_family",
     "load_solver_state",
     "load_run",
+    "run_spec",
     "generate",
     "write_samples",
     "load_condition",
@@ -347,7 +348,9 @@ def check_data_cache(data_cfg: Any) -> None:
     check_writable(path.parent, f"the data cache {path} must be built, but data.cache_dir")
 
 
-def _run_spec(run_dir: Path, checkpoint: dict[str, Any], cfg: Any) -> PianorollSpec:
+def run_spec(run_dir: Path, checkpoint: dict[str, Any], cfg: Any) -> PianorollSpec:
+    """The spec a run trained on: the checkpoint's own copy, else the run's ``meta.json``,
+    else the preset named by ``cfg.data.spec``."""
     if "spec" in checkpoint:
         return PianorollSpec.from_dict(checkpoint["spec"])
     if (run_dir / "meta.json").is_file():
@@ -413,7 +416,7 @@ def load_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     state = load_checkpoint(path, map_location="cpu")  # the solver moves what it loads
     check_family(state, cfg, path)
-    spec = _run_spec(run_dir, state, cfg)
+    spec = run_spec(run_dir, state, cfg)
     solver = build_solver(cfg, spec, device)
     load_solver_state(solver, state, path)
     log.info("loaded %s (step %s)", path, state.get("step"))
