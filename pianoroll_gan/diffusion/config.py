@@ -1,12 +1,16 @@
 """Settings of the Polyffusion-style diffusion model: U-Net and diffusion process.
 
-Torch-free so that experiment files load without importing the networks.
+Torch-free so that experiment files load without importing the networks. The U-Net's own
+settings, :class:`~pianoroll_gan.models.config.UNetConfig` (the ``[diffusion.unet]`` table),
+are defined with the network and importable from here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal, get_args
+
+from ..models.config import UNetConfig
 
 __all__ = [
     "UNetConfig",
@@ -25,44 +29,6 @@ Sampler = Literal["ddpm", "ddim", "dpm++"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 PREDICTIONS: tuple[str, ...] = get_args(Prediction)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
-
-
-@dataclass
-class UNetConfig:
-    """U-Net over onset/sustain piano-roll images (Polyffusion, Min et al. 2023)."""
-
-    base_channels: int = 64  # channels at level 0
-    channel_mult: tuple[int, ...] = (1, 2, 4, 4)  # channels per level = base * mult
-    num_res_blocks: int = 2  # residual blocks per level on the way down (+1 on the way up)
-    attention_levels: tuple[int, ...] = (2, 3)  # levels (0-based) with a spatial transformer
-    middle_attention: bool = True  # a spatial transformer between the middle res blocks
-    num_heads: int = 4  # attention heads
-    transformer_layers: int = 1  # transformer blocks per spatial transformer
-    groups: int = 32  # GroupNorm groups (must divide every level's width)
-    cond_dim: int = 0  # condition token width for cross-attention (0 = none; the solver
-    # sets it from chord_dim when chord_condition is on)
-    dropout: float = 0.0  # dropout inside residual blocks
-    channels_last: bool = False  # convolutions in channels-last memory format
-
-    def __post_init__(self) -> None:
-        levels = len(self.channel_mult)
-        if levels < 1 or self.base_channels < 1 or self.num_res_blocks < 1:
-            raise ValueError(
-                "unet: need at least one level in channel_mult, base_channels >= 1 and "
-                "num_res_blocks >= 1"
-            )
-        bad = [lv for lv in self.attention_levels if not 0 <= lv < levels]
-        if bad:
-            raise ValueError(f"unet.attention_levels {bad} lie outside 0..{levels - 1}")
-        for mult in self.channel_mult:
-            width = self.base_channels * mult
-            if width % self.groups:
-                raise ValueError(
-                    f"unet: width {width} (base_channels x {mult}) is not divisible by "
-                    f"groups={self.groups}; change base_channels or groups"
-                )
-            if width % self.num_heads:
-                raise ValueError(f"unet: width {width} is not divisible by num_heads")
 
 
 @dataclass

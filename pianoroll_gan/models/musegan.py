@@ -5,7 +5,7 @@ scores. Losses, the gradient penalty and training live in :mod:`pianoroll_gan.ga
 
 Layout everywhere: ``(N, tracks, bars, steps_per_bar, pitches)``. Kernels and strides come
 from :func:`~pianoroll_gan.models.musegan_layers.factorise` of the spec; widths from
-:class:`~pianoroll_gan.gan.config.GANConfig`.
+:class:`~pianoroll_gan.models.config.GANNetworkConfig` (the network fields of ``[gan]``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..gan.config import GANConfig
 from ..spec import PianorollSpec
+from .config import GANNetworkConfig
 from .musegan_layers import (
     AxisConv,
     BatchNormLast,
@@ -130,7 +130,7 @@ class Generator(nn.Module):
         cfg: GAN settings (mode, latent size, widths, output, binary neurons, condition).
     """
 
-    def __init__(self, spec: PianorollSpec, cfg: GANConfig) -> None:
+    def __init__(self, spec: PianorollSpec, cfg: GANNetworkConfig) -> None:
         super().__init__()
         self.spec, self.mode = spec, cfg.mode
         self.output, self.binary_neurons = cfg.output, cfg.binary_neurons
@@ -290,7 +290,7 @@ class Discriminator(nn.Module):
         cfg: GAN settings (mode, widths, streams, condition tracks).
     """
 
-    def __init__(self, spec: PianorollSpec, cfg: GANConfig) -> None:
+    def __init__(self, spec: PianorollSpec, cfg: GANNetworkConfig) -> None:
         super().__init__()
         self.spec = spec
         f = factorise(spec)

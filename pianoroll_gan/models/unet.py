@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..diffusion.config import UNetConfig
+from .config import UNetConfig
 
 __all__ = [
     "UNet",
