@@ -32,7 +32,8 @@ class GANConfig(GANNetworkConfig):
     critic_batches: Literal["fresh", "reuse"] = "fresh"
     lr: float = 2e-4  # Adam learning rate of G and D (paper: 2e-4; v3 code: 1e-3)
     betas: tuple[float, float] = (0.5, 0.9)  # Adam betas (paper)
-    lr_decay_start: int = 0  # linear decay to 0 at train.steps from this G step; 0 = off
+    # Linear decay of both learning rates to 0 at train.steps, from this G step (>= 1), or "off".
+    lr_decay_start: int | Literal["off"] = "off"
     # Exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019),
     # updated after every G step with warm-up min(d, (1 + k) / (10 + k)); sampling and
     # evaluation use the average. 0 = off (G as trained).
@@ -73,8 +74,12 @@ class GANConfig(GANNetworkConfig):
             raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"gan.betas must lie in [0, 1), got {self.betas}")
-        if min(self.lr_decay_start, self.condition_bank) < 0:
-            raise ValueError("gan.lr_decay_start and condition_bank must be >= 0")
+        if self.condition_bank < 0:
+            raise ValueError(f"gan.condition_bank must be >= 0, got {self.condition_bank}")
+        if self.lr_decay_start != "off" and self.lr_decay_start < 1:
+            raise ValueError(
+                f"gan.lr_decay_start must be a G step >= 1 or 'off', got {self.lr_decay_start!r}"
+            )
         if not 0 <= self.penalty < float("inf"):
             raise ValueError(f"gan.penalty must be a finite value >= 0, got {self.penalty}")
         if not 0 <= self.ema_decay < 1:

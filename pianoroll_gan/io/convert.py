@@ -39,8 +39,8 @@ import numpy as np
 import pretty_midi
 import pypianoroll
 
-from ..data.midi import MidiTooLong, pretty_midi_of
 from ..spec import PianorollSpec
+from .midi import MidiTooLong, pretty_midi_of
 
 __all__ = [
     "as_sample",

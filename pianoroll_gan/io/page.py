@@ -30,6 +30,7 @@ from ..spec import PianorollSpec
 from .audio import AudioConfig, describe_renderer, render_wav
 from .convert import write_midi
 from .plot import save_png
+from .provenance import git_commit
 
 __all__ = ["PageSection", "markdown_to_html", "page_provenance", "write_page"]
 
@@ -98,12 +99,7 @@ def page_provenance(command: str | Sequence[str] | None = None) -> dict[str, str
         command = [program, *sys.argv[1:]]
     if not isinstance(command, str):
         command = shlex.join(command)
-    try:
-        from ..train.run import git_commit
-
-        commit = git_commit() or "unknown (not a git checkout)"
-    except ImportError:
-        commit = "unknown"
+    commit = git_commit() or "unknown (not a git checkout)"
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return {"command": command, "commit": commit, "pianoroll_gan": __version__, "written": now}
 

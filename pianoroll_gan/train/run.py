@@ -15,7 +15,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..io.provenance import git_commit
 from ..spec import PianorollSpec, get_spec
 from .checkpoint import (
     CheckpointError,
@@ -254,27 +254,6 @@ def read_config(run_dir: str | Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: {path.name} is missing")
     return load_experiment(path)
-
-
-def git_commit() -> str | None:
-    """The package checkout's commit (``+dirty`` with local changes), or None."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
-        if commit.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def write_meta(run_dir: Path, **extra: Any) -> dict[str, Any]:
