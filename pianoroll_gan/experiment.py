@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from .diffusion.config import DiffusionConfig
 from .gan.config import GANConfig
 from .train.config import TrainConfig
 
-__all__ = ["ExperimentConfig", "Family", "load_experiment", "REMOVED_KEYS"]
+__all__ = ["ExperimentConfig", "Family", "load_experiment", "experiment_from_dict", "REMOVED_KEYS"]
 
 Family = Literal["gan", "diffusion"]
 
@@ -90,11 +91,32 @@ def _drop_removed(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _upgrade_spellings(data: dict[str, Any]) -> dict[str, Any]:
-    """Old files' zeros that stood for a setting, in today's explicit spelling."""
-    data = merge(data, {})
+    """Old files' zeros and empty strings that stood for a setting, in today's explicit
+    spelling, so that an old run folder compares equal to the same config written today.
+
+    None of the old spellings is a valid value today (each is refused with its new spelling),
+    so a file written today is never changed here.
+    """
+    data = copy.deepcopy(data)
     gan, diffusion = data.get("gan"), data.get("diffusion")
+    train, data_table = data.get("train"), data.get("data")
     if isinstance(gan, dict) and gan.get("max_polyphony") == 0:
         gan["max_polyphony"] = "all"
+    if isinstance(gan, dict) and gan.get("lr_decay_start") == 0:
+        gan["lr_decay_start"] = "off"
+    if isinstance(data_table, dict) and data_table.get("max_files") == 0:
+        data_table["max_files"] = "all"
+    if isinstance(train, dict):
+        metric = train.get("best_metric")
+        if metric == "":
+            train["best_metric"] = "none"
+        elif isinstance(metric, str) and metric.startswith("-"):  # "-KEY": KEY's minimum
+            train["best_metric"], train["best_mode"] = metric[1:], "min"
+        for key in ("qn_threshold", "threads"):
+            if train.get(key) == 0:
+                train[key] = "auto"
+        if train.get("solver") == "":
+            train["solver"] = "family"
     if isinstance(diffusion, dict):
         if diffusion.get("min_snr_gamma") == 0:
             diffusion["min_snr_gamma"] = "off"
@@ -118,3 +140,14 @@ def load_experiment(
         data = _upgrade_spellings(_drop_removed(load_recipe(path), str(path)))
     data = merge(data, _drop_removed(parse_overrides(overrides), "override"))
     return from_dict(ExperimentConfig, data)
+
+
+def experiment_from_dict(data: Mapping[str, Any], where: str) -> ExperimentConfig:
+    """The config of a resolved settings table written by this or an older version (the
+    copy a checkpoint or model file holds), read as :func:`load_experiment` reads a file.
+
+    Args:
+        data: the table (``ExperimentConfig.to_dict()`` of the version that wrote it).
+        where: the file it came from, named in errors.
+    """
+    return from_dict(ExperimentConfig, _upgrade_spellings(_drop_removed(dict(data), where)))

@@ -86,7 +86,8 @@ def test_linear_decay_values():
         0.0,
         0.0,
     ]
-    assert linear_decay(0, 100)(99) == 1.0  # start 0 disables
+    assert linear_decay("off", 100)(99) == 1.0
+    assert linear_decay(1, 101)(51) == 0.5  # an integer start is a G step, 1 included
     solver = make_solver(steps=10, lr=1e-3, lr_decay_start=5)
     x = real_batch(n=4)
     assert solver.train_step(x, 0)["lr"] == pytest.approx(1e-3)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import legacy_config_table
 
 from pianoroll_gan.cli import main
 from pianoroll_gan.experiment import load_experiment
@@ -196,6 +197,30 @@ def test_reused_runs_report_the_settings_that_differ():
     assert config_differences(threads, load_experiment(None)) == []
     seeded = load_experiment(None, ["train.seed=1"])
     assert config_differences(seeded, load_experiment(None)) == ["train.seed"]
+
+
+def test_reuse_finds_a_run_folder_written_in_the_old_spellings(tmp_path):
+    # Older versions wrote 0, "" and "-KEY" where today's configs spell the setting out.
+    from pianoroll_gan.train.run import read_config
+    from pianoroll_gan.train.tomlwrite import dumps
+
+    runs = tmp_path / "runs"
+    folder = _run_folder(runs, "exp-20260101-000000", 100, 10, "train.best_metric='EB/Soprano'",
+                         "train.best_mode='min'")  # fmt: skip
+    wanted = read_config(folder)
+    old = legacy_config_table(wanted)
+    assert (old["gan"]["lr_decay_start"], old["train"]["best_metric"]) == (0, "-EB/Soprano")
+    (folder / "config.toml").write_text(dumps(old))
+    assert config_differences(read_config(folder), wanted) == []
+    assert find_run(runs, "exp", wanted) == folder
+    # The old spellings still mean what they meant: other settings differ.
+    maximized = read_config(folder)
+    maximized.train.best_mode = "max"
+    decayed = read_config(folder)
+    decayed.gan.lr_decay_start = 900
+    assert config_differences(read_config(folder), maximized) == ["train.best_mode"]
+    assert config_differences(read_config(folder), decayed) == ["gan.lr_decay_start"]
+    assert find_run(runs, "exp", decayed) is None
 
 
 def test_lpd5_without_data_stops_with_the_missing_path(capsys):

@@ -47,7 +47,8 @@ preview_samples = 2
 checkpoint_every = 2
 final_samples = 8
 qn_threshold = 2
-best_metric = "-EB/Soprano"  # finite even when a tiny model is silent
+best_metric = "EB/Soprano"  # finite even when a tiny model is silent
+best_mode = "min"
 device = "cpu"
 """
 

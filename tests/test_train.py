@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 from pathlib import Path
 
@@ -17,9 +18,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import legacy_config_table
 from torch import nn
 
-from pianoroll_gan.experiment import ExperimentConfig, load_experiment
+from pianoroll_gan.config import ConfigError
+from pianoroll_gan.experiment import ExperimentConfig, experiment_from_dict, load_experiment
 from pianoroll_gan.spec import PianorollSpec
 from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset, StreamBatchSampler
@@ -331,8 +334,8 @@ class FakeResults:
         return {"score": self.value, "other": 1.0}
 
 
-@pytest.mark.parametrize("metric, best_step", [("score", 4), ("-score", 6)])
-def test_best_checkpoint_follows_metric(tmp_path, monkeypatch, metric, best_step):
+@pytest.mark.parametrize("mode, best_step", [("max", 4), ("min", 6)])
+def test_best_checkpoint_follows_metric(tmp_path, monkeypatch, mode, best_step):
     import pianoroll_gan.metrics as metrics
 
     values = iter([0.3, 0.9, 0.1])  # at steps 2, 4, 6
@@ -346,14 +349,16 @@ def test_best_checkpoint_follows_metric(tmp_path, monkeypatch, metric, best_step
         "LinearSolver",
         "train.eval_every=2",
         "train.eval_samples=3",
-        f"train.best_metric='{metric}'",
+        "train.best_metric='score'",
+        f"train.best_mode='{mode}'",
         "train.keep_last=1",
     )
     run = train(cfg, run_dir=tmp_path / "r", dataset=RollDataset(tiny_roll(), SPEC))
     best = ckpt.load_checkpoint(run / "checkpoints" / "best.pt")
     assert best["step"] == best_step
     assert best["best"] == {
-        "metric": metric,
+        "metric": "score",
+        "mode": mode,
         "value": {4: 0.9, 6: 0.1}[best_step],
         "step": best_step,
     }
@@ -412,12 +417,88 @@ def test_config_toml_round_trips_non_defaults(tmp_path):
             "diffusion.eta=0.25",
             "gan.condition_tracks=['Bass']",
             "gan.betas=[0.5, 0.99]",
-            "train.best_metric='-EB/Soprano'",
+            "train.best_metric='EB/Soprano'",
+            "train.best_mode='min'",
+            "train.qn_threshold=2",
+            "train.threads=1",
+            "gan.lr_decay_start=900",
+            "data.max_files=12",
         ],
     )
     write_config(tmp_path, cfg)
     assert read_config(tmp_path) == cfg
     assert read_config(tmp_path).name == 'quote"and\\back'
+
+
+def test_old_config_toml_reads_as_the_same_config_written_today(tmp_path):
+    # Older versions wrote 0 or "" for these settings and "-KEY" for a minimized metric.
+    wanted = load_experiment(None, ["train.best_metric='EB/Soprano'", "train.best_mode='min'"])
+    old = legacy_config_table(wanted)
+    assert old["train"]["best_metric"] == "-EB/Soprano" and "best_mode" not in old["train"]
+    assert (old["gan"]["lr_decay_start"], old["data"]["max_files"]) == (0, 0)
+    assert (old["train"]["qn_threshold"], old["train"]["threads"], old["train"]["solver"]) == (
+        0, 0, ""
+    )  # fmt: skip
+    (tmp_path / "config.toml").write_text(dumps(old))
+    got = read_config(tmp_path)
+    assert got == wanted
+    assert (got.train.best_metric, got.train.best_mode) == ("EB/Soprano", "min")
+    assert (got.gan.lr_decay_start, got.data.max_files) == ("off", "all")
+    assert got.train.solver == "family"
+    assert (got.train.qn_threshold, got.train.threads) == ("auto", "auto")
+    # "" meant no best checkpoint; a metric without "-" its maximum.
+    for metric, spelled in [("none", ""), ("OA/pitch_class_histogram", "OA/pitch_class_histogram")]:
+        wanted = load_experiment(None, [f"train.best_metric='{metric}'"])
+        old = legacy_config_table(wanted)
+        assert old["train"]["best_metric"] == spelled
+        (tmp_path / "config.toml").write_text(dumps(old))
+        assert read_config(tmp_path) == wanted and read_config(tmp_path).train.best_mode == "max"
+    # A checkpoint's or model file's own copy of the config reads the same way.
+    assert experiment_from_dict(legacy_config_table(wanted), "old.pt") == wanted
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.best_metric='-EB/Soprano'", "best_metric = 'EB/Soprano' and best_mode = 'min'"),
+        ("train.best_metric=''", "best_metric is empty: name an evaluation metric, or 'none'"),
+        ("train.best_mode='lowest'", "valid choices: ['max', 'min']"),
+        ("gan.lr_decay_start=0", "gan.lr_decay_start must be a G step >= 1 or 'off', got 0"),
+        ("train.qn_threshold=0", "qn_threshold must be an integer >= 1 or 'auto', got 0"),
+        ("train.threads=0", "threads must be an integer >= 1 or 'auto', got 0"),
+        ("train.solver=''", "solver must read 'module:Class' or 'family', got ''"),
+        ("data.max_files=0", "max_files must be >= 1 or 'all', got 0"),
+    ],
+)
+def test_old_spellings_are_refused_in_new_settings(override, message):
+    # Only files written by older versions are read in the old spelling; a setting given
+    # today in it is an error that names today's spelling.
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_experiment(None, [override])
+
+
+def test_resume_of_a_run_folder_written_in_the_old_spellings(tmp_path):
+    data = RollDataset(tiny_roll(), SPEC)
+    full = train(tiny_cfg(tmp_path, "NoisySolver"), run_dir=tmp_path / "full", dataset=data)
+    run = tmp_path / "old"
+    train(tiny_cfg(tmp_path, "NoisySolver"), run_dir=run, dataset=data)
+    (run / "checkpoints" / "step_00000006.pt").unlink()  # it stopped after step 4's checkpoint
+    # The run as an older version left it: config.toml and each checkpoint's copy.
+    old = legacy_config_table(read_config(run))
+    assert old["train"]["best_metric"] == "" and old["gan"]["lr_decay_start"] == 0
+    text = "# resolved config of this run, written by an older version\n" + dumps(old)
+    (run / "config.toml").write_text(text)
+    for path in (run / "checkpoints").glob("step_*.pt"):
+        state = ckpt.load_checkpoint(path)
+        state["config"] = old
+        ckpt.atomic_save(state, path)
+    resumed = train(read_config(run), resume=run, dataset=RollDataset(tiny_roll(), SPEC))
+    meta = json.loads((resumed / "meta.json").read_text())
+    assert [r["step"] for r in meta["resumes"]] == [4]
+    assert "changed" not in meta["resumes"][0]  # the old spellings are the same settings
+    assert (run / "config.toml").read_text() == text  # so config.toml is not rewritten
+    assert [e["step"] for e in train_log(resumed)] == [1, 2, 3, 4, 5, 6]
+    assert train_log(resumed) == train_log(full)
 
 
 def test_toml_writer_values():

@@ -50,7 +50,7 @@ def run(quick: bool = False) -> dict:
 
     report: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
-        cfg = DataConfig(spec="chorales", source="music21:bach", max_files=20 if quick else 0)
+        cfg = DataConfig(spec="chorales", source="music21:bach", max_files=20 if quick else "all")
         load_before = os.getloadavg()[0]
         prepare_log = logging.getLogger("pianoroll_gan.data.prepare")
         level = prepare_log.level

@@ -200,7 +200,7 @@ def check_sampler_options(cfg, options: dict) -> None:
     """
     import dataclasses
 
-    if not cfg.train.solver:
+    if cfg.train.solver == "family":
         valid = FAMILY_OPTIONS[cfg.family]
         wrong = [k for k in options if k not in valid]
         if wrong:
@@ -210,7 +210,7 @@ def check_sampler_options(cfg, options: dict) -> None:
             )
     for key, value in options.items():
         if key == "threshold":
-            families = [cfg.family] if not cfg.train.solver else ["gan", "diffusion"]
+            families = [cfg.family] if cfg.train.solver == "family" else ["gan", "diffusion"]
             fields = [(family, "threshold") for family in families]
         elif key in OPTION_FIELDS:
             fields = [OPTION_FIELDS[key]]
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         name=cfg.name,
         n_midi=args.midi,
         evaluate=not args.no_eval,
-        qn_threshold=cfg.train.qn_threshold or None,
+        qn_threshold=cfg.train.qn_steps,
         seed=args.seed,
         checkpoint=str(args.checkpoint),
     )

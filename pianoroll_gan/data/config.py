@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
@@ -22,7 +23,7 @@ class DataConfig:
     test_fraction: float = 0.1  # (cache) share of pieces in the test split
     seed: int = 0  # (cache) seed of the split
     include: tuple[str, ...] = ()  # (cache) fnmatch patterns on file names; empty keeps all
-    max_files: int = 0  # (cache) read only the first N files (sorted); 0 reads all
+    max_files: int | Literal["all"] = "all"  # (cache) read only the first N files (sorted)
     transpose: tuple[int, int] = (0, 0)  # training augmentation: semitone range, inclusive
     num_workers: int = 0  # DataLoader workers
     prepare_workers: int = 2  # processes used by `prepare` (1: no subprocesses)
@@ -34,8 +35,8 @@ class DataConfig:
             raise ValueError("hop_bars must be >= 1")
         if self.min_notes_per_track < 0:
             raise ValueError("min_notes_per_track must be >= 0")
-        if self.max_files < 0:
-            raise ValueError("max_files must be >= 0 (0 reads every file)")
+        if self.max_files != "all" and self.max_files < 1:
+            raise ValueError(f"max_files must be >= 1 or 'all', got {self.max_files!r}")
         if self.prepare_workers < 1 or self.num_workers < 0:
             raise ValueError("prepare_workers must be >= 1 and num_workers >= 0")
         if not 0 <= self.valid_fraction < 1 or not 0 <= self.test_fraction < 1:

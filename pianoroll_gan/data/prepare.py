@@ -71,6 +71,8 @@ def _settings(cfg: DataConfig) -> dict[str, Any]:
     values = asdict(cfg)
     settings = {k: values[k] for k in HASHED_FIELDS}
     settings["include"] = list(cfg.include)
+    # Hashed as written before "all" was its spelling, so that prepared caches keep their names.
+    settings["max_files"] = 0 if cfg.max_files == "all" else cfg.max_files
     return {"format": FORMAT, "spec": get_spec(cfg.spec).to_dict(), "source": source, **settings}
 
 

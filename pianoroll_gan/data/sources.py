@@ -21,6 +21,7 @@ import fnmatch
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -56,7 +57,9 @@ def _is_musegan(path: Path) -> bool:
     return {"shape.npy", "nonzero.npy"} <= names
 
 
-def resolve_source(text: str, include: tuple[str, ...] = (), max_files: int = 0) -> Source:
+def resolve_source(
+    text: str, include: tuple[str, ...] = (), max_files: int | Literal["all"] = "all"
+) -> Source:
     """Turn ``DataConfig.source`` into a list of files.
 
     Raises:
@@ -105,7 +108,7 @@ def resolve_source(text: str, include: tuple[str, ...] = (), max_files: int = 0)
                 for pat in include
             )
         ]
-    if max_files:
+    if max_files != "all":
         source.files = source.files[:max_files]
     if not source.files:
         raise ValueError(f"source {text!r}: no file matches include={list(include)}")

@@ -7,7 +7,7 @@ mode); losses are averaged over samples and summed over critics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import get_args
+from typing import Literal, get_args
 
 import torch
 from torch.nn import functional as F
@@ -94,14 +94,14 @@ def gradient_penalty(
     return weight * total
 
 
-def linear_decay(start: int, end: int) -> Callable[[int], float]:
+def linear_decay(start: int | Literal["off"], end: int) -> Callable[[int], float]:
     """Learning-rate factor: 1 until ``start``, then linear to 0 at ``end`` (v3 schedule).
 
-    ``start = 0`` disables the decay (factor 1 throughout).
+    ``start = "off"`` disables the decay (factor 1 throughout).
     """
 
     def factor(step: int) -> float:
-        if start <= 0 or step < start:
+        if start == "off" or step < start:
             return 1.0
         if end <= start:
             return 0.0

@@ -183,8 +183,7 @@ def load_model(
         The loaded model; a file of another format, family or spec than expected raises
         ``ValueError`` with one line naming what differs.
     """
-    from ..config import from_dict
-    from ..experiment import ExperimentConfig
+    from ..experiment import experiment_from_dict
     from ..train.checkpoint import load_checkpoint
     from ..train.registry import build_solver
     from ..train.run import load_run
@@ -209,7 +208,7 @@ def load_model(
         missing = [key for key in ("config", "spec", "solver") if key not in state]
         if missing:
             raise ValueError(f"{path}: not a model file (no {', '.join(missing)} in it)")
-        cfg = from_dict(ExperimentConfig, state["config"])
+        cfg = experiment_from_dict(state["config"], str(path))
         spec = PianorollSpec.from_dict(state["spec"])
         if entry is not None:
             differences = spec_differences(spec, get_spec(entry.spec))

@@ -159,7 +159,7 @@ def scale_steps(cfg: Any, scale: float) -> Any:
     tc.steps = max(1, round(tc.steps * scale))
     for key in ("log_every", "eval_every", "sample_every", "checkpoint_every"):
         setattr(tc, key, max(1, round(getattr(tc, key) * scale)))
-    if cfg.gan.lr_decay_start:
+    if cfg.gan.lr_decay_start != "off":
         cfg.gan.lr_decay_start = max(1, round(cfg.gan.lr_decay_start * scale))
     return cfg
 

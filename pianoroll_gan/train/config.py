@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+from ..config import check_choice
+
+__all__ = ["TrainConfig", "BestMode"]
+
+BestMode = Literal["max", "min"]
 
 
 @dataclass
@@ -22,15 +28,20 @@ class TrainConfig:
     sample_every: int = 500  # steps between logged sample images / audio
     checkpoint_every: int = 500  # steps between checkpoints
     keep_last: int = 3  # checkpoints kept besides the best one
-    best_metric: str = ""  # eval metric whose max marks the best checkpoint; "-KEY": min; "": none
+    # Evaluation metric (a name logged under eval/, e.g. "OA/pitch_class_histogram") whose best
+    # value keeps checkpoints/best.pt; "none": no best checkpoint.
+    best_metric: str | Literal["none"] = "none"
+    best_mode: BestMode = "max"  # which end of best_metric is best: its largest or smallest value
     final_samples: int = 1000  # drawn and evaluated against the test split at the end; 0 skips
     # QN's minimum note length in steps for every evaluation of the run (validation during
-    # training, final samples, `sample`); 0 = the metric's default ceil(resolution / 8).
-    qn_threshold: int = 0
+    # training, final samples, `sample`); "auto": the metric's default ceil(resolution / 8).
+    qn_threshold: int | Literal["auto"] = "auto"
     runs_dir: str = "runs"  # run folders are created under this folder
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    threads: int | Literal["auto"] = "auto"  # torch CPU threads; "auto": torch's default
     preview_samples: int = 4  # samples shown as images / audio in TensorBoard
-    solver: str = ""  # "module:Class" replacing the family's solver (custom solvers, tests)
+    # "module:Class" replacing the family's solver (custom solvers, tests); "family": the
+    # solver of the experiment's model family.
+    solver: str | Literal["family"] = "family"
 
     def __post_init__(self) -> None:
         for key in (
@@ -44,8 +55,25 @@ class TrainConfig:
         ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("eval_samples", "preview_samples", "final_samples", "threads", "qn_threshold"):
+        for key in ("eval_samples", "preview_samples", "final_samples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if self.solver and ":" not in self.solver:
-            raise ValueError(f"solver must read 'module:Class', got {self.solver!r}")
+        for key in ("threads", "qn_threshold"):
+            value = getattr(self, key)
+            if value != "auto" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{key} must be an integer >= 1 or 'auto', got {value!r}")
+        if self.solver != "family" and ":" not in self.solver:
+            raise ValueError(f"solver must read 'module:Class' or 'family', got {self.solver!r}")
+        if not self.best_metric:
+            raise ValueError("best_metric is empty: name an evaluation metric, or 'none'")
+        if self.best_metric.startswith("-"):
+            raise ValueError(
+                f"best_metric = {self.best_metric!r}: write best_metric = "
+                f"{self.best_metric[1:]!r} and best_mode = 'min'"
+            )
+        check_choice(self.best_mode, get_args(BestMode), "best_mode")
+
+    @property
+    def qn_steps(self) -> int | None:
+        """``qn_threshold`` as the metrics take it: None for the metric's default."""
+        return None if self.qn_threshold == "auto" else self.qn_threshold

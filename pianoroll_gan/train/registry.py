@@ -33,8 +33,8 @@ def _import(target: str, what: str) -> type:
 
 
 def solver_class(cfg: Any) -> type[Solver]:
-    """The solver class for ``cfg``: ``cfg.train.solver`` if set, else the family's."""
-    if cfg.train.solver:
+    """The solver class for ``cfg``: the family's, or the class ``cfg.train.solver`` names."""
+    if cfg.train.solver != "family":
         return _import(cfg.train.solver, "train.solver")
     if cfg.family not in FAMILIES:
         raise ValueError(f"family: unknown {cfg.family!r}; valid families: {sorted(FAMILIES)}")

@@ -347,8 +347,10 @@ def check_family(state: dict[str, Any], cfg: Any, path: str | Path) -> None:
         CheckpointError: naming the family the checkpoint holds and the one the run expects.
     """
     config = state.get("config")
-    custom = isinstance(config, dict) and config.get("train", {}).get("solver")
-    if cfg.train.solver or custom:
+    # The checkpoint's own config names its solver ("family", or "" in older checkpoints).
+    held_solver = config.get("train", {}).get("solver") if isinstance(config, dict) else None
+    custom = held_solver not in (None, "", "family")
+    if cfg.train.solver != "family" or custom:
         return
     held = checkpoint_family(state)
     if held is not None and held != cfg.family:

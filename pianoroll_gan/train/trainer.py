@@ -160,7 +160,7 @@ class Trainer:
     ) -> None:
         self.cfg = cfg
         tc = cfg.train
-        if tc.threads:
+        if tc.threads != "auto":
             torch.set_num_threads(tc.threads)
         self.dist = D.setup(tc.device)
         self.is_main = self.dist.is_main
@@ -227,7 +227,12 @@ class Trainer:
         )
         self.step = 0
         self.items = 0  # items of the data stream consumed by all ranks (the data position)
-        self.best: dict[str, Any] = {"metric": tc.best_metric, "value": None, "step": None}
+        self.best: dict[str, Any] = {
+            "metric": tc.best_metric,
+            "mode": tc.best_mode,
+            "value": None,
+            "step": None,
+        }
         self.last_checkpoint: Path | None = None
         # Sums of the scalars since the last log line (checkpointed: exact logs on resume).
         self.window: dict[str, float] = {}
@@ -302,13 +307,12 @@ class Trainer:
     def _check_best_metric(self, spec: PianorollSpec, reference: np.ndarray | None) -> None:
         """Refuse an unknown ``train.best_metric`` before training (not at the first eval)."""
         tc = self.cfg.train
-        if not tc.best_metric or not tc.eval_samples:
+        if tc.best_metric == "none" or not tc.eval_samples:
             return
-        key = tc.best_metric.lstrip("-")
-        names = metric_names(spec, reference, tc.qn_threshold or None)
-        if key not in names:
+        names = metric_names(spec, reference, tc.qn_steps)
+        if tc.best_metric not in names:
             raise ValueError(
-                f"train.best_metric: {key!r} is not an evaluation metric; valid: "
+                f"train.best_metric: {tc.best_metric!r} is not an evaluation metric; valid: "
                 f"{', '.join(sorted(names))}"
             )
 
@@ -349,7 +353,9 @@ class Trainer:
         self.best = state.get("best", self.best)
         self.window = dict(state.get("log_window", {}).get("sums", {}))
         self.window_steps = int(state.get("log_window", {}).get("steps", 0))
-        self.best["metric"] = self.cfg.train.best_metric
+        # The best value kept is compared by the metric and mode this run's config asks.
+        tc = self.cfg.train
+        self.best["metric"], self.best["mode"] = tc.best_metric, tc.best_mode
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
@@ -376,12 +382,11 @@ class Trainer:
 
     def _checkpoint_config(self, state: dict[str, Any]) -> Any:
         """The config the checkpoint was trained with (its own copy, else ``config.toml``)."""
-        from ..config import from_dict
-        from ..experiment import ExperimentConfig
+        from ..experiment import experiment_from_dict
 
         if isinstance(state.get("config"), dict):
             try:
-                return from_dict(ExperimentConfig, state["config"])
+                return experiment_from_dict(state["config"], str(self.run_dir / "checkpoints"))
             except (ValueError, TypeError, KeyError):
                 log.debug("checkpoint config of an older version; using config.toml")
         return read_config(self.run_dir)
@@ -480,12 +485,12 @@ class Trainer:
             self.spec,
             reference=self._split("valid"),
             reference_name="validation",
-            qn_threshold=tc.qn_threshold or None,
+            qn_threshold=tc.qn_steps,
         )
         scalars = {k: float(v) for k, v in results.scalars().items() if v is not None}
         self.monitor.eval(self.step, scalars)
-        if tc.best_metric:
-            key, sign = tc.best_metric.lstrip("-"), -1.0 if tc.best_metric[0] == "-" else 1.0
+        if tc.best_metric != "none":
+            key, sign = tc.best_metric, -1.0 if tc.best_mode == "min" else 1.0
             if key not in scalars:
                 raise ValueError(
                     f"train.best_metric: {key!r} is not an evaluation metric; valid: "
@@ -541,7 +546,7 @@ class Trainer:
             self.spec,
             reference=self._split("test"),
             name=self.cfg.name,
-            qn_threshold=tc.qn_threshold or None,
+            qn_threshold=tc.qn_steps,
             step=self.step,
             seed=tc.seed,
         )
