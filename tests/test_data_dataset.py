@@ -8,8 +8,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from pianoroll_gan.data.config import DataConfig
-from pianoroll_gan.data.dataset import PianorollDataset, collate, make_loader
+from pianoroll_gan.data.dataset import PianorollDataset
 from pianoroll_gan.data.prepare import load_split, prepare
+from pianoroll_gan.train.data import StreamBatchSampler, collate, make_loader
 
 
 def test_items_match_load_split(chorale_cache):
@@ -21,6 +22,10 @@ def test_items_match_load_split(chorale_cache):
     assert torch.equal(item, torch.from_numpy(roll[3]).float())
     batch = collate(ds.__getitems__([5, 0, 5]))
     assert torch.equal(batch, torch.from_numpy(roll[[5, 0, 5]]).float())
+    # Other datasets' batches: items, items leading tuples, or one tensor already.
+    assert torch.equal(collate([ds[5], ds[0]]), batch[:2])
+    assert torch.equal(collate([(ds[5], "label"), (ds[0], "label")]), batch[:2])
+    assert collate(batch) is batch
     assert torch.equal(ds[-1], ds[len(ds) - 1])
     # From a worker a batch travels as its packed bits and arrives as the float tensor.
     sent = pickle.dumps(ds.__getitems__([1, 2, 3, 4]))
@@ -86,14 +91,24 @@ def test_drums_never_move(make_files, tmp_path):
     assert len(set(shifts)) > 1 and all(-5 <= s <= 5 for s in shifts)
 
 
-def test_dataloader_workers(chorale_cache):
+def _take(loader, k):
+    batches = iter(loader)
+    return torch.cat([next(batches) for _ in range(k)])
+
+
+def test_training_loader_with_and_without_workers(chorale_cache):
     roll, _ = load_split(chorale_cache, "train")
     ds = PianorollDataset(chorale_cache, "train")
-    loader = make_loader(ds, batch_size=8, shuffle=False, num_workers=2, drop_last=False)
-    got = torch.cat(list(loader))
-    assert torch.equal(got, torch.from_numpy(roll).float())
-    # the plain DataLoader with its default collate gives the same batches
-    plain = DataLoader(ds, batch_size=8, num_workers=2)
-    assert torch.equal(torch.cat(list(plain)), got)
-    shuffled = torch.cat(list(make_loader(ds, batch_size=8, num_workers=0, drop_last=True, seed=0)))
-    assert shuffled.shape[0] == 24 and not torch.equal(shuffled, got[:24])
+    # Four batches of 8 run past the 28 phrases of one epoch into the next permutation.
+    loader, sampler = make_loader(ds, 8, seed=0, num_workers=2)
+    order = [i for _, batch in zip(range(4), sampler) for i in batch]
+    got = _take(loader, 4)
+    assert torch.equal(got, torch.from_numpy(roll[order]).float())
+    assert sorted(order[:28]) == list(range(28)) and order[:28] != list(range(28))  # shuffled
+    # One process gives the same batches, and so does a plain DataLoader with its default
+    # collate over the same stream.
+    assert torch.equal(_take(make_loader(ds, 8, seed=0, num_workers=0)[0], 4), got)
+    plain = DataLoader(ds, batch_sampler=StreamBatchSampler(len(ds), 8, seed=0), num_workers=2)
+    assert torch.equal(_take(plain, 4), got)
+    # Another seed, another order.
+    assert not torch.equal(_take(make_loader(ds, 8, seed=1)[0], 4), got)

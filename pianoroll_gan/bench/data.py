@@ -19,14 +19,16 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _throughput(loader, min_seconds: float) -> float:
-    """Phrases per second over whole epochs, after one warm-up epoch."""
-    for _ in loader:
-        pass
+def _throughput(loader, epoch_batches: int, min_seconds: float) -> float:
+    """Phrases per second of an endless loader over whole epochs (``epoch_batches`` batches
+    each), after one warm-up epoch."""
+    batches = iter(loader)
+    for _ in range(epoch_batches):
+        next(batches)
     n, start = 0, time.perf_counter()
     while True:
-        for batch in loader:
-            n += len(batch)
+        for _ in range(epoch_batches):
+            n += len(next(batches))
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds:
             return n / elapsed
@@ -45,8 +47,9 @@ def run(quick: bool = False) -> dict:
     from torch.utils.data import DataLoader
 
     from ..data.config import DataConfig
-    from ..data.dataset import PianorollDataset, make_loader
+    from ..data.dataset import PianorollDataset
     from ..data.prepare import prepare, read_meta
+    from ..train.data import StreamBatchSampler, make_loader
 
     report: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
@@ -86,14 +89,17 @@ def run(quick: bool = False) -> dict:
         )
 
         seconds_each = 0.5 if quick else 3.0
+        # The training loader (its batch stream and collate), and the same stream through
+        # DataLoader's default collate.
+        def stream(ds):
+            return StreamBatchSampler(len(ds), BATCH, seed=0)
+
         settings = {
-            "single process": lambda ds: make_loader(ds, BATCH, num_workers=0),
-            "single process, default collate": lambda ds: DataLoader(
-                ds, BATCH, shuffle=True, drop_last=True
-            ),
-            "2 workers": lambda ds: make_loader(ds, BATCH, num_workers=2),
+            "single process": lambda ds: make_loader(ds, BATCH, seed=0)[0],
+            "single process, default collate": lambda ds: DataLoader(ds, batch_sampler=stream(ds)),
+            "2 workers": lambda ds: make_loader(ds, BATCH, seed=0, num_workers=2)[0],
             "2 workers, default collate": lambda ds: DataLoader(
-                ds, BATCH, shuffle=True, drop_last=True, num_workers=2, persistent_workers=True
+                ds, batch_sampler=stream(ds), num_workers=2, persistent_workers=True
             ),
         }
         speeds = {}
@@ -104,7 +110,8 @@ def run(quick: bool = False) -> dict:
                 ds = PianorollDataset(folder, "train", transpose=transpose)
                 loader = build(ds)
                 label = name + (f", transpose {transpose}" if transpose != (0, 0) else "")
-                speeds[label] = round(_throughput(loader, seconds_each))
+                epoch_batches = max(1, len(ds) // BATCH)
+                speeds[label] = round(_throughput(loader, epoch_batches, seconds_each))
                 del loader
                 print(f"loader, batch {BATCH}, {label}: {speeds[label]:,} phrases/s")
         report["loader_phrases_per_s"] = speeds

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import Dataset, get_worker_info
 
 from ..spec import PianorollSpec
 from .prepare import SPLITS, read_meta
 
-__all__ = ["PianorollDataset", "make_loader", "collate"]
+__all__ = ["PianorollDataset"]
 
 
 class PianorollDataset(Dataset):
@@ -21,9 +21,10 @@ class PianorollDataset(Dataset):
     The packed file is memory-mapped lazily, once per process, so the dataset pickles
     cheaply into ``DataLoader`` workers. ``__getitems__`` unpacks a whole batch with one
     ``np.unpackbits`` call (``DataLoader`` uses it when present), which avoids per-item
-    Python overhead; use :func:`make_loader` (or ``collate_fn=collate``) to skip the copy
-    the default collate function would add and, with workers, to send packed bits rather
-    than float32 tensors between processes.
+    Python overhead; the training loader (:func:`pianoroll_gan.train.data.make_loader`, whose
+    :func:`~pianoroll_gan.train.data.collate` can be any ``DataLoader``'s ``collate_fn``)
+    skips the copy the default collate function would add and, with workers, sends packed
+    bits rather than float32 tensors between processes.
 
     Args:
         cache_dir: prepared dataset folder (``pianoroll-gan prepare``).
@@ -130,8 +131,9 @@ class PianorollDataset(Dataset):
     def __getitems__(self, index: Sequence[int]) -> list[torch.Tensor]:
         """A batch: a list of float32 ``(tracks, bars, S, P)`` views of one batch tensor.
 
-        The default collate function stacks the list; :func:`collate` returns the batch
-        tensor without that copy, and from a worker process sends only the packed bits.
+        The default collate function stacks the list;
+        :func:`pianoroll_gan.train.data.collate` returns the batch tensor without that copy,
+        and from a worker process sends only the packed bits.
         """
         return _Batch(*self._batch_args(index))
 
@@ -222,35 +224,3 @@ class _Batch(list):
     def __reduce__(self):
         return _inflate_tensor, self.args
 
-
-def collate(batch: list[torch.Tensor]) -> torch.Tensor | _Batch:
-    """Collate for :class:`PianorollDataset`: the batch from ``__getitems__`` as one tensor.
-
-    In a worker process the batch stays a ``_Batch``, which crosses to the main process as
-    packed bits and arrives there as the float32 tensor.
-    """
-    if isinstance(batch, _Batch):
-        return batch if get_worker_info() is not None else batch.batch
-    return torch.stack(batch)
-
-
-def make_loader(
-    dataset: PianorollDataset,
-    batch_size: int = 64,
-    shuffle: bool = True,
-    num_workers: int = 0,
-    drop_last: bool = True,
-    seed: int | None = None,
-) -> DataLoader:
-    """A ``DataLoader`` that fetches whole batches through ``__getitems__``."""
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        collate_fn=collate,
-        generator=generator,
-        persistent_workers=num_workers > 0,
-    )

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from ..spec import PianorollSpec
 
-__all__ = ["StreamBatchSampler", "RollDataset", "make_loader"]
+__all__ = ["StreamBatchSampler", "RollDataset", "collate", "make_loader"]
 
 
 class StreamBatchSampler:
@@ -104,13 +104,19 @@ class RollDataset(Dataset):
         return self.roll[index]  # (tracks, bars, steps_per_bar, pitches) float32
 
 
-def _collate(items: list | torch.Tensor) -> torch.Tensor:
+def collate(items: list | torch.Tensor) -> torch.Tensor:
+    """One float32 batch tensor ``(B, tracks, bars, steps_per_bar, pitches)`` from what a
+    dataset returns for a batch: a tensor, a list of items (or of tuples led by the item), or
+    a :class:`~pianoroll_gan.data.dataset.PianorollDataset` batch from ``__getitems__``.
+
+    A ``PianorollDataset`` batch is returned as it is in a worker process, so that it crosses
+    to the main process as its packed bits (1/32 of the float32 bytes) and unpacks there;
+    in the main process it is its batch tensor, without the copy ``torch.stack`` would make.
+    """
     if isinstance(items, torch.Tensor):
         return items  # a whole batch from the dataset's ``__getitems__``
     batch = getattr(items, "batch", None)
     if batch is not None:
-        # A PianorollDataset batch object: in a worker it crosses processes as packed bits
-        # (see pianoroll_gan.data.dataset.collate); here it unpacks to the float tensor.
         return items if get_worker_info() is not None else batch
     # Datasets may return the sample alone or as the first element of a tuple.
     if isinstance(items[0], (tuple, list)):
@@ -143,7 +149,7 @@ def make_loader(
         dataset,
         batch_sampler=sampler,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate,
         pin_memory=pin_memory,
         generator=generator,
         persistent_workers=num_workers > 0,
