@@ -10,6 +10,10 @@
 - pictures (:mod:`.plot`): :func:`plot_sample`, :func:`save_png`, :func:`plot_grid`,
   :func:`sample_image`;
 - audio (:mod:`.audio`): :func:`synthesize`.
+
+Imported on their own: :mod:`.midi` (MIDI files in ticks, of any length), :mod:`.score`
+(staff notation), :mod:`.page` (listening pages) and :mod:`.provenance` (the commit of the
+checkout that wrote a file).
 """
 
 from .audio import synthesize
