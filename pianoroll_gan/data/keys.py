@@ -8,6 +8,9 @@ a model learn one collection instead of twelve; at sampling, each generated phra
 back by a signature drawn from those counted in training, so the samples keep the data's
 distribution of keys. Notes moved outside the pitch range are dropped (a shift of at most
 6 semitones keeps chorale voices inside MIDI 28-91).
+
+The pitch arithmetic (collections, chord templates, :func:`signed_shift`) is that of
+:mod:`pianoroll_gan.theory`; this module applies it to torch rolls and chord labels.
 """
 
 from __future__ import annotations
