@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 # Settings older versions spelled as 0 or "": (section, key) -> (today's value, old spelling).
 OLD_SPELLINGS = {
     ("gan", "lr_decay_start"): ("off", 0),
@@ -32,3 +34,51 @@ def legacy_config_table(cfg: Any) -> dict[str, Any]:
     elif mode == "min":
         train["best_metric"] = f"-{metric}"
     return table
+
+TRIAD = np.array([0, 4, 7])  # a major triad's semitones above its root
+
+
+def music_like_roll(n: int, spec: Any, seed: int = 0) -> np.ndarray:
+    """Random rolls with musical structure for metric tests, ``(n, tracks, bars, S, P)`` bool.
+
+    Each bar has one random major triad. Each half beat of a melodic track starts a note of
+    the bar's triad (60 %), holds the sounding one (30 %) or rests (10 %); a new note ends the
+    one before a step early. The bass track (by name, else the last melodic one) plays one
+    chord tone per note in MIDI 36-47, the others the whole triad in the octave from MIDI
+    48, 60 or 72 (at most 83, so every track can move up an octave within lpd5's range).
+    Drum tracks hit four drums on the 16th-note grid, a tenth of the hits a step late.
+    """
+    rng = np.random.default_rng(seed)
+    k, b, s, p = spec.sample_shape
+    x = np.zeros((n, k, b * s, p), bool)  # time flattened over bars
+    half = max(1, spec.resolution // 2)  # steps per half beat
+    roots = rng.integers(0, 12, size=(n, b))
+    melodic = [i for i in range(k) if not spec.is_drum[i]]
+    named = [i for i in melodic if "bass" in spec.track_names[i].lower()]
+    bass = named[0] if named else melodic[-1]
+    for rank, track in enumerate(melodic):
+        alone = track == bass and len(melodic) > 1
+        octave = 36 if alone else 48 + 12 * (rank % 3)
+        states = rng.choice(3, size=(n, b * s // half), p=(0.6, 0.3, 0.1))  # new, hold, rest
+        states[:, 0] = 0
+        for i in range(n):
+            pitch = None  # the sounding note's pitches (indices into the roll)
+            for slot, state in enumerate(states[i]):
+                start = slot * half
+                if state == 2:
+                    pitch = None
+                elif state == 0:
+                    if pitch is not None and start > 0:
+                        x[i, track, start - 1, pitch] = False  # articulate
+                    tones = rng.choice(TRIAD, size=1) if alone else TRIAD
+                    root = roots[i, start // s]
+                    pitch = np.clip(octave + (root + tones) % 12 - spec.lowest_pitch, 0, p - 1)
+                if pitch is not None:
+                    x[i, track, start : start + half, pitch] = True
+    grid = max(1, spec.resolution // 4)
+    for track in (i for i in range(k) if spec.is_drum[i]):
+        for drum, prob in ((36, 0.3), (38, 0.2), (42, 0.6), (46, 0.1)):
+            ni, gi = np.nonzero(rng.random((n, b * s // grid)) < prob)
+            ti = np.minimum(gi * grid + (rng.random(gi.size) < 0.1), b * s - 1)
+            x[ni, track, ti, min(max(drum - spec.lowest_pitch, 0), p - 1)] = True
+    return x.reshape(n, k, b, s, p)

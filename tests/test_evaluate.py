@@ -78,7 +78,7 @@ def test_results_tables_json_csv_and_scalars():
 
 
 def test_specs_without_voices_have_no_voice_metrics():
-    from pianoroll_gan.bench.metrics import music_like_roll
+    from helpers import music_like_roll
 
     lpd5 = get_spec("lpd5")
     res = evaluate(music_like_roll(4, lpd5, seed=0), lpd5, reference=music_like_roll(4, lpd5, 1))

@@ -5,8 +5,8 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from helpers import music_like_roll
 
-from pianoroll_gan.bench.metrics import music_like_roll
 from pianoroll_gan.metrics import evaluate
 from pianoroll_gan.metrics.distribution import (
     extract_notes,
