@@ -121,3 +121,68 @@ def test_sample_interpolation_and_errors(run_dir, tmp_path, capsys):
     bad.write_text("x")
     assert cli.main([*cmd, "--condition", str(bad)]) == 2
     assert "samples file (.npz) or MIDI" in capsys.readouterr().err
+
+
+# Shipped models by name --------------------------------------------------------------------
+def voice_figures(roll, spec):
+    """Most notes one voice holds at a step, and each voice's share of sounding cells inside
+    its range."""
+    per_step = roll.sum(axis=-1)  # (N, tracks, bars, steps)
+    inside = []
+    for v, (low, high) in enumerate(spec.voice_ranges):
+        pitch = np.nonzero(roll[:, v])[-1] + spec.lowest_pitch
+        inside.append(float(((pitch >= low) & (pitch <= high)).mean()))
+    return int(per_step.max()), inside
+
+
+def test_sample_shipped_gan_by_name(tmp_path):
+    from pianoroll_gan.commands.sample import SHIPPED_NAMES
+    from pianoroll_gan.harmonize.models import SHIPPED
+
+    assert sorted(SHIPPED_NAMES) == sorted(SHIPPED)  # the help text names every entry
+    out = tmp_path / "gan"
+    cmd = ["--n", "3", "--seed", "1", "--no-eval", "--midi", "1"]
+    assert cli.main(["sample", "chorales-gan", "--out", str(out), *cmd]) == 0
+    roll, spec = io.load_samples(out / "samples.npz")
+    assert spec.name == "chorales" and roll.shape == (3, 4, 4, 16, 64)
+    most, inside = voice_figures(roll, spec)
+    assert most == 1  # the voices are decoded together: one note per voice and step
+    assert min(inside) > 0.9, inside
+    assert roll.any(axis=-1).mean() > 0.8  # the voices mostly sound
+    # --model is the same as MODEL: the same seed gives the same samples.
+    again = tmp_path / "again"
+    assert cli.main(["sample", "--model", "chorales-gan", "--out", str(again), *cmd]) == 0
+    assert np.array_equal(io.load_samples(again / "samples.npz")[0], roll)
+
+
+def test_sample_shipped_diffusion_by_name(tmp_path):
+    out = tmp_path / "diffusion"
+    cmd = ["--n", "2", "--seed", "0", "--steps", "10", "--no-eval", "--midi", "0"]
+    assert cli.main(["sample", "--model", "chorales-diffusion", "--out", str(out), *cmd]) == 0
+    roll, spec = io.load_samples(out / "samples.npz")
+    assert roll.shape == (2, 4, 4, 16, 64) and roll.dtype == bool
+    # The diffusion sampler decodes each cell on its own: a voice may hold two notes at a
+    # step (it does at well under 1% of voice-steps), and most notes lie in their ranges.
+    per_step = roll.sum(axis=-1)
+    assert (per_step > 1).mean() < 0.01
+    assert per_step.max() <= 2
+    _, inside = voice_figures(roll, spec)
+    assert min(inside) > 0.6, inside
+
+
+def test_sample_model_name_errors(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "x"), "--no-eval"]
+    assert cli.main(["sample", "chorales-gann", *out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "chorales-gann: no such run folder or model file" in err
+    assert "shipped models: chorales-gan, chorales-diffusion" in err
+    assert cli.main(["sample", "rules", *out]) == 2
+    assert "rule-based harmonizer" in capsys.readouterr().err
+    assert cli.main(["sample", "chorales-gan", "--model", "chorales-gan", *out]) == 2
+    assert "give the model once" in capsys.readouterr().err
+    assert cli.main(["sample", *out]) == 2
+    assert "no model to sample" in capsys.readouterr().err
+    assert cli.main(["sample", "chorales-gan", "--checkpoint", "last", *out]) == 2
+    assert "--checkpoint chooses among the checkpoints of a run folder" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -13,10 +13,18 @@ PARTS = ("data", "metrics", "gan", "diffusion")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("part", choices=(*PARTS, "all"), help="which benchmark to run")
+    parser.add_argument(
+        "part",
+        choices=(*PARTS, "all", "harmonize"),
+        help="which benchmark to run; harmonize: the test split's chorales harmonized from "
+        "their sopranos and scored against Bach's",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    from ..bench.harmonize import add_arguments as add_harmonize_arguments
+
+    add_harmonize_arguments(parser)
 
 
 def machine_info() -> dict:
@@ -112,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.part == "harmonize":
+        from ..bench.harmonize import run_command
+
+        return run_command(args)
     parts = PARTS if args.part == "all" else (args.part,)
     report: dict = {"machine": machine_info()}
     report["machine"]["allocator"] = os.environ.get("LD_PRELOAD") or "default"

@@ -10,7 +10,13 @@ from ..diffusion.config import SAMPLERS
 from ..diffusion.inpaint import MASKS
 from ..gan.config import Binarize
 
-HELP = "sample a trained run: samples file, MIDI, PNG grid and metrics against the test split"
+HELP = (
+    "sample a trained run or a shipped model: samples file, MIDI, PNG grid and metrics "
+    "against the test split"
+)
+# The entries of pianoroll_gan.harmonize.models.SHIPPED (importing it would load torch for
+# --help; a test keeps the two lists equal).
+SHIPPED_NAMES = ("chorales-gan", "chorales-diffusion")
 
 
 def _int_list(text: str) -> list[int]:
@@ -36,16 +42,29 @@ def _steps(text: str) -> int | str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, help="a run folder written by train")
+    parser.add_argument(
+        "run_dir",
+        nargs="?",
+        default=None,
+        metavar="MODEL",
+        help="a run folder written by train, a model file, or a shipped model: "
+        + ", ".join(SHIPPED_NAMES),
+    )
+    parser.add_argument(
+        "--model", default=None, help="the same as MODEL (as in harmonize); give one of the two"
+    )
     parser.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     parser.add_argument(
         "--out",
         type=Path,
         default=None,
-        help="output folder (default RUN/samples/<checkpoint>-seed<S>)",
+        help="output folder (default RUN/samples/<checkpoint>-seed<S> for a run folder, "
+        "samples/<model>-seed<S> for a shipped model or model file)",
     )
     parser.add_argument(
-        "--checkpoint", default="best", help="best (default; last when none), last or a file"
+        "--checkpoint",
+        default="best",
+        help="of a run folder: best (default; last when none), last or a file",
     )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument(
@@ -260,17 +279,26 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked before loading the model is checked first.
     check_counts(args)
     options = sampler_options(args)
-    run_cfg = read_config(args.run_dir)
+    source = model_source(args)
+    run_dir = Path(source) if Path(source).is_dir() else None
+    model = None if run_dir is not None else load_model_file(source, args)
+    run_cfg = read_config(run_dir) if run_dir is not None else model.cfg
     check_sampler_options(run_cfg, options)
-    label = Path(str(args.checkpoint)).stem
-    out = args.out or args.run_dir / "samples" / f"{label}-seed{args.seed}"
+    if run_dir is not None:
+        label = Path(str(args.checkpoint)).stem
+        out = args.out or run_dir / "samples" / f"{label}-seed{args.seed}"
+    else:
+        out = args.out or Path("samples") / f"{Path(model.source).stem}-seed{args.seed}"
     check_sample_folder(out)
     if not args.no_eval:
         check_data_cache(run_cfg.data)
     cond_file = args.condition or args.from_file
     if cond_file is not None and not Path(cond_file).is_file():
         raise FileNotFoundError(f"condition file {cond_file} does not exist")
-    cfg, spec, solver = load_run(args.run_dir, args.checkpoint, device=args.device)
+    if run_dir is not None:
+        cfg, spec, solver = load_run(run_dir, args.checkpoint, device=args.device)
+    else:
+        cfg, spec, solver = model.cfg, model.spec, model.solver
     condition = load_condition(cond_file, spec) if cond_file is not None else None
     if args.interpolate is not None:
         if not hasattr(solver, "interpolate"):
@@ -293,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
         qn_threshold=cfg.train.qn_steps,
         seed=args.seed,
-        checkpoint=str(args.checkpoint),
+        checkpoint=str(args.checkpoint) if run_dir is not None else model.source,
     )
     print(f"wrote {len(roll)} samples to {out}")
     if results is not None:
@@ -302,6 +330,46 @@ def run(args: argparse.Namespace) -> int:
         index = _write_page(args, cfg, spec, roll, results, condition, options, out)
         print(f"wrote the listening page {index}")
     return 0
+
+
+def model_source(args: argparse.Namespace) -> str:
+    """What MODEL or ``--model`` names (exactly one of them must be given)."""
+    if args.run_dir is not None and args.model is not None:
+        raise ValueError(f"give the model once: MODEL {args.run_dir} and --model {args.model}")
+    source = args.model if args.model is not None else args.run_dir
+    if source is None:
+        raise ValueError(
+            "no model to sample: give a run folder, a model file or a shipped model ("
+            + ", ".join(SHIPPED_NAMES)
+            + ") as MODEL or --model"
+        )
+    return str(source)
+
+
+def load_model_file(source: str, args: argparse.Namespace):
+    """A shipped model (by name) or a model file, as
+    :func:`pianoroll_gan.harmonize.models.load_model` loads it; one line for anything else."""
+    import torch
+
+    from ..harmonize.models import RULES, SHIPPED, load_model
+
+    shipped = ", ".join(SHIPPED)
+    if source == RULES:
+        raise ValueError(
+            f"{RULES} is the rule-based harmonizer of harmonize, not a model to sample; give a "
+            f"run folder, a model file or a shipped model: {shipped}"
+        )
+    if not Path(source).exists() and source not in SHIPPED:
+        raise ValueError(
+            f"{source}: no such run folder or model file, and no shipped model of that name; "
+            f"shipped models: {shipped}"
+        )
+    if str(args.checkpoint) != "best":
+        raise ValueError(
+            f"--checkpoint chooses among the checkpoints of a run folder; {source} is one model"
+        )
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return load_model(source, device=device)
 
 
 def _test_split(cfg, spec):
@@ -352,7 +420,7 @@ def _write_page(args, cfg, spec, roll, results, condition, options, out):
             kind, bars, tracks = options["inpaint"], options.get("bars"), options.get("tracks")
             given = known_mask(cond, spec, kind, bars, tracks)
     info = {
-        "run": str(args.run_dir),
+        "run": model_source(args),
         "checkpoint": str(args.checkpoint),
         "condition": str(args.condition or args.from_file or "") or None,
         "sampler options": ", ".join(f"{k}={v}" for k, v in options.items()) or None,

@@ -11,7 +11,7 @@
 from .generate import Harmonization, harmonize_track, window_starts
 from .melody import Melody, fit_range, read_melody
 from .models import SHIPPED, LoadedModel, export_model, load_model, ship_model
-from .pipeline import HarmonizeResult, harmonize_melody
+from .pipeline import HarmonizeResult, harmonize_melody, harmonize_roll
 from .voices import Key, check_harmonization, key_of, one_line_per_voice, rule_based
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "export_model",
     "fit_range",
     "harmonize_melody",
+    "harmonize_roll",
     "harmonize_track",
     "key_of",
     "load_model",

@@ -24,7 +24,7 @@ from ..io.plot import pitch_name
 from ..spec import PianorollSpec
 from .voices import voice_range
 
-__all__ = ["Melody", "NoteEvent", "read_melody", "melody_from_notes", "fit_range"]
+__all__ = ["Melody", "NoteEvent", "check_meter", "read_melody", "melody_from_notes", "fit_range"]
 
 MIDI_SUFFIXES = (".mid", ".midi")
 MUSICXML_SUFFIXES = (".xml", ".musicxml", ".mxl")
@@ -83,7 +83,7 @@ class Melody:
         return track.reshape(self.bars(spec), spec.steps_per_bar, spec.n_pitches)
 
 
-def _check_meter(meters: list[tuple[int, int]], spec: PianorollSpec, name: str) -> None:
+def check_meter(meters: list[tuple[int, int]], spec: PianorollSpec, name: str) -> None:
     """Every time signature ``(numerator, denominator)`` must be the spec's ``N/4``."""
     wanted = (spec.beats_per_bar, 4)
     for meter in dict.fromkeys(meters):  # unique, in order
@@ -334,5 +334,5 @@ def read_melody(
         except Exception as err:
             raise ValueError(f"cannot read {body!r} as tinyNotation ({err})") from err
         notes, meters, _ = _music21_notes(score, name, None)
-    _check_meter(meters, spec, name)
+    check_meter(meters, spec, name)
     return melody_from_notes(notes, spec, name, file_pickup if pickup is None else pickup)

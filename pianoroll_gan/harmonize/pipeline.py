@@ -17,7 +17,7 @@ from .models import LoadedModel
 from .outputs import chords_per_beat, voice_figures, write_harmonization, write_report
 from .voices import Key, check_harmonization, key_of
 
-__all__ = ["HarmonizeResult", "melody_key", "output_spec", "harmonize_melody"]
+__all__ = ["HarmonizeResult", "melody_key", "output_spec", "harmonize_roll", "harmonize_melody"]
 
 
 @dataclass
@@ -54,6 +54,60 @@ def melody_key(melody: Melody) -> Key:
     x = torch.from_numpy(melody.roll[None, None, None].copy())  # (1, 1, 1, steps, 128)
     signature = int(key_signature(x, full)[0])
     return key_of(melody.pitches, signature)
+
+
+def harmonize_roll(
+    melody: Melody,
+    model: LoadedModel,
+    *,
+    n: int = 1,
+    seed: int = 0,
+    transpose: str | int | None = None,
+    candidates: int = 16,
+    options: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, Melody, Harmonization]:
+    """Harmonize a melody already on the model's grid (the work of :func:`harmonize_melody`
+    without reading or writing files).
+
+    The generated voices rest where the melody has not begun (the padding before a pickup)
+    and after its last note.
+
+    Args:
+        melody: from :func:`~.melody.read_melody` or :func:`~.melody.melody_from_notes`.
+        model: from :func:`~.models.load_model`.
+        n: harmonizations.
+        seed: sampling seed.
+        transpose: None, a number of semitones or ``"auto"`` (:func:`~.melody.fit_range`).
+        candidates: GAN: draws per window (:mod:`.generate`).
+        options: passed to the solver's ``sample``.
+
+    Returns:
+        ``(roll, moved, harmonization)``: bool ``roll`` ``(n, tracks, bars, steps_per_bar,
+        128)`` in :func:`output_spec`'s layout at the melody's own pitch (its track 0 is
+        ``melody.roll``), the melody as moved into the model's range, and the windows' record.
+    """
+    spec = model.spec
+    moved = fit_range(melody, spec, transpose)
+    result = harmonize_track(
+        model.solver,
+        model.family,
+        spec,
+        moved.to_track(spec),
+        n=n,
+        seed=seed,
+        candidates=candidates,
+        **(options or {}),
+    )
+    bars = melody.bars(spec)
+    roll = np.zeros((n, spec.n_tracks, bars, spec.steps_per_bar, 128), dtype=bool)
+    roll[..., spec.lowest_pitch : spec.highest_pitch + 1] = result.roll
+    roll = np.roll(roll, -moved.shift, axis=-1)  # back to the melody's own pitch
+    # Before the melody begins (a pickup's padding) and after it ends, every voice rests.
+    sounding = np.nonzero(melody.roll.any(axis=1))[0]
+    flat = roll.reshape(n, spec.n_tracks, -1, 128)
+    flat[:, 1:, : sounding[0]] = False
+    flat[:, 1:, sounding[-1] + 1 :] = False
+    return roll, moved, result
 
 
 def harmonize_melody(
@@ -95,28 +149,12 @@ def harmonize_melody(
         raise ValueError(f"--n must be >= 1, got {n}")
     spec = model.spec
     melody = read_melody(source, spec, track=track, pickup=pickup)
-    moved = fit_range(melody, spec, transpose)
     key = melody_key(melody)
-    result = harmonize_track(
-        model.solver,
-        model.family,
-        spec,
-        moved.to_track(spec),
-        n=n,
-        seed=seed,
-        candidates=candidates,
-        **(options or {}),
+    roll, moved, result = harmonize_roll(
+        melody, model, n=n, seed=seed, transpose=transpose, candidates=candidates, options=options
     )
     full = output_spec(spec)
     bars = melody.bars(spec)
-    roll = np.zeros((n, spec.n_tracks, bars, spec.steps_per_bar, 128), dtype=bool)
-    roll[..., spec.lowest_pitch : spec.highest_pitch + 1] = result.roll
-    roll = np.roll(roll, -moved.shift, axis=-1)  # back to the melody's own pitch
-    # Before the melody begins (a pickup's padding) and after it ends, every voice rests.
-    sounding = np.nonzero(melody.roll.any(axis=1))[0]
-    flat = roll.reshape(n, spec.n_tracks, -1, 128)
-    flat[:, 1:, : sounding[0]] = False
-    flat[:, 1:, sounding[-1] + 1 :] = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files, items = [], []
