@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -273,6 +274,7 @@ def run_benchmark(
     limits: dict[str, int] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
+    on_piece: Callable[[dict[str, _ModelRun]], object] | None = None,
 ) -> dict[str, _ModelRun]:
     """Harmonize every chorale with every model and score the results.
 
@@ -284,6 +286,7 @@ def run_benchmark(
         limits: row name -> the most pieces to harmonize (the first ones); others: all.
         options: row name -> options for the solver's ``sample``.
         progress: print a line per piece.
+        on_piece: called with the runs so far after every piece a model harmonized.
 
     Returns:
         Row name -> scores and failures; the first row is :data:`BACH`.
@@ -314,6 +317,8 @@ def run_benchmark(
                 run.failures.append({"piece": chorale.piece_id, "error": _one_line(err)})
                 continue
             run.scores.append(score)
+            if on_piece is not None:
+                on_piece(runs)
             if progress:
                 agreement = score.agreeing / score.beats if score.beats else float("nan")
                 print(
@@ -508,15 +513,11 @@ def run_command(args: argparse.Namespace) -> int:
     if count:
         chorales = chorales[:count]
     print(f"{len(chorales)} test chorales read, {len(skipped)} not read", flush=True)
-    runs = run_benchmark(
-        chorales, models, seed=args.seed, candidates=args.candidates, limits=limits,
-        options=options,
-    )  # fmt: skip
-    machine = machine_info()
+    machine, commit = machine_info(), git_commit()
     header = [
         "# Whole chorales harmonized from their sopranos",
         "",
-        f"Made by `{command_line(args)}` at commit `{git_commit()}`.",
+        f"Made by `{command_line(args)}` at commit `{commit}`.",
         "",
         "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()),
         "",
@@ -525,25 +526,32 @@ def run_command(args: argparse.Namespace) -> int:
         "harmonizer writes alto, tenor and bass once (sampling seed "
         f"{args.seed}; melodies outside the soprano range are moved into it and back). "
         "Bach's row scores his own voices. Voice-leading figures count from each piece's "
-        "first melody note to its last, over all pieces together; chord agreement is the "
-        "share of Bach's labelled beats whose chord root and quality the harmonization "
-        "matches (the chord labeller of the metrics module).",
+        "first melody note to its last, over all pieces together; as in the training data, "
+        "a repeated note is kept apart from the next by a one-step rest, so even Bach's "
+        "voices do not all sound at every step. Chord agreement is the share of Bach's "
+        "labelled beats whose chord root and quality the harmonization matches (the chord "
+        "labeller of the metrics module).",
     ]
-    text, report = render_markdown(runs, spec, header, skipped)
-    report = {
-        "command": command_line(args),
-        "commit": git_commit(),
-        "machine": machine,
-        "data": {"source": data_cfg.source, "spec": spec.name},
-        **report,
-    }
+    head = {"command": command_line(args), "commit": commit, "machine": machine}
+    head["data"] = {"source": data_cfg.source, "spec": spec.name}
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "results.md").write_text(text)
-    (args.results / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    if getattr(args, "json", None) is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(text)
+
+    def write(runs: dict[str, _ModelRun]) -> str:
+        # After every piece, so that a run stopped early keeps what it finished.
+        text, report = render_markdown(runs, spec, header, skipped)
+        payload = json.dumps({**head, **report}, indent=1, default=str) + "\n"
+        (args.results / "results.md").write_text(text)
+        (args.results / "results.json").write_text(payload)
+        if getattr(args, "json", None) is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(payload)
+        return text
+
+    runs = run_benchmark(
+        chorales, models, seed=args.seed, candidates=args.candidates, limits=limits,
+        options=options, on_piece=write,
+    )  # fmt: skip
+    print(write(runs))
     print(f"wrote {args.results / 'results.md'} and {args.results / 'results.json'}")
     return 0
 
