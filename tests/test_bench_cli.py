@@ -26,13 +26,16 @@ def fake_parts(monkeypatch):
 
     class Calls(list):
         broken: set[str]
+        peaks: dict[str, dict | None]  # what each part got as `peaks` (None: not passed)
 
     calls = Calls()
+    calls.peaks = {}
     broken: set[str] = set()
 
     def fake_module(part: str) -> types.ModuleType:
-        def run(quick: bool = False) -> dict:
+        def run(quick: bool = False, **peaks) -> dict:
             calls.append((part, quick))
+            calls.peaks[part] = peaks.get("peaks")
             if part in broken:
                 raise RuntimeError(f"{part} exploded")
             return {"samples_per_s": np.float64(10.0 + len(calls)), "sizes": np.arange(3)}
@@ -68,6 +71,11 @@ def test_all_writes_machine_peak_and_every_part(fake_parts, tmp_path, capsys):
     assert report["matmul_peak"] == {"n": 1024, "cpu_fp32_gflops": 151.0, "cpu_bf16_gflops": 401.0}
     for i, part in enumerate(bench.PARTS):
         assert report[part] == {"samples_per_s": 11.0 + i, "sizes": [0, 1, 2]}
+    # The parts that report FLOP/s read them against the peaks measured above.
+    assert fake_parts.peaks == {
+        "data": None, "metrics": None, "gan": report["matmul_peak"],
+        "diffusion": report["matmul_peak"],
+    }  # fmt: skip
     out = capsys.readouterr().out
     assert "fp32 151.0 GFLOP/s" in out and "bf16 401.0 GFLOP/s" in out and str(path) in out
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: timing, peak memory and the matmul peak."""
+"""Helpers shared by the benchmarks: timing, peak memory, the matmul peak and FLOP counts."""
 
 from __future__ import annotations
 
@@ -32,3 +32,98 @@ def matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32) -> flo
     b = torch.randn(n, n, dtype=dtype)
     seconds = time_call(lambda: torch.mm(a, b), repeat=5, warmup=2)
     return 2 * n**3 / seconds / 1e9
+
+
+def matmul_peaks(quick: bool = False) -> dict[str, float]:
+    """Measured ``torch.mm`` GFLOP/s in float32 and bfloat16 (and on CUDA when present).
+
+    The peaks are measured in the same process as the benchmarks, so that achieved FLOP/s can
+    be read against what this machine does at that moment (shared CPUs vary run to run).
+    """
+    n = 1024 if quick else 2048
+    peaks = {
+        "n": n,
+        "cpu_fp32_gflops": matmul_peak_gflops(n, torch.float32),
+        "cpu_bf16_gflops": matmul_peak_gflops(n, torch.bfloat16),
+    }
+    if torch.cuda.is_available():
+        peaks.update(_cuda_peaks(4096 if not quick else 2048))
+    return peaks
+
+
+def _cuda_peaks(n: int) -> dict[str, float]:
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a = torch.randn(n, n, dtype=dtype, device="cuda")
+        b = torch.randn(n, n, dtype=dtype, device="cuda")
+        for _ in range(3):
+            torch.mm(a, b)
+        torch.cuda.synchronize()
+        start, reps = time.perf_counter(), 20
+        for _ in range(reps):
+            torch.mm(a, b)
+        torch.cuda.synchronize()
+        out[f"cuda_{name}_gflops"] = 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+    return out
+
+
+def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# FlopCounterMode knows the CUDA attention kernels but not the CPU one that
+# F.scaled_dot_product_attention runs here; count it with torch's own SDPA formulas
+# (forward: the two products Q K^T and P V; backward: five products, Q K^T recomputed).
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_attention_backward,
+}
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn()``, counted by ``torch.utils.flop_counter.FlopCounterMode``.
+
+    Counted: matrix products, convolutions and attention, forward and backward (2 FLOPs per
+    multiply-add; a ``Linear`` layer of batch ``B`` costs ``2 B in out`` forward and twice
+    that backward, for the input and the weight gradients). Not counted: elementwise work
+    (activations, normalization, the optimizer, the EMA), which moves memory more than it
+    computes. Call it outside any timed loop: the counter slows what it watches.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def flop_rate(flops: int, seconds: float, precision: str, peaks: dict) -> dict[str, float | str]:
+    """Achieved GFLOP/s of a step and its share of the matmul peak of the same precision.
+
+    Args:
+        flops: FLOPs of one step (:func:`count_flops`).
+        seconds: wall time of one step.
+        precision: ``"fp32"`` or ``"bf16"``, what the step's products ran in.
+        peaks: :func:`matmul_peaks` of the same run.
+
+    Returns:
+        ``gflop_per_step``, ``gflops``, ``precision``, ``peak_gflops`` (the ``torch.mm`` peak
+        of that precision) and ``fraction_of_peak``.
+    """
+    peak = peaks[f"cpu_{precision}_gflops"]
+    gflops = flops / seconds / 1e9
+    return {
+        "gflop_per_step": flops / 1e9,
+        "gflops": gflops,
+        "precision": precision,
+        "peak_gflops": peak,
+        "fraction_of_peak": gflops / peak,
+    }

@@ -9,7 +9,10 @@ Figures printed:
    convolutions (emulated bf16 is over 10x slower than fp32, so it is skipped); attention
    always runs through the fused ``F.scaled_dot_product_attention`` kernel. The allocator in
    use (tcmalloc, jemalloc or glibc) is printed: on some CPUs the default allocator's page
-   faults cost about 2x in this network (experiments/results/bench/README.md);
+   faults cost about 2x in this network (experiments/results/bench/README.md). Each case also
+   prints its achieved GFLOP/s (the matmul, convolution and attention FLOPs of one step,
+   forward and backward, counted once by ``torch.utils.flop_counter.FlopCounterMode``) and
+   their share of the ``torch.mm`` peak of the precision it ran in, measured in the same run;
 2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config;
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .common import peak_rss_mib, time_call
+from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib, time_call
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16 (issue 5)
@@ -69,8 +72,12 @@ def _solver(cfg, spec_name: str, precision: str, channels_last: bool | None = No
 
 
 def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
-                   repeat: int, channels_last: bool = False) -> dict:  # fmt: skip
-    """Samples/s and peak memory of ``DiffusionSolver.train_step`` on random binary rolls."""
+                   repeat: int, channels_last: bool = False, *, peaks: dict) -> dict:  # fmt: skip
+    """Samples/s, peak memory and FLOP/s of ``DiffusionSolver.train_step`` on random rolls.
+
+    ``peaks`` (:func:`~.common.matmul_peaks`) gives the matmul peak that the step's FLOP/s
+    are read against; the FLOPs are counted after the timed steps, in one more step.
+    """
     from ..models.unet import count_parameters
 
     solver = _solver(cfg, spec_name, precision, channels_last)
@@ -85,6 +92,7 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
     cpu = (time.process_time() - cpu_start) / repeat
     memory = peak_rss_mib() - base
     params = count_parameters(solver.model)
+    rate = flop_rate(count_flops(lambda: solver.train_step(x, 2)), seconds, precision, peaks)
     result = {
         "params": params,
         "batch": batch,
@@ -94,12 +102,16 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
         "cpu_seconds_per_step": cpu,
         "samples_per_s": batch / seconds,
         "peak_mib": memory,
+        **rate,
     }
     print(
         f"train {label} ({params / 1e6:.2f}M params, batch {batch}, {precision}"
         f"{', channels-last' if channels_last else ''}): {seconds:.2f} s/step, "
         f"{batch / seconds:.2f} samples/s, peak +{memory:.0f} MiB "
-        f"(CPU {cpu:.2f} s/step over {torch.get_num_threads()} threads)",
+        f"(CPU {cpu:.2f} s/step over {torch.get_num_threads()} threads); "
+        f"{rate['gflop_per_step']:.2f} GFLOP/step, {rate['gflops']:.1f} GFLOP/s = "
+        f"{100 * rate['fraction_of_peak']:.0f}% of the {precision} matmul peak "
+        f"({rate['peak_gflops']:.0f} GFLOP/s)",
         flush=True,
     )
     return result
@@ -107,12 +119,14 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
 
 def _training_case(args: tuple) -> dict:
     """One training measurement in a fresh process (clean peak memory and allocator state)."""
-    threads, label, path, spec_name, batch, precision, repeat, channels_last = args
+    threads, label, path, spec_name, batch, precision, repeat, channels_last, peaks = args
     from ..experiment import load_experiment
 
     torch.set_num_threads(threads)
     cfg = load_experiment(path)
-    return bench_training(label, cfg, spec_name, batch, precision, repeat, channels_last)
+    return bench_training(
+        label, cfg, spec_name, batch, precision, repeat, channels_last, peaks=peaks
+    )
 
 
 def bench_sampling(cfg, n: int, quick: bool) -> dict:
@@ -163,30 +177,45 @@ def bench_quality(run_dir: str, n: int) -> dict:
     return out
 
 
-def run(quick: bool = False) -> dict:
-    """Run the diffusion benchmarks (``quick``: chorale config only, fewer repeats)."""
-    from ..experiment import load_experiment
-
-    alloc = allocator()
-    print(f"allocator: {alloc}; torch threads: {torch.get_num_threads()}; attention: fused "
-          "F.scaled_dot_product_attention")  # fmt: skip
-    report: dict = {"allocator": alloc, "training": {}}
+def training_cases(quick: bool) -> list[tuple]:
+    """``(label, experiment file, spec, batch, precision, channels_last, repeats)`` per case."""
     chorales = EXPERIMENTS / "diffusion_chorales.toml"
     pop = EXPERIMENTS / "polyffusion_pop909.toml"
     fast = fast_precision()
-    print(f"bf16: {'native' if fast == 'bf16' else 'emulated on this CPU, skipped'}")
     precisions = ["fp32"] + (["bf16"] if fast == "bf16" else [])
     cases = [("chorales", chorales, "chorales", 32, p, False, 3) for p in precisions]
     cases.append(("chorales", chorales, "chorales", 32, fast, True, 3))
     if not quick:
         cases += [("preset", pop, "piano8bar", 16, p, False, 1) for p in precisions]
         cases.append(("preset", pop, "piano8bar", 16, fast, True, 1))
+    return cases
+
+
+def run(quick: bool = False, peaks: dict | None = None) -> dict:
+    """Run the diffusion benchmarks (``quick``: chorale config only, fewer repeats).
+
+    Args:
+        quick: the chorale config only, fewer repeats and shorter sampling.
+        peaks: :func:`~.common.matmul_peaks` of this run (measured here when None).
+    """
+    from ..experiment import load_experiment
+
+    peaks = peaks if peaks is not None else matmul_peaks(quick)
+    alloc = allocator()
+    print(f"allocator: {alloc}; torch threads: {torch.get_num_threads()}; attention: fused "
+          "F.scaled_dot_product_attention")  # fmt: skip
+    report: dict = {"allocator": alloc, "training": {}}
+    fast = fast_precision()
+    print(f"bf16: {'native' if fast == 'bf16' else 'emulated on this CPU, skipped'}")
+    cases = training_cases(quick)
     # Each case runs in its own process: peak RSS is then the case's own, and one case's
     # freed-but-kept heap does not hide the next one's page faults.
     ctx = multiprocessing.get_context("spawn")
     for label, path, spec_name, batch, precision, cl, repeat in cases:
         key = f"{label}/{precision}{'/channels_last' if cl else ''}"
-        args = (torch.get_num_threads(), label, path, spec_name, batch, precision, repeat, cl)
+        args = (
+            torch.get_num_threads(), label, path, spec_name, batch, precision, repeat, cl, peaks
+        )  # fmt: skip
         with ctx.Pool(1) as pool:
             report["training"][key] = pool.apply(_training_case, (args,))
     if not quick:
@@ -195,7 +224,8 @@ def run(quick: bool = False) -> dict:
         print(f"preset best: {best:.2f} samples/s; target with {alloc}: >= {target} "
               f"({'met' if best >= target else 'NOT met'})")  # fmt: skip
         report["preset_target_met"] = best >= target
-    report["sampling"] = bench_sampling(load_experiment(chorales), 8 if quick else 16, quick)
+    chorales = load_experiment(EXPERIMENTS / "diffusion_chorales.toml")
+    report["sampling"] = bench_sampling(chorales, 8 if quick else 16, quick)
     run_dir = os.environ.get("PIANOROLL_GAN_DIFFUSION_RUN")
     if run_dir:
         n = int(os.environ.get("PIANOROLL_GAN_BENCH_SAMPLES", "16" if quick else "128"))

@@ -1,4 +1,4 @@
-"""GAN training speed: samples/s, peak memory and achieved FLOP/s against the matmul peak.
+"""GAN training speed: samples/s, peak memory and achieved FLOP/s against the fp32 matmul peak.
 
 Configurations:
 - ``chorales``: ``experiments/musegan_chorales.toml`` (the README's main job);
@@ -13,7 +13,8 @@ Data are random binary rolls (speed does not depend on the notes). FLOPs are the
 convolution FLOPs of one whole training step (forward and backward of G and D, the penalty's
 double backward included) counted by ``torch.utils.flop_counter.FlopCounterMode``; grouped
 layers are counted as their useful products (without the zero blocks that the block-diagonal
-fast path multiplies).
+fast path multiplies). The GAN trains in fp32 here, so its FLOP/s are read against the fp32
+``torch.mm`` peak measured in the same run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..gan.config import GANConfig
 from ..models.musegan_layers import AxisConv
 from ..spec import PianorollSpec, get_spec
 from ..train.config import TrainConfig
-from .common import matmul_peak_gflops, peak_rss_mib
+from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -92,9 +93,10 @@ def _useful_products(module: torch.nn.Module) -> Iterator[None]:
 def measure(
     cfg: ExperimentConfig, spec: PianorollSpec, steps: int, warmup: int = 1
 ) -> dict[str, float]:
-    """Train ``steps`` steps on random data; return speed, parameters, FLOPs and memory."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """Train ``steps`` steps on random data; return speed, parameters, FLOPs and memory.
 
+    ``flops_per_step`` counts one whole step (see the module doc) once, after the timed steps.
+    """
     from ..gan.solver import GANSolver
 
     torch.manual_seed(0)
@@ -110,10 +112,8 @@ def measure(
     # CPU seconds of this process (all threads): with one thread, the speed an unshared core
     # would give, when other processes compete for the CPU during the measurement.
     cpu_seconds = (time.process_time() - cpu_start) / steps
-    counter = FlopCounterMode(display=False)
-    with _useful_products(solver.nets["G"]), _useful_products(solver.nets["D"]), counter:
-        solver.train_step(x, 0)
-    flops = counter.get_total_flops()
+    with _useful_products(solver.nets["G"]), _useful_products(solver.nets["D"]):
+        flops = count_flops(lambda: solver.train_step(x, 0))
     return {
         "params_G": sum(p.numel() for p in solver.nets["G"].parameters()),
         "params_D": sum(p.numel() for p in solver.nets["D"].parameters()),
@@ -123,17 +123,13 @@ def measure(
         "G_steps_per_s": 1 / seconds,
         "samples_per_s": batch / seconds,
         "samples_per_cpu_s": batch / cpu_seconds,
-        "gflop_per_step": flops / 1e9,
-        "gflops": flops / seconds / 1e9,
+        "flops_per_step": flops,
         "peak_rss_mib": peak_rss_mib(),
     }
 
 
-def run(quick: bool = False) -> dict:
-    """Measure the configurations above; print one line each and return the figures."""
-    peak = matmul_peak_gflops(1024 if quick else 2048)
-    print(f"float32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
-    out: dict = {"matmul_peak_gflops": peak, "threads": torch.get_num_threads()}
+def training_cases(quick: bool) -> list[tuple[str, ExperimentConfig, PianorollSpec, int, int]]:
+    """``(name, config, spec, timed steps, warm-up steps)`` of each configuration above."""
     runs: list[tuple[str, ExperimentConfig, PianorollSpec, int, int]] = []
     for b in (16, 64):
         cfg = ExperimentConfig(gan=TUTORIAL_GAN, train=TrainConfig(batch_size=b))
@@ -146,16 +142,29 @@ def run(quick: bool = False) -> dict:
         cfg.train.batch_size = 4
     # One LPD-5 step (5 x 64 real samples) takes minutes on 2 CPU cores: no warm-up step.
     runs.append(("lpd5", cfg, spec, 1, 0))
-    for name, cfg, spec, steps, warmup in runs:
+    return runs
+
+
+def run(quick: bool = False, peaks: dict | None = None) -> dict:
+    """Measure the configurations above; print one line each and return the figures.
+
+    Args:
+        quick: fewer steps and a smaller LPD-5 batch (a smoke test).
+        peaks: :func:`~.common.matmul_peaks` of this run (measured here when None).
+    """
+    peaks = peaks if peaks is not None else matmul_peaks(quick)
+    out: dict = {"threads": torch.get_num_threads()}
+    for name, cfg, spec, steps, warmup in training_cases(quick):
         fig = measure(cfg, spec, steps, warmup)
-        fig["fraction_of_peak"] = fig["gflops"] / peak
+        fig.update(flop_rate(fig.pop("flops_per_step"), fig["seconds_per_step"], "fp32", peaks))
         out[name] = fig
         print(
             f"{name}: G {fig['params_G'] / 1e6:.2f}M D {fig['params_D'] / 1e6:.2f}M, batch "
             f"{fig['batch']} x n_critic {fig['n_critic']}: {fig['samples_per_s']:.1f} samples/s "
             f"({fig['G_steps_per_s']:.2f} G steps/s; {fig['samples_per_cpu_s']:.1f} per CPU "
             f"second), {fig['gflop_per_step']:.2f} GFLOP/step, "
-            f"{fig['gflops']:.1f} GFLOP/s = {100 * fig['fraction_of_peak']:.0f}% of peak, "
+            f"{fig['gflops']:.1f} GFLOP/s = {100 * fig['fraction_of_peak']:.0f}% of the fp32 "
+            f"matmul peak ({fig['peak_gflops']:.0f} GFLOP/s), "
             f"peak RSS so far {fig['peak_rss_mib']:.0f} MiB"
         )
     print(

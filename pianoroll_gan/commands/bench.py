@@ -8,20 +8,41 @@ import json
 import platform
 from pathlib import Path
 
-HELP = "measure speed and memory (data, metrics, gan, diffusion or all) and print the figures"
+HELP = (
+    "measure speed and memory (data, metrics, gan, diffusion or all) and print the figures, "
+    "or tabulate the operators of training and sampling (profile)"
+)
 PARTS = ("data", "metrics", "gan", "diffusion")
+FLOP_PARTS = ("gan", "diffusion")  # parts that read their FLOP/s against the matmul peaks
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+PROFILED = ("musegan_chorales.toml", "diffusion_chorales.toml")  # `bench profile` default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "part",
-        choices=(*PARTS, "all", "harmonize"),
-        help="which benchmark to run; harmonize: the test split's chorales harmonized from "
-        "their sopranos and scored against Bach's",
+        choices=(*PARTS, "all", "profile", "harmonize"),
+        help="which benchmark to run; profile: operator tables of a training step and a "
+        "sampling call; harmonize: the test split's chorales harmonized from their sopranos "
+        "and scored against Bach's",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    prof = parser.add_argument_group("profile options")
+    prof.add_argument(
+        "--experiment",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="experiment file to profile (repeatable; default: "
+        + " and ".join(f"experiments/{name}" for name in PROFILED)
+        + ")",
+    )
+    prof.add_argument(
+        "--steps", type=int, help="training steps to profile, after 2 warm-up steps (default 3)"
+    )
+    prof.add_argument("--out", type=Path, help="folder for profile.md (default: print only)")
     from ..bench.harmonize import add_arguments as add_harmonize_arguments
 
     add_harmonize_arguments(parser)
@@ -68,47 +89,6 @@ def vector_extensions(flags: set[str]) -> str:
     return " ".join(found) if found else "none"
 
 
-def matmul_peaks(quick: bool = False) -> dict[str, float]:
-    """Measured ``torch.mm`` GFLOP/s in float32 and bfloat16 (and on CUDA when present).
-
-    The peaks are measured in the same process as the benchmarks, so that achieved FLOP/s can
-    be read against what this machine does at that moment (shared CPUs vary run to run).
-    """
-    import torch
-
-    from ..bench.common import matmul_peak_gflops
-
-    n = 1024 if quick else 2048
-    peaks = {
-        "n": n,
-        "cpu_fp32_gflops": matmul_peak_gflops(n, torch.float32),
-        "cpu_bf16_gflops": matmul_peak_gflops(n, torch.bfloat16),
-    }
-    if torch.cuda.is_available():
-        peaks.update(_cuda_peaks(4096 if not quick else 2048))
-    return peaks
-
-
-def _cuda_peaks(n: int) -> dict[str, float]:
-    import time
-
-    import torch
-
-    out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a = torch.randn(n, n, dtype=dtype, device="cuda")
-        b = torch.randn(n, n, dtype=dtype, device="cuda")
-        for _ in range(3):
-            torch.mm(a, b)
-        torch.cuda.synchronize()
-        start, reps = time.perf_counter(), 20
-        for _ in range(reps):
-            torch.mm(a, b)
-        torch.cuda.synchronize()
-        out[f"cuda_{name}_gflops"] = 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     import datetime
     import os
@@ -120,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    profile_options = [f"--{k}" for k in ("experiment", "steps", "out") if getattr(args, k)]
+    if args.part != "profile" and profile_options:
+        raise ValueError(f"{', '.join(profile_options)}: only for `bench profile`")
     if args.part == "harmonize":
         from ..bench.harmonize import run_command
 
@@ -133,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     report["quick"] = bool(args.quick)
     report["commit"] = _commit()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
+    if args.part == "profile":
+        return _profile(args, report)
     peaks = matmul_peaks(args.quick)
     report["matmul_peak"] = peaks
     print(
@@ -144,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"== bench {part}")
         try:
             module = importlib.import_module(f"pianoroll_gan.bench.{part}")
-            report[part] = module.run(quick=args.quick)
+            flop_args = {"peaks": peaks} if part in FLOP_PARTS else {}
+            report[part] = module.run(quick=args.quick, **flop_args)
         except Exception as err:  # noqa: BLE001 - one broken part must not lose the others
             if args.part != "all":
                 raise
@@ -153,13 +139,50 @@ def run(args: argparse.Namespace) -> int:
             failed.append(part)
     report["machine"]["load_average_end"] = list(os.getloadavg())
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
-        print(f"wrote {args.json}")
+        _write_json(args.json, report)
     if failed:
         print(f"bench: failed parts: {', '.join(failed)} (see the errors above)")
         return 1
     return 0
+
+
+def matmul_peaks(quick: bool = False) -> dict[str, float]:
+    """:func:`pianoroll_gan.bench.common.matmul_peaks` (imported on use: torch is heavy)."""
+    from ..bench import common
+
+    return common.matmul_peaks(quick)
+
+
+def _profile(args: argparse.Namespace, report: dict) -> int:
+    from ..bench import profile
+
+    experiments = args.experiment or [EXPERIMENTS / name for name in PROFILED]
+    steps = 3 if args.steps is None else args.steps
+    command = ["pianoroll-gan bench profile"]
+    command += [f"--experiment {_shown(path)}" for path in experiments]
+    command += [f"--steps {steps}"]
+    command += [f"--threads {args.threads}"] if args.threads else []
+    command += ["--quick"] if args.quick else []
+    command += [f"--out {args.out}"] if args.out else []
+    header = {"command": " ".join(command), **report}
+    report["profile"] = profile.run(experiments, steps, header, args.out, args.quick)
+    if args.json is not None:
+        _write_json(args.json, report)
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (a header readable elsewhere)."""
+    try:
+        return str(Path(path).resolve().relative_to(EXPERIMENTS.parent))
+    except ValueError:
+        return str(path)
+
+
+def _write_json(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
+    print(f"wrote {path}")
 
 
 def _commit() -> str | None:

@@ -1,0 +1,187 @@
+"""FLOP counting of the benchmarks, their JSON fields, and the operator profile."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pianoroll_gan.bench import common
+from pianoroll_gan.bench import diffusion as bench_diffusion
+from pianoroll_gan.bench import gan as bench_gan
+from pianoroll_gan.cli import main
+from pianoroll_gan.experiment import load_experiment
+from pianoroll_gan.spec import get_spec
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+PEAKS = {torch.float32: 150.0, torch.bfloat16: 400.0}
+
+
+@pytest.fixture
+def fixed_peaks(monkeypatch):
+    """Constant matmul peaks: 150 GFLOP/s in fp32, 400 in bf16 (no 2048^3 products in tests)."""
+    monkeypatch.setattr(
+        common, "matmul_peak_gflops", lambda n=2048, dtype=torch.float32: PEAKS[dtype]
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+# Counting ---------------------------------------------------------------------------------
+def test_linear_layer_flops_by_hand():
+    layer = torch.nn.Linear(3, 5)  # batch 4: forward 2 * 4 * 3 * 5 = 120 FLOPs (the bias is free)
+    x = torch.randn(4, 3, requires_grad=True)
+    # Backward: weight gradient (5 x 4 @ 4 x 3) and input gradient (4 x 5 @ 5 x 3), 120 each.
+    assert common.count_flops(lambda: layer(x).sum().backward()) == 360
+    # Without an input gradient only the weight gradient is computed.
+    assert common.count_flops(lambda: layer(x.detach()).sum().backward()) == 240
+    with torch.no_grad():
+        assert common.count_flops(lambda: layer(x)) == 120
+
+
+def test_convolution_flops_by_hand():
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    x = torch.randn(1, 2, 5, 5, requires_grad=True)
+    # 75 outputs, each 2 * 9 multiply-adds: 2 * 75 * 18 = 2700 forward; the input and weight
+    # gradients cost as much each.
+    assert common.count_flops(lambda: conv(x).sum().backward()) == 3 * 2700
+
+
+def test_cpu_attention_is_counted():
+    q = torch.randn(2, 3, 5, 4, requires_grad=True)  # (B, heads, L, E)
+    k = torch.randn(2, 3, 6, 4, requires_grad=True)  # (B, heads, S, E)
+    v = torch.randn(2, 3, 6, 4, requires_grad=True)
+    one = 2 * 2 * 3 * 5 * 6 * 4  # one (L x E) @ (E x S) product per batch and head: 1440
+    with torch.no_grad():
+        assert common.count_flops(lambda: F.scaled_dot_product_attention(q, k, v)) == 2 * one
+    # Backward: Q K^T recomputed, then the gradients of P, V, Q and K: five products.
+    total = common.count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())
+    assert total == 2 * one + 5 * one
+
+
+def test_flop_rate_reads_against_the_matching_peak():
+    peaks = {"cpu_fp32_gflops": 12.0, "cpu_bf16_gflops": 24.0}
+    rate = common.flop_rate(3 * 10**9, 0.5, "bf16", peaks)
+    assert rate == {
+        "gflop_per_step": 3.0,
+        "gflops": 6.0,
+        "precision": "bf16",
+        "peak_gflops": 24.0,
+        "fraction_of_peak": 0.25,
+    }
+    assert common.flop_rate(3 * 10**9, 0.5, "fp32", peaks)["fraction_of_peak"] == 0.5
+
+
+# JSON reports on the debug experiments ----------------------------------------------------
+FLOP_FIELDS = {"gflop_per_step", "gflops", "precision", "peak_gflops", "fraction_of_peak"}
+
+
+def check_rate(case: dict, peak: float) -> None:
+    assert FLOP_FIELDS <= set(case)
+    assert case["gflop_per_step"] > 0 and case["peak_gflops"] == peak
+    assert case["gflops"] == pytest.approx(case["gflop_per_step"] / case["seconds_per_step"])
+    assert case["fraction_of_peak"] == pytest.approx(case["gflops"] / peak)
+
+
+def test_gan_bench_json_has_flop_fields(fixed_peaks, monkeypatch, tmp_path, capsys):
+    cfg = load_experiment(EXPERIMENTS / "debug_gan.toml")
+    spec = get_spec(cfg.data.spec)
+    monkeypatch.setattr(bench_gan, "training_cases", lambda quick: [("debug", cfg, spec, 1, 0)])
+    path = tmp_path / "bench.json"
+    assert main(["bench", "gan", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    case = report["gan"]["debug"]
+    assert case["precision"] == "fp32"
+    check_rate(case, 150.0)
+    out = capsys.readouterr().out
+    assert re.search(r"debug: .* GFLOP/s = \d+% of the fp32 matmul peak \(150 GFLOP/s\)", out)
+
+
+@pytest.mark.slow  # the case runs in a spawned process
+def test_diffusion_bench_json_has_flop_fields(fixed_peaks, monkeypatch, tmp_path):
+    # The case runs in a spawned process, which gets the peaks with its arguments.
+    case = ("debug", EXPERIMENTS / "debug_diffusion.toml", "chorales", 1, "fp32", False, 1)
+    monkeypatch.setattr(bench_diffusion, "training_cases", lambda quick: [case])
+    monkeypatch.setattr(bench_diffusion, "bench_sampling", lambda cfg, n, quick: {})
+    monkeypatch.delenv("PIANOROLL_GAN_DIFFUSION_RUN", raising=False)
+    path = tmp_path / "bench.json"
+    assert main(["bench", "diffusion", "--quick", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert report["matmul_peak"]["cpu_fp32_gflops"] == 150.0
+    check_rate(report["diffusion"]["training"]["debug/fp32"], 150.0)
+
+
+# Profile ----------------------------------------------------------------------------------
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    """Cells of the markdown table that follows the first line starting with ``heading``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows = []
+    for line in lines[start + 3 :]:  # heading, blank line, header row -> separator first
+        if not line.startswith("|"):
+            break
+        if not line.startswith("|---"):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+TINY = {  # the debug experiments at batch 2 (diffusion: 2 sampling steps)
+    "debug_gan": "[train]\nbatch_size = 2\n",
+    "debug_diffusion": "[train]\nbatch_size = 2\n[diffusion]\nsample_steps = 2\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_profile_writes_operator_tables(name, tmp_path, capsys):
+    experiment = tmp_path / f"{name}.toml"
+    experiment.write_text(f'base = "{EXPERIMENTS / name}.toml"\n' + TINY[name])
+    out = tmp_path / "prof"
+    argv = ["bench", "profile", "--experiment", str(experiment), "--steps", "1", "--quick"]
+    assert main([*argv, "--out", str(out), "--json", str(tmp_path / "p.json")]) == 0
+    text = (out / "profile.md").read_text()
+    assert text in capsys.readouterr().out
+    header = text.split("\n## ")[0]
+    command = f"pianoroll-gan bench profile --experiment {experiment} --steps 1 --quick"
+    assert f"- command: `{command} --out {out}`" in header
+    assert "- commit: " in header and f"- torch {torch.__version__}, " in header
+    assert f"{torch.get_num_threads()} threads" in header and " cores, cpu" in header
+    assert f"## {experiment} ({name.split('_')[1]}, spec chorales, fp32)" in text
+    for heading in ("### Training step: batch ", "### Sampling: one call "):
+        rows = table_rows(text, heading)
+        assert rows[0][0].startswith("`aten::") and rows[-1][0].startswith("`outside operators")
+        shares = [float(r[2].rstrip("%")) for r in rows]
+        assert all(s >= 0 for s in shares)
+        assert sum(shares[:-1]) <= 100.0
+        # The last row is the rest of the wall time: the shares add up to 100 % (rounded).
+        assert sum(shares) == pytest.approx(100.0, abs=0.1 * len(shares))
+    figures = json.loads((tmp_path / "p.json").read_text())["profile"][str(experiment)]
+    assert figures["gflop_per_step"] > 0 and figures["steps_profiled"] == 1
+    assert figures["batch"] == (4 if name == "debug_gan" else 2)  # the GAN: 2 critic batches
+    assert figures["train"]["rows"][0]["self_ms"] >= figures["train"]["rows"][1]["self_ms"]
+
+
+def test_profile_header_names_repository_files_relative_to_it():
+    from pianoroll_gan.commands.bench import _shown
+
+    assert _shown(EXPERIMENTS / "debug_gan.toml") == "experiments/debug_gan.toml"
+    assert _shown(Path("/elsewhere/x.toml")) == "/elsewhere/x.toml"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "gan", "--steps", "3"], "--steps: only for `bench profile`"),
+        (["bench", "profile", "--steps", "0"], "--steps must be >= 1"),
+        (
+            ["bench", "profile", "--experiment", "missing.toml"],
+            "--experiment missing.toml: no such",
+        ),
+    ],
+)
+def test_profile_option_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
