@@ -432,6 +432,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pieces", type=int, default=0, help="only the first N test chorales")
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="harmonizers run side by side in this many processes (default 1)",
+    )
+    group.add_argument(
         "--candidates", type=int, default=16, help="GAN draws per window (default 16)"
     )
     group.add_argument(
@@ -464,6 +470,8 @@ def command_line(args: argparse.Namespace) -> str:
     if args.pieces:
         parts.append(f"--pieces {args.pieces}")
     parts += [f"--seed {args.seed}", f"--candidates {args.candidates}"]
+    if args.jobs > 1:
+        parts.append(f"--jobs {args.jobs}")
     if args.sample_steps is not None:
         parts.append(f"--sample-steps {args.sample_steps}")
     if args.quick:
@@ -490,7 +498,12 @@ def run_command(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError("--models: give at least one harmonizer, e.g. rules,chorales-gan")
     limits = _limits(args.limit, names)
-    for key, value, low in (("pieces", args.pieces, 0), ("candidates", args.candidates, 1)):
+    counts = (
+        ("pieces", args.pieces, 0),
+        ("candidates", args.candidates, 1),
+        ("jobs", args.jobs, 1),
+    )
+    for key, value, low in counts:
         if value < low:
             raise ValueError(f"--{key} must be >= {low}, got {value}")
     steps = args.sample_steps
@@ -547,10 +560,13 @@ def run_command(args: argparse.Namespace) -> int:
             args.json.write_text(payload)
         return text
 
-    runs = run_benchmark(
-        chorales, models, seed=args.seed, candidates=args.candidates, limits=limits,
-        options=options, on_piece=write,
-    )  # fmt: skip
+    if args.jobs > 1 and len(models) > 1:
+        runs = _side_by_side(chorales, names, args, limits, options, write)
+    else:
+        runs = run_benchmark(
+            chorales, models, seed=args.seed, candidates=args.candidates, limits=limits,
+            options=options, on_piece=write,
+        )  # fmt: skip
     print(write(runs))
     print(f"wrote {args.results / 'results.md'} and {args.results / 'results.json'}")
     return 0
@@ -574,3 +590,43 @@ def _data_config(models: dict[str, Any]):
                 f"(data.{', data.'.join(differ)} differ); benchmark them separately"
             )
     return first
+
+
+def _side_by_side(chorales, names, args, limits, options, write) -> dict[str, _ModelRun]:
+    """Each harmonizer in a process of its own (``--jobs``), the torch threads shared out;
+    the results are written as each harmonizer finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import torch
+
+    jobs = min(args.jobs, len(names))
+    threads = max(1, torch.get_num_threads() // jobs)
+    runs = {BACH: run_benchmark(chorales, {}, progress=False)[BACH]}
+    context = multiprocessing.get_context("spawn")  # no fork of a process running torch
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(
+                _one_harmonizer, name, chorales, args.seed, args.candidates,
+                limits.get(name), options.get(name, {}), threads,
+            ): name
+            for name in names
+        }  # fmt: skip
+        for future in as_completed(futures):
+            runs[futures[future]] = future.result()
+            write({k: runs[k] for k in (BACH, *names) if k in runs})
+    return {k: runs[k] for k in (BACH, *names)}
+
+
+def _one_harmonizer(name, chorales, seed, candidates, limit, options, threads) -> _ModelRun:
+    """:func:`run_benchmark` of one harmonizer, in a worker process."""
+    import torch
+
+    from ..harmonize.models import load_model
+
+    torch.set_num_threads(threads)
+    runs = run_benchmark(
+        chorales, {name: load_model(name, device="cpu")}, seed=seed, candidates=candidates,
+        limits={name: limit} if limit is not None else None, options={name: options},
+    )  # fmt: skip
+    return runs[name]
