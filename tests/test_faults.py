@@ -854,7 +854,7 @@ def test_resume_applies_changed_optimizer_settings(
 
 
 def trainer_optimizers(trainer):
-    from pianoroll_gan.train.trainer import optimizers_of
+    from pianoroll_gan.train.resume import optimizers_of
 
     found = list(optimizers_of(trainer.solver).values())
     assert found
@@ -879,7 +879,7 @@ def test_unchanged_resume_keeps_the_restored_optimizer_state(tmp_path):
 
 def test_metric_names_come_from_the_metrics_module(monkeypatch):
     import pianoroll_gan.metrics as metrics
-    from pianoroll_gan.train.trainer import metric_names
+    from pianoroll_gan.train.best import metric_names
 
     names = metric_names(SPEC, tiny_roll(3))
     assert {"EB/A", "EB/B", "UPC/A"} <= names

@@ -370,6 +370,30 @@ def test_best_checkpoint_follows_metric(tmp_path, monkeypatch, mode, best_step):
     assert [(e["step"], e["eval"]["score"]) for e in evals] == [(2, 0.3), (4, 0.9), (6, 0.1)]
 
 
+def test_best_checkpoint_bookkeeping():
+    from pianoroll_gan.train.best import BestCheckpoint
+
+    best = BestCheckpoint("score", "min")
+    offers = [(0.5, 1), (0.7, 2), (float("nan"), 3), (0.5, 4), (0.2, 5), (float("-inf"), 6)]
+    taken = [best.offer({"score": v, "other": 0.0}, step) for v, step in offers]
+    # Strictly better only; NaN and infinities are never the best.
+    assert taken == [True, False, False, False, True, False]
+    assert best.state_dict() == {"metric": "score", "mode": "min", "value": 0.2, "step": 5}
+    highest = BestCheckpoint("score", "max")
+    assert [highest.offer({"score": v}, i) for i, v in enumerate([0.5, 0.7, 0.7])] == [
+        True, True, False,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="'score' is not an evaluation metric; valid: a, b"):
+        best.offer({"b": 1.0, "a": 2.0}, 7)
+    none = BestCheckpoint("none")
+    assert not none.enabled and not none.offer({"score": 1.0}, 1)
+    # A resumed run keeps the checkpoint's best value and step, compared by its own setting.
+    resumed = BestCheckpoint("score", "max")
+    resumed.load_state_dict({"metric": "-score", "value": 0.2, "step": 5})
+    assert resumed.state_dict() == {"metric": "score", "mode": "max", "value": 0.2, "step": 5}
+    assert not resumed.offer({"score": 0.1}, 6) and resumed.offer({"score": 0.3}, 7)
+
+
 def test_unknown_best_metric_is_named(tmp_path, monkeypatch):
     import pianoroll_gan.metrics as metrics
 

@@ -9,7 +9,8 @@ that does not draw random numbers in workers).
 
 Safety of the run folder: one process writes it (an exclusive lock, :class:`~.run.RunLock`),
 every rewritten file is replaced atomically, and a resumed run applies the optimizer settings
-the user changed over the restored optimizer state (``docs/runs.md``).
+the user changed over the restored optimizer state (:mod:`.resume`, ``docs/runs.md``). The
+best checkpoint's bookkeeping lives in :mod:`.best`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import random
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from ..spec import PianorollSpec, get_spec
 from . import distributed as D
+from .best import BestCheckpoint, check_best_metric, metric_names
 from .checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -46,6 +47,7 @@ from .data import make_loader
 from .monitor import Monitor, flat_hparams
 from .precision import setup_precision
 from .registry import build_solver
+from .resume import apply_optimizer_settings, optimizer_settings
 from .run import (
     LOCK_FILE,
     SAMPLE_BATCH,
@@ -170,7 +172,7 @@ class Trainer:
         self.monitor: Monitor | None = None
         self._created: Path | None = None  # a folder this run made (removed if it fails)
         if dataset is None:
-            self._precheck_best_metric()  # before minutes of data preparation
+            check_best_metric(cfg)  # before minutes of data preparation
 
         try:
             self._build(dataset, run_dir, resume, overwrite, reference, test_reference)
@@ -213,7 +215,7 @@ class Trainer:
         self._reference = reference
         self._test_reference = test_reference
         self._splits: dict[str, np.ndarray | None] = {}
-        self._check_best_metric(self.spec, self._split("valid"))
+        check_best_metric(cfg, self.spec, self._split("valid"))
 
         # Solver: identical initial weights on every rank (same seed), then per-rank noise.
         seed_all(tc.seed)
@@ -227,12 +229,7 @@ class Trainer:
         )
         self.step = 0
         self.items = 0  # items of the data stream consumed by all ranks (the data position)
-        self.best: dict[str, Any] = {
-            "metric": tc.best_metric,
-            "mode": tc.best_mode,
-            "value": None,
-            "step": None,
-        }
+        self.best = BestCheckpoint(tc.best_metric, tc.best_mode)
         self.last_checkpoint: Path | None = None
         # Sums of the scalars since the last log line (checkpointed: exact logs on resume).
         self.window: dict[str, float] = {}
@@ -295,27 +292,6 @@ class Trainer:
                 (folder / LOCK_FILE).unlink(missing_ok=True)
                 folder.rmdir()
 
-    def _precheck_best_metric(self) -> None:
-        """Refuse an unknown ``train.best_metric`` of a preset spec before the data exist:
-        against every name an evaluation with a reference could report."""
-        try:
-            spec = get_spec(self.cfg.data.spec)
-        except ValueError:
-            return  # a custom spec: checked once the data are loaded
-        self._check_best_metric(spec, np.zeros((2, *spec.sample_shape), dtype=bool))
-
-    def _check_best_metric(self, spec: PianorollSpec, reference: np.ndarray | None) -> None:
-        """Refuse an unknown ``train.best_metric`` before training (not at the first eval)."""
-        tc = self.cfg.train
-        if tc.best_metric == "none" or not tc.eval_samples:
-            return
-        names = metric_names(spec, reference, tc.qn_steps)
-        if tc.best_metric not in names:
-            raise ValueError(
-                f"train.best_metric: {tc.best_metric!r} is not an evaluation metric; valid: "
-                f"{', '.join(sorted(names))}"
-            )
-
     # State ---------------------------------------------------------------------------------
     def _load_resume_state(self) -> tuple[Path, dict[str, Any]]:
         """The last checkpoint of the resumed run, checked before any other work."""
@@ -350,12 +326,10 @@ class Trainer:
         self.step, self.items = int(state["step"]), int(state["data"]["items"])
         if state.get("scaler") and self.solver.scaler is not None:
             self.solver.scaler.load_state_dict(state["scaler"])
-        self.best = state.get("best", self.best)
+        if "best" in state:
+            self.best.load_state_dict(state["best"])
         self.window = dict(state.get("log_window", {}).get("sums", {}))
         self.window_steps = int(state.get("log_window", {}).get("steps", 0))
-        # The best value kept is compared by the metric and mode this run's config asks.
-        tc = self.cfg.train
-        self.best["metric"], self.best["mode"] = tc.best_metric, tc.best_mode
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
@@ -401,7 +375,7 @@ class Trainer:
             "data": {"items": self.items, "epoch": self.sampler.epoch_of(self.items)},
             "rng": rngs,
             "scaler": scaler.state_dict() if scaler is not None else None,
-            "best": dict(self.best),
+            "best": self.best.state_dict(),
             "log_window": {"sums": dict(self.window), "steps": self.window_steps},
             "config": self.cfg.to_dict(),
             "spec": self.spec.to_dict(),
@@ -489,23 +463,14 @@ class Trainer:
         )
         scalars = {k: float(v) for k, v in results.scalars().items() if v is not None}
         self.monitor.eval(self.step, scalars)
-        if tc.best_metric != "none":
-            key, sign = tc.best_metric, -1.0 if tc.best_mode == "min" else 1.0
-            if key not in scalars:
-                raise ValueError(
-                    f"train.best_metric: {key!r} is not an evaluation metric; valid: "
-                    f"{', '.join(sorted(scalars))}"
-                )
-            value = scalars[key]
-            if math.isfinite(value) and (
-                self.best["value"] is None or sign * value > sign * self.best["value"]
-            ):
-                self.best.update(value=value, step=self.step)
-                self._check_weights()
-                # Rank 0 alone is here, so only its RNG state goes into best.pt (resume always
-                # uses the step checkpoints, which hold every rank's).
-                self.checkpoints.save_best(self._state([self._rng_state()]))
-                self.monitor.message(f"step {self.step}: new best {key} = {value:.4g}")
+        if self.best.offer(scalars, self.step):
+            self._check_weights()
+            # Rank 0 alone is here, so only its RNG state goes into best.pt (resume always
+            # uses the step checkpoints, which hold every rank's).
+            self.checkpoints.save_best(self._state([self._rng_state()]))
+            self.monitor.message(
+                f"step {self.step}: new best {self.best.metric} = {self.best.value:.4g}"
+            )
         return scalars
 
     def previews(self) -> None:
@@ -692,72 +657,3 @@ def _first_nonfinite(values: dict[str, float], skip_grad_norms: bool) -> tuple[s
         if not math.isfinite(float(value)):
             return key, float(value)
     return None
-
-
-def metric_names(
-    spec: PianorollSpec, reference: np.ndarray | None, qn_threshold: int | None = None
-) -> set[str]:
-    """The scalar names an evaluation of ``spec`` samples reports (``Results.scalars()``),
-    asked of the metrics module itself on two empty samples (and two reference items)."""
-    from ..metrics import evaluate
-
-    probe = np.zeros((2, *spec.sample_shape), dtype=bool)
-    ref = None if reference is None else np.asarray(reference[:2])
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        results = evaluate(probe, spec, reference=ref, qn_threshold=qn_threshold)
-    return set(results.scalars())
-
-
-def optimizers_of(solver: Solver) -> dict[str, torch.optim.Optimizer]:
-    """The solver's optimizers by attribute name (``optimizer``, ``optimizers.G``, ...)."""
-    found: dict[str, torch.optim.Optimizer] = {}
-    for attr, value in vars(solver).items():
-        if isinstance(value, torch.optim.Optimizer):
-            found[attr] = value
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, torch.optim.Optimizer):
-                    found[f"{attr}.{key}"] = item
-    return found
-
-
-def optimizer_settings(solver: Solver) -> dict[str, list[dict[str, Any]]]:
-    """Hyperparameters (lr, betas, weight decay, ...) of each optimizer's param groups."""
-    return {
-        name: [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
-        for name, opt in optimizers_of(solver).items()
-    }
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (RuntimeError, ValueError):  # tensors of several values
-        return a is b
-
-
-def apply_optimizer_settings(
-    solver: Solver,
-    wanted: dict[str, list[dict[str, Any]]],
-    trained: dict[str, list[dict[str, Any]]],
-) -> list[str]:
-    """Set, in the solver's (restored) optimizers, every hyperparameter whose ``wanted`` value
-    differs from the ``trained`` one, i.e. that a changed setting changed. Loading optimizer
-    state restores the old values, so without this a resumed run would ignore e.g. a new lr.
-
-    Returns:
-        ``"<optimizer> <key> <old> -> <new>"`` for each value changed.
-    """
-    lines = []
-    for name, opt in optimizers_of(solver).items():
-        groups_wanted, groups_trained = wanted.get(name, []), trained.get(name, [])
-        for i, group in enumerate(opt.param_groups):
-            if i >= len(groups_wanted) or i >= len(groups_trained):
-                break
-            for key, value in groups_wanted[i].items():
-                if _same(groups_trained[i].get(key), value) or _same(group.get(key), value):
-                    continue
-                lines.append(f"{name} {key} {group.get(key)!r} -> {value!r}")
-                group[key] = value
-    return lines
