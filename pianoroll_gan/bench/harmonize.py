@@ -36,6 +36,7 @@ __all__ = [
     "BACH",
     "Chorale",
     "PieceScore",
+    "HarmonizerRun",
     "chorale_from_piece",
     "read_test_chorales",
     "score_piece",
@@ -258,7 +259,10 @@ def summarize(scores: list[PieceScore], spec) -> dict[str, Any]:
 
 
 @dataclass
-class _ModelRun:
+class HarmonizerRun:
+    """One harmonizer's row: a score per piece it finished, an error per piece it failed on,
+    and the options its solver sampled with."""
+
     name: str
     scores: list[PieceScore] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -274,8 +278,8 @@ def run_benchmark(
     limits: dict[str, int] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
-    on_piece: Callable[[dict[str, _ModelRun]], object] | None = None,
-) -> dict[str, _ModelRun]:
+    on_piece: Callable[[dict[str, HarmonizerRun]], object] | None = None,
+) -> dict[str, HarmonizerRun]:
     """Harmonize every chorale with every model and score the results.
 
     Args:
@@ -295,11 +299,11 @@ def run_benchmark(
 
     limits, options = limits or {}, options or {}
     spec = next(iter(models.values())).spec if models else None
-    runs = {BACH: _ModelRun(BACH)}
+    runs = {BACH: HarmonizerRun(BACH)}
     for chorale in chorales:
         runs[BACH].scores.append(score_piece(chorale.bach, chorale, spec or _chorales()))
     for name, model in models.items():
-        run = runs[name] = _ModelRun(name, options=dict(options.get(name, {})))
+        run = runs[name] = HarmonizerRun(name, options=dict(options.get(name, {})))
         todo = chorales[: limits.get(name, len(chorales))]
         for k, chorale in enumerate(todo):
             try:
@@ -339,7 +343,7 @@ def _percent(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{100 * value:.{digits}f}"
 
 
-def _row(name: str, run: _ModelRun, pieces: set[str] | None, spec) -> tuple[str, dict]:
+def _row(name: str, run: HarmonizerRun, pieces: set[str] | None, spec) -> tuple[str, dict]:
     scores = [s for s in run.scores if pieces is None or s.piece_id in pieces]
     summary = summarize(scores, spec)
     v = summary["voice"] or {}
@@ -366,7 +370,7 @@ def _row(name: str, run: _ModelRun, pieces: set[str] | None, spec) -> tuple[str,
 
 
 def render_markdown(
-    runs: dict[str, _ModelRun], spec, header: list[str], skipped: list[dict]
+    runs: dict[str, HarmonizerRun], spec, header: list[str], skipped: list[dict]
 ) -> tuple[str, dict]:
     """The results page and the JSON report of :func:`run_benchmark`'s runs."""
     columns = (
@@ -549,7 +553,7 @@ def run_command(args: argparse.Namespace) -> int:
     head["data"] = {"source": data_cfg.source, "spec": spec.name}
     args.results.mkdir(parents=True, exist_ok=True)
 
-    def write(runs: dict[str, _ModelRun]) -> str:
+    def write(runs: dict[str, HarmonizerRun]) -> str:
         # After every piece, so that a run stopped early keeps what it finished.
         text, report = render_markdown(runs, spec, header, skipped)
         payload = json.dumps({**head, **report}, indent=1, default=str) + "\n"
@@ -592,7 +596,7 @@ def _data_config(models: dict[str, Any]):
     return first
 
 
-def _side_by_side(chorales, names, args, limits, options, write) -> dict[str, _ModelRun]:
+def _side_by_side(chorales, names, args, limits, options, write) -> dict[str, HarmonizerRun]:
     """Each harmonizer in a process of its own (``--jobs``), the torch threads shared out;
     the results are written as each harmonizer finishes."""
     import multiprocessing
@@ -618,7 +622,7 @@ def _side_by_side(chorales, names, args, limits, options, write) -> dict[str, _M
     return {k: runs[k] for k in (BACH, *names)}
 
 
-def _one_harmonizer(name, chorales, seed, candidates, limit, options, threads) -> _ModelRun:
+def _one_harmonizer(name, chorales, seed, candidates, limit, options, threads) -> HarmonizerRun:
     """:func:`run_benchmark` of one harmonizer, in a worker process."""
     import torch
 
