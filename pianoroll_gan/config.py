@@ -23,6 +23,7 @@ __all__ = [
     "parse_overrides",
     "merge",
     "check_choice",
+    "check_voice_decoding",
 ]
 
 T = TypeVar("T")
@@ -36,6 +37,21 @@ def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{key}: invalid value {value!r}; valid choices: {list(choices)}")
+
+
+def check_voice_decoding(cfg: Any, section: str) -> None:
+    """Check the joint voice decoder's settings of a family config (fields ``penalty``,
+    ``chord_prior``, ``parallel_prior``, ``crossing_prior``, ``range_prior``,
+    ``voice_candidates``); errors name ``section.key``."""
+    for key in ("penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior"):
+        value = getattr(cfg, key)
+        if not 0 <= value < float("inf"):
+            raise ConfigError(f"{section}.{key} must be a finite value >= 0, got {value}")
+    if not 2 <= cfg.voice_candidates <= 5:
+        raise ConfigError(
+            f"{section}.voice_candidates must lie in 2..5 (the tuples number candidates ** "
+            f"voices), got {cfg.voice_candidates}"
+        )
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

@@ -19,10 +19,14 @@ smoothing of frame-wise posteriors (as in pitch trackers and transcription syste
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-__all__ = ["viterbi_monophonic", "viterbi_voices"]
+from .metrics.voice import chord_sets
+from .spec import PianorollSpec
+
+__all__ = ["VoicePriors", "decode_voices", "viterbi_monophonic", "viterbi_voices"]
 
 
 def viterbi_monophonic(
@@ -250,3 +254,72 @@ def _decode_tuples(
     notes.scatter_(-1, (chosen + 1)[..., None], True)
     notes = notes[..., 1:].reshape(n, bars, steps, voices, pitches)
     return notes.permute(0, 3, 1, 2, 4)
+
+
+@dataclass(frozen=True)
+class VoicePriors:
+    """Settings of the joint voice decoder (:func:`viterbi_voices`), in logit units.
+
+    Attributes:
+        threshold: probability a pitch must exceed to beat silence at a single step.
+        penalty: cost of each change of a voice's state.
+        chord, parallel, crossing, range: the priors on four-part writing (``chord_weight``,
+            ``parallel_weight``, ``crossing_weight``, ``range_weight``).
+        candidates: states per voice and step (silence and the most probable pitches).
+    """
+
+    threshold: float = 0.5
+    penalty: float = 1.0
+    chord: float = 0.0
+    parallel: float = 0.0
+    crossing: float = 0.0
+    range: float = 0.0
+    candidates: int = 3
+
+
+def decode_voices(
+    probs: torch.Tensor,
+    spec: PianorollSpec,
+    priors: VoicePriors,
+    shift: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`viterbi_voices` with the chord sets the metrics count and the spec's voice ranges.
+
+    Args:
+        probs: ``(N, voices, bars, steps, pitches)`` probabilities of a spec whose tracks are
+            voices ordered from high to low (``spec.voices``).
+        spec: gives the lowest pitch and the voices' ranges (``spec.voice_ranges``; without
+            them the range prior has nothing to charge and is left out).
+        priors: the decoder's settings.
+        shift: ``(N,)`` semitones each sample is moved by after decoding (key-normalized
+            models decode in one key collection): the ranges are moved the other way, so they
+            hold where the notes end up.
+
+    Returns:
+        bool tensor of ``probs``' shape, at most one pitch per voice and step.
+    """
+    if not spec.voices:
+        raise ValueError(
+            f"voice decoding needs tracks that are voices ordered high to low; spec "
+            f"{spec.name!r} does not mark its tracks as voices"
+        )
+    n = probs.shape[0]
+    ranges = None
+    if spec.voice_ranges is not None and priors.range:
+        ranges = torch.tensor(spec.voice_ranges) - spec.lowest_pitch  # (V, 2)
+        ranges = ranges.expand(n, -1, -1)
+        if shift is not None:
+            ranges = ranges - torch.as_tensor(shift).reshape(n, 1, 1)
+    return viterbi_voices(
+        probs,
+        priors.threshold,
+        priors.penalty,
+        lowest_pitch=spec.lowest_pitch,
+        chord_weight=priors.chord,
+        chord_sets=torch.from_numpy(chord_sets()) if priors.chord else None,
+        parallel_weight=priors.parallel,
+        crossing_weight=priors.crossing,
+        range_weight=priors.range if ranges is not None else 0.0,
+        voice_ranges=ranges,
+        candidates=priors.candidates,
+    )

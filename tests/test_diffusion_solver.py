@@ -307,3 +307,93 @@ def test_position_channels_values_and_model_input():
     solver.sample(2, seed=0)
     expected = position_channels(SPEC).expand(2, -1, -1, -1)
     assert all(torch.equal(x[:, 4:], expected) for x in seen) and len(seen) == 4
+
+
+VOICE_SPEC = PianorollSpec(
+    track_names=("Soprano", "Alto", "Tenor", "Bass"),
+    programs=(52, 52, 52, 52),
+    is_drum=(False, False, False, False),
+    resolution=2,
+    beats_per_bar=2,
+    n_bars=2,
+    lowest_pitch=48,
+    n_pitches=8,
+    name="tiny-voices",
+    voices=True,
+    voice_ranges=((52, 55), (50, 54), (49, 53), (48, 51)),
+)  # images (8, 8, 8)
+
+
+def test_samples_do_not_depend_on_chunking_or_batch():
+    from pianoroll_gan.train.run import generate
+
+    solver = make_solver("diffusion.key_normalize=true", "diffusion.sample_batch=2")
+    solver.train_step(torch.from_numpy(tiny_roll()).float(), 0)
+    whole = solver.sample(5, seed=3)
+    parts = np.concatenate([solver.sample(2, seed=3), solver.sample(3, seed=3, first=2)])
+    assert np.array_equal(whole, parts)
+    assert np.array_equal(generate(solver, 5, seed=3, batch=1), whole)
+    solver.dcfg.sample_batch = 5  # memory batch: no effect either
+    assert np.array_equal(solver.sample(5, seed=3), whole)
+    assert not np.array_equal(solver.sample(5, seed=4), whole)
+    # a condition of N items is cycled by the sample's index in the set, not in the chunk
+    cond = tiny_roll(n=3, seed=5)
+    opts = dict(condition=cond, inpaint="tracks", tracks=["Bass"], seed=1)
+    with_cond = solver.sample(5, **opts)
+    assert np.array_equal(with_cond[4, 0], cond[1, 0])  # Soprano given: item 4 mod 3
+    assert np.array_equal(solver.sample(1, first=4, **opts)[0], with_cond[4])
+
+
+def test_window_plan_covers_the_piece():
+    from pianoroll_gan.diffusion.solver import WindowPlan
+
+    plan = WindowPlan(4, 9)  # windows 0-3, 2-5, 4-7, 6-9 (the last padded to bar 10)
+    assert (plan.hop, plan.overlap, plan.count, plan.padded) == (2, 2, 4, 10)
+    assert list(plan.starts()) == [0, 2, 4, 6]
+    assert (WindowPlan(4, 4).count, WindowPlan(4, 4).padded) == (1, 4)
+    assert list(WindowPlan(1, 3).starts()) == [0, 1, 2]  # one-bar windows slide by a bar
+    with pytest.raises(ValueError, match="shorter than one window"):
+        WindowPlan(4, 3)
+
+
+def test_voice_decoding_one_note_per_voice_and_priors_fill_rests():
+    solver = make_solver(spec=VOICE_SPEC)
+    solver.train_step(torch.from_numpy(tiny_roll(spec=VOICE_SPEC)).float(), 0)
+    plain = solver.sample(4, seed=0)
+    voices = solver.sample(4, seed=0, binarize="voices", penalty=0.5)
+    assert voices.shape == plain.shape
+    assert voices.sum(-1).max() <= 1  # one note per voice and step
+    # a strong chord prior charges every step where a voice is silent: none is left
+    full = solver.sample(4, seed=0, binarize="voices", chord_prior=50.0, voice_candidates=3)
+    assert full.any(-1).all()
+    # the range prior keeps every voice inside its range
+    ranged = solver.sample(4, seed=0, binarize="voices", range_prior=50.0)
+    pitch = np.arange(VOICE_SPEC.n_pitches) + VOICE_SPEC.lowest_pitch
+    for v, (low, high) in enumerate(VOICE_SPEC.voice_ranges):
+        assert not ranged[:, v][..., (pitch < low) | (pitch > high)].any()
+    with pytest.raises(ValueError, match="diffusion sampling does not take"):
+        solver.sample(1, binarise="voices")
+    with pytest.raises(ValueError, match="diffusion.binarize"):
+        solver.sample(1, binarize="ht")
+    with pytest.raises(ValueError, match="voices ordered high to low"):
+        make_solver().sample(1, binarize="voices")
+
+
+def test_voice_decoding_keeps_the_given_voice():
+    solver = make_solver("diffusion.key_normalize=true", spec=VOICE_SPEC)
+    melody = tiny_roll(n=1, seed=2, spec=VOICE_SPEC)
+    melody[:, 1:] = False
+    melody[:, 0] = False
+    melody[0, 0, :, :, 5] = True  # the soprano holds one pitch throughout
+    solver.train_step(torch.from_numpy(tiny_roll(spec=VOICE_SPEC)).float(), 0)
+    out = solver.sample(
+        3,
+        seed=0,
+        condition=melody,
+        inpaint="tracks",
+        tracks=["Alto", "Tenor", "Bass"],
+        binarize="voices",
+        chord_prior=5.0,
+    )
+    assert np.array_equal(out[:, 0], np.repeat(melody[:, 0], 3, axis=0))
+    assert out.sum(-1).max() <= 1

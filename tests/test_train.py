@@ -27,7 +27,7 @@ from pianoroll_gan.spec import PianorollSpec
 from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset, StreamBatchSampler
 from pianoroll_gan.train.run import read_config, write_config
-from pianoroll_gan.train.solver import Solver
+from pianoroll_gan.train.solver import Solver, sample_streams, stream_draw
 from pianoroll_gan.train.tomlwrite import dumps
 from pianoroll_gan.train.trainer import (
     NonFiniteLossError,
@@ -90,11 +90,12 @@ class LinearSolver(Solver):
         self.opt.load_state_dict(state["opt"])
 
     @torch.no_grad()
-    def sample(self, n, *, seed=0, condition=None, **options):
-        LinearSolver.calls.append({"n": n, "seed": seed, "condition": condition, **options})
-        g = torch.Generator().manual_seed(seed)
+    def sample(self, n, *, seed=0, first=0, condition=None, **options):
+        call = {"n": n, "seed": seed, "first": first, "condition": condition, **options}
+        LinearSolver.calls.append(call)
         net = self.unwrap(self.nets["net"])
-        z = torch.rand(n, net[0].in_features, generator=g)
+        streams = sample_streams(seed, first, n)
+        z = stream_draw(streams, lambda g: torch.rand(net[0].in_features, generator=g))
         roll = net(z) > 0
         if condition is not None:
             roll = roll | torch.as_tensor(np.asarray(condition)).flatten(1)[: len(roll)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from ..config import check_choice, check_voice_decoding
 from ..models.config import UNetConfig
 
 __all__ = [
@@ -21,14 +22,18 @@ __all__ = [
     "SCHEDULES",
     "PREDICTIONS",
     "SAMPLERS",
+    "DiffusionBinarize",
+    "BINARIZE",
 ]
 
 Schedule = Literal["linear", "scaled-linear", "cosine"]
 Prediction = Literal["eps", "v", "x0"]
 Sampler = Literal["ddpm", "ddim", "dpm++"]
+DiffusionBinarize = Literal["threshold", "voices"]
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 PREDICTIONS: tuple[str, ...] = get_args(Prediction)
 SAMPLERS: tuple[str, ...] = get_args(Sampler)
+BINARIZE: tuple[str, ...] = get_args(DiffusionBinarize)
 
 
 @dataclass
@@ -62,6 +67,20 @@ class DiffusionConfig:
     guidance: float = 1.0  # classifier-free guidance scale s (1 = conditional model as is)
     resample: int = 1  # RePaint resampling rounds per step when inpainting (1 = none)
     threshold: float = 0.5  # decoding threshold on onset / sustain channels
+    # Decoding: "threshold" keeps each cell whose onset or sustain clears `threshold`
+    # (Polyffusion); "voices" (specs whose tracks are voices) decodes the voices together from
+    # the same image, a cell's probability being the larger of its two channels, with one
+    # Viterbi (pianoroll_gan.decoding.viterbi_voices) that charges `penalty` per change of a
+    # voice's note and the priors below per step that is not a complete triad or seventh
+    # chord, per voice pair in parallel fifths or octaves, per crossed pair and per voice
+    # outside its range; report its figures as decoded with these priors.
+    binarize: DiffusionBinarize = "threshold"
+    penalty: float = 1.0
+    chord_prior: float = 0.0
+    parallel_prior: float = 0.0
+    crossing_prior: float = 0.0
+    range_prior: float = 0.0
+    voice_candidates: int = 3
     clip_denoised: bool = True  # clip predicted x0 to [-1, 1] while sampling
     sample_batch: int = 64  # samples denoised together while sampling
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -83,6 +102,8 @@ class DiffusionConfig:
         # Sampler settings: checked here, so a bad value fails before training, not after.
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"diffusion.threshold must lie in (0, 1), got {self.threshold}")
+        check_choice(self.binarize, BINARIZE, "diffusion.binarize")
+        check_voice_decoding(self, "diffusion")
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"diffusion.eta must lie in [0, 1] (DDIM noise), got {self.eta}")
         if not 0.0 <= self.guidance < float("inf"):

@@ -20,7 +20,7 @@ step from ``t`` to ``t_prev`` with the jump's own ``beta = 1 - alpha_bar_t / alp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -320,7 +320,7 @@ class GaussianDiffusion:
         model_fn: ModelFn,
         shape: tuple[int, ...],
         *,
-        generator: torch.Generator,
+        generator: torch.Generator | Sequence[torch.Generator],
         sampler: Sampler = "ddpm",
         steps: int | Literal["all"] = "all",
         eta: float = 0.0,
@@ -336,7 +336,9 @@ class GaussianDiffusion:
             model_fn: ``model_fn(x_t, t) -> output`` (condition and guidance already bound).
             shape: ``(B, C, H, W)``.
             generator: torch generator on ``device``; all noise comes from it, so the result
-                is a deterministic function of its seed.
+                is a deterministic function of its seed. Or one generator per sample
+                (``shape[0]`` of them): each sample's noise comes from its own stream, so a
+                sample does not depend on which others are drawn with it.
             sampler: ``"ddpm"`` (ancestral), ``"ddim"`` or ``"dpm++"`` (DPM-Solver++(2M)).
             steps: number of steps, or ``"all"`` timesteps.
             eta: DDIM noise scale (0 = deterministic given the initial noise).
@@ -359,7 +361,16 @@ class GaussianDiffusion:
                 "multistep solver, and re-noising a step breaks its history; use resample 1"
             )
         seq = timestep_sequence(self.num_timesteps, steps)
-        randn = lambda: torch.randn(shape, generator=generator, device=device)  # noqa: E731
+        if isinstance(generator, torch.Generator):
+            randn = lambda: torch.randn(shape, generator=generator, device=device)  # noqa: E731
+        else:  # one stream per sample: a sample's noise does not depend on its batch
+            if len(generator) != shape[0]:
+                raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+
+            def randn() -> torch.Tensor:
+                return torch.stack(
+                    [torch.randn(shape[1:], generator=g, device=device) for g in generator]
+                )
 
         def merge_known(x: torch.Tensor, t: int) -> torch.Tensor:
             if known is None:

@@ -13,13 +13,14 @@ inpaint the second half given the first).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..config import check_choice
 from ..data.keys import (
     KeyNormalizer,
     chord_signature,
@@ -27,13 +28,14 @@ from ..data.keys import (
     transpose,
     transpose_chords,
 )
+from ..decoding import VoicePriors, decode_voices
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..theory import CHORD_QUALITIES as QUALITIES
 from ..theory import signed_shift
-from ..train.solver import Solver, ema_update
+from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
-from .config import SAMPLERS
+from .config import DiffusionConfig
 from .gaussian import GaussianDiffusion
 from .inpaint import known_mask
 from .representation import (
@@ -47,7 +49,55 @@ from .representation import (
     to_model_range,
 )
 
-__all__ = ["DiffusionSolver", "build_denoiser"]
+__all__ = ["DiffusionSolver", "SAMPLE_OPTIONS", "WindowPlan", "build_denoiser"]
+
+# Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
+# the same name; ``steps`` to ``sample_steps``).
+SAMPLE_OPTIONS = (
+    "sampler", "steps", "eta", "guidance", "resample", "binarize", "threshold",
+    "penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior",
+    "voice_candidates",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Windows of ``window`` bars that cover a piece of ``total`` bars.
+
+    Each window starts ``hop = window // 2`` bars after the one before; its first
+    ``overlap = window - hop`` bars are the previous window's last, given to it as known
+    notes, so voices run on across window boundaries. The last window may reach past the
+    piece (``padded`` bars in all); the padding is cut off at the end.
+    """
+
+    window: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.total < self.window:
+            raise ValueError(
+                f"long_bars={self.total} is shorter than one window ({self.window} bars)"
+            )
+
+    @property
+    def hop(self) -> int:
+        return max(self.window // 2, 1)
+
+    @property
+    def overlap(self) -> int:
+        return self.window - self.hop
+
+    @property
+    def count(self) -> int:
+        return 1 + -(-(self.total - self.window) // self.hop)  # ceil
+
+    @property
+    def padded(self) -> int:
+        return self.window + (self.count - 1) * self.hop
+
+    def starts(self) -> range:
+        """First bar of each window."""
+        return range(0, self.count * self.hop, self.hop)
 
 
 def build_denoiser(cfg: Any, spec: PianorollSpec) -> Denoiser:
@@ -136,34 +186,9 @@ class DiffusionSolver(Solver):
         load_key_state(self.keys, state, "diffusion.key_normalize")
 
     # Sampling ----------------------------------------------------------------------------
-    def _condition_roll(self, condition: Any, n: int, n_bars: int) -> np.ndarray:
-        """Given roll -> bool ``(n, tracks, n_bars, S, P)`` (one sample is repeated)."""
-        roll = np.asarray(condition)
-        if roll.ndim == 4:
-            roll = roll[None]
-        spec = self.spec
-        if (
-            roll.ndim != 5
-            or roll.shape[1] != spec.n_tracks
-            or roll.shape[3:]
-            != (
-                spec.steps_per_bar,
-                spec.n_pitches,
-            )
-        ):
-            raise ValueError(
-                f"condition has shape {roll.shape}; spec '{spec.name}' needs (N, "
-                f"{spec.n_tracks}, bars, {spec.steps_per_bar}, {spec.n_pitches})"
-            )
-        if roll.shape[2] < n_bars:
-            raise ValueError(
-                f"condition has {roll.shape[2]} bars; {n_bars} are needed (set long_bars to "
-                "the piece's length or give a longer file)"
-            )
-        if roll.shape[0] not in (1,) and roll.shape[0] < n:
-            raise ValueError(f"condition holds {roll.shape[0]} samples; give 1 or at least {n}")
-        roll = roll[:, :, :n_bars] > 0.5 if roll.dtype != bool else roll[:, :, :n_bars]
-        return np.broadcast_to(roll, (n, *roll.shape[1:])).copy() if len(roll) == 1 else roll[:n]
+    @property
+    def sample_batch(self) -> int:
+        return self.dcfg.sample_batch
 
     @torch.no_grad()
     def sample(
@@ -171,57 +196,46 @@ class DiffusionSolver(Solver):
         n: int,
         *,
         seed: int = 0,
+        first: int = 0,
         condition: np.ndarray | None = None,
-        sampler: str | None = None,
-        steps: int | Literal["all"] | None = None,
-        eta: float | None = None,
-        guidance: float | None = None,
         chords: str | np.ndarray | None = None,
         inpaint: str | None = None,
         bars: Sequence[int] | None = None,
         tracks: Sequence[str] | None = None,
-        resample: int | None = None,
         long_bars: int | None = None,
-        threshold: float | None = None,
+        **options: Any,
     ) -> np.ndarray:
         """Draw ``n`` binary samples from the EMA model.
 
         Args:
             n: number of samples.
             seed: seed of every noise draw (samples are a deterministic function of it).
+            first: index of the first of these samples in the whole set: sample ``i``'s
+                noise (and drawn key) come from its own stream, so a set drawn in chunks
+                equals the set drawn at once (:meth:`Solver.sample`).
             condition: a roll ``(N or 1, tracks, bars, S, P)`` or one sample (4-D) whose
-                ``inpaint`` region is kept.
-            sampler: ``"ddpm"`` or ``"ddim"`` (default from config).
-            steps: sampler steps or ``"all"`` (default config ``sample_steps``).
-            eta: DDIM noise scale.
-            guidance: classifier-free guidance scale ``s`` (chord models).
+                ``inpaint`` region is kept; sample ``first + i`` takes item
+                ``(first + i) mod N``.
             chords: chord symbols (``"C G Am F"``, one per bar, repeated), a file of them,
                 a roll file to label, or labels ``(beats, 3)`` / ``(n, beats, 3)``.
             inpaint: mask name (see :mod:`.inpaint`); needs ``condition``.
             bars, tracks: what the ``bars`` / ``tracks`` masks regenerate.
-            resample: RePaint resampling rounds.
-            long_bars: total bars of a long piece (> ``spec.n_bars``): windows slide by half.
-            threshold: decoding threshold.
+            long_bars: total bars of a long piece (> ``spec.n_bars``): windows slide by half
+                a window (:class:`WindowPlan`).
+            options: sampler and decoder settings, each defaulting to the config field of
+                the same name (:data:`SAMPLE_OPTIONS`): ``sampler``, ``steps`` (the config's
+                ``sample_steps``), ``eta``, ``guidance``, ``resample``, ``binarize``,
+                ``threshold`` and, for ``binarize = "voices"``, ``penalty``,
+                ``chord_prior``, ``parallel_prior``, ``crossing_prior``, ``range_prior``,
+                ``voice_candidates``.
 
         Returns:
             bool ``(n, tracks, bars, S, P)``; ``bars = long_bars`` or ``spec.n_bars``.
         """
-        d, spec = self.dcfg, self.spec
-        sampler = sampler or d.sampler
-        check_choice(sampler, SAMPLERS, "sampler")
-        steps = d.sample_steps if steps is None else steps if steps == "all" else int(steps)
-        eta = d.eta if eta is None else float(eta)
-        guidance = d.guidance if guidance is None else float(guidance)
-        resample = d.resample if resample is None else int(resample)
-        threshold = d.threshold if threshold is None else float(threshold)
-        window = spec.n_bars
-        total = int(long_bars) if long_bars else window
-        if total < window:
-            raise ValueError(f"long_bars={total} is shorter than one window ({window} bars)")
-        hop = max(window // 2, 1)
-        windows = 1 + -(-(total - window) // hop)  # ceil
-        padded = window + (windows - 1) * hop
-        shape = (n, spec.n_tracks, padded, spec.steps_per_bar, spec.n_pitches)
+        opts = self.sampling_options(**options)
+        spec = self.spec
+        plan = WindowPlan(spec.n_bars, int(long_bars) if long_bars else spec.n_bars)
+        shape = (n, spec.n_tracks, plan.padded, spec.steps_per_bar, spec.n_pitches)
 
         # Known cells and values over the whole piece (padding bars are unknown).
         given = np.zeros(shape, dtype=bool)
@@ -232,51 +246,50 @@ class DiffusionSolver(Solver):
                 "accompaniment|melody|bars|tracks)"
             )
         if condition is not None:
-            cond_roll = self._condition_roll(condition, n, total)
-            given[:, :, :total] = cond_roll
-            known[:, :, :total] = known_mask(cond_roll, spec, inpaint, bars, tracks)
+            cond_roll = self._condition_roll(condition, n, plan.total, first)
+            given[:, :, : plan.total] = cond_roll
+            known[:, :, : plan.total] = known_mask(cond_roll, spec, inpaint, bars, tracks)
+        bpb = spec.beats_per_bar
+        labels = self._chord_labels(chords, n, plan.total * bpb, plan.padded * bpb)
+        streams = sample_streams(seed, first, n, self.device)
+        key_streams = sample_streams(seed, first, n, use=KEY_STREAMS)  # on the CPU
 
-        labels = self._chord_labels(
-            chords, n, total * spec.beats_per_bar, padded * spec.beats_per_bar
-        )
-        out = np.zeros(shape, dtype=bool)
-        generator = torch.Generator(self.device).manual_seed(int(seed))
+        # Key normalization: denoise at signature 0, move the result back at the end.
         shift = None
-        if self.keys is not None:  # work at signature 0; move the result back at the end
-            shift = self._signed_shifts(n, given & known, labels, int(seed))
+        if self.keys is not None:
+            shift = self._signed_shifts(given & known, labels, key_streams)
             given_here, given = given, self._move(given, -shift)
             known_here, known = known, self._move(known, -shift)  # masks may follow pitch
             if labels is not None:
                 labels = transpose_chords(labels.cpu(), -shift).to(self.device)
+
+        out = np.zeros(shape, dtype=bool)
         notes = orphans = 0
-        bpb = spec.beats_per_bar
-        for w in range(windows):
-            start = w * hop
-            sl = slice(start, start + window)
+        for start in plan.starts():
+            sl = slice(start, start + plan.window)
             known_w = known[:, :, sl].copy()
             values_w = given[:, :, sl].copy()
-            if w > 0:  # the first (window - hop) bars were generated by the previous window
-                overlap = window - hop
-                known_w[:, :, :overlap] = True
-                values_w[:, :, :overlap] = out[:, :, start : start + overlap]
-            labels_w = None if labels is None else labels[:, start * bpb : (start + window) * bpb]
+            if start > 0:  # the first bars were generated by the previous window
+                known_w[:, :, : plan.overlap] = True
+                values_w[:, :, : plan.overlap] = out[:, :, start : start + plan.overlap]
+            beats = slice(start * bpb, (start + plan.window) * bpb)
+            labels_w = None if labels is None else labels[:, beats]
             has_known = bool(known_w.any())
-            for lo in range(0, n, d.sample_batch):
-                hi = min(lo + d.sample_batch, n)
-                rows = slice(lo, hi)
-                x = self._denoise(
-                    hi - lo,
-                    generator,
-                    sampler,
-                    steps,
-                    eta,
-                    guidance,
-                    resample,
+            for lo in range(0, n, self.dcfg.sample_batch):
+                rows = slice(lo, min(lo + self.dcfg.sample_batch, n))
+                image = self._denoise(
+                    streams[rows],
+                    opts,
                     None if labels_w is None else labels_w[rows],
                     values_w[rows] if has_known else None,
                     known_w[rows] if has_known else None,
                 )
-                roll, stats = decode(from_model_range(x), spec, threshold)
+                roll, stats = self._decode(
+                    image,
+                    opts,
+                    None if shift is None else shift[rows],
+                    (values_w[rows], known_w[rows]) if has_known else None,
+                )
                 out[rows, :, sl] = roll
                 notes += stats.notes
                 orphans += stats.orphan_sustains
@@ -284,14 +297,60 @@ class DiffusionSolver(Solver):
         if shift is not None:
             out = self._move(out, shift)
             out[known_here] = given_here[known_here]  # bit-exact, even near the pitch edges
-        return out[:, :, :total]
+        return out[:, :, : plan.total]
+
+    def sampling_options(self, **options: Any) -> DiffusionConfig:
+        """The config with the given sampling options in place of its fields, checked by the
+        config's own rules (``steps`` stands for ``sample_steps``)."""
+        unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"diffusion sampling does not take {unknown}; valid options: "
+                f"{', '.join(SAMPLE_OPTIONS)}"
+            )
+        fields = {k: v for k, v in options.items() if v is not None}
+        if "steps" in fields:
+            steps = fields.pop("steps")
+            fields["sample_steps"] = steps if steps == "all" else int(steps)
+        opts = dataclasses.replace(self.dcfg, **fields)
+        if opts.binarize == "voices" and not self.spec.voices:
+            raise ValueError(
+                f"binarize 'voices' decodes tracks that are voices ordered high to low; spec "
+                f"{self.spec.name!r} does not mark its tracks as voices (use 'threshold')"
+            )
+        return opts
+
+    def _condition_roll(self, condition: Any, n: int, n_bars: int, first: int) -> np.ndarray:
+        """Given roll -> bool ``(n, tracks, n_bars, S, P)``: sample ``first + i`` takes item
+        ``(first + i) mod N`` of the ``N`` given."""
+        roll = np.asarray(condition)
+        if roll.ndim == 4:
+            roll = roll[None]
+        spec = self.spec
+        layout = (spec.n_tracks, spec.steps_per_bar, spec.n_pitches)
+        if roll.ndim != 5 or (roll.shape[1], *roll.shape[3:]) != layout:
+            raise ValueError(
+                f"condition has shape {roll.shape}; spec '{spec.name}' needs (N, "
+                f"{spec.n_tracks}, bars, {spec.steps_per_bar}, {spec.n_pitches})"
+            )
+        if roll.shape[2] < n_bars:
+            raise ValueError(
+                f"condition has {roll.shape[2]} bars; {n_bars} are needed (set long_bars to "
+                "the piece's length or give a longer file)"
+            )
+        roll = roll[:, :, :n_bars] > 0.5 if roll.dtype != bool else roll[:, :, :n_bars]
+        return roll[np.arange(first, first + n) % len(roll)]
 
     def _signed_shifts(
-        self, n: int, known_notes: np.ndarray, labels: torch.Tensor | None, seed: int
+        self,
+        known_notes: np.ndarray,
+        labels: torch.Tensor | None,
+        streams: list[torch.Generator],
     ) -> torch.Tensor:
         """Semitone shifts ``(n,)`` from signature 0 to each sample's key signature: that of
-        its known notes, else of its chords, else drawn from the training signatures."""
-        k = self.keys.draw(n, torch.Generator().manual_seed(seed))
+        its known notes, else of its chords, else drawn (from the sample's own stream) from
+        the training signatures."""
+        k = torch.cat([self.keys.draw(1, g) for g in streams])
         if labels is not None:
             from_chords = chord_signature(labels.cpu())
             k = torch.where(from_chords >= 0, from_chords, k)
@@ -329,19 +388,15 @@ class DiffusionSolver(Solver):
 
     def _denoise(
         self,
-        b: int,
-        generator: torch.Generator,
-        sampler: str,
-        steps: int | Literal["all"],
-        eta: float,
-        guidance: float,
-        resample: int,
+        streams: list[torch.Generator],
+        opts: DiffusionConfig,
         labels: torch.Tensor | None,
         values: np.ndarray | None,
         known: np.ndarray | None,
     ) -> torch.Tensor:
-        """One batch of images ``(b, 2 * tracks, T, P)`` in [-1, 1] from the EMA model."""
-        model = guided_model(self.ema, labels, guidance)
+        """One batch of images ``(b, 2 * tracks, T, P)`` in [0, 1] from the EMA model, one
+        noise stream per sample; ``known`` cells (with their ``values``) are inpainted around."""
+        model = guided_model(self.ema, labels, opts.guidance)
 
         def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with self.autocast():
@@ -351,15 +406,53 @@ class DiffusionSolver(Solver):
         if known is not None:
             x_known = to_model_range(encode(values)).to(self.device)
             mask = roll_to_image_mask(known).to(self.device)
-        return self.diffusion.sample(
+        x = self.diffusion.sample(
             model_fn,
-            (b, *image_shape(self.spec)),
-            generator=generator,
-            sampler=sampler,
-            steps=steps,
-            eta=eta,
+            (len(streams), *image_shape(self.spec)),
+            generator=streams,
+            sampler=opts.sampler,
+            steps=opts.sample_steps,
+            eta=opts.eta,
             known=x_known,
             mask=mask,
-            resample=resample,
+            resample=opts.resample,
             device=self.device,
         )
+        return from_model_range(x)
+
+    def _decode(
+        self,
+        image: torch.Tensor,
+        opts: DiffusionConfig,
+        shift: torch.Tensor | None,
+        given: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, DecodeStats]:
+        """Images in [0, 1] -> bool rolls ``(b, tracks, bars, S, P)`` and the images'
+        integrity figures (:func:`~.representation.decode` at the threshold).
+
+        With ``binarize = "voices"`` the voices are decoded together
+        (:func:`~pianoroll_gan.decoding.decode_voices`) from each cell's larger channel;
+        ``shift`` moves the voice ranges to where the notes end up, and the ``given``
+        ``(values, known)`` cells enter the decoder as certain.
+        """
+        roll, stats = decode(image, self.spec, opts.threshold)
+        if opts.binarize == "threshold":
+            return roll, stats
+        spec = self.spec
+        b, _, length, pitches = image.shape
+        probs = image.float().reshape(b, spec.n_tracks, 2, length, pitches).amax(dim=2)
+        probs = probs.clamp(0, 1).reshape(b, spec.n_tracks, -1, spec.steps_per_bar, pitches)
+        probs = probs.cpu()
+        if given is not None:
+            values, known = (torch.from_numpy(a) for a in given)
+            probs = torch.where(known, values.float(), probs)
+        priors = VoicePriors(
+            threshold=opts.threshold,
+            penalty=opts.penalty,
+            chord=opts.chord_prior,
+            parallel=opts.parallel_prior,
+            crossing=opts.crossing_prior,
+            range=opts.range_prior,
+            candidates=opts.voice_candidates,
+        )
+        return decode_voices(probs, spec, priors, shift).numpy(), stats

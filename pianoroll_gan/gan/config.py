@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..config import check_voice_decoding
 from ..models.config import Branch, GANNetworkConfig, Mode, Stream
 
 __all__ = ["GANConfig", "GANNetworkConfig", "Mode", "Loss", "Binarize", "Stream", "Branch"]
@@ -80,22 +81,13 @@ class GANConfig(GANNetworkConfig):
             raise ValueError(
                 f"gan.lr_decay_start must be a G step >= 1 or 'off', got {self.lr_decay_start!r}"
             )
-        if not 0 <= self.penalty < float("inf"):
-            raise ValueError(f"gan.penalty must be a finite value >= 0, got {self.penalty}")
+        check_voice_decoding(self, "gan")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"gan.ema_decay must lie in [0, 1) (0 = off), got {self.ema_decay}")
         if self.binarize == "viterbi" and self.max_polyphony not in ("all", 1):
             raise ValueError(
                 "gan.binarize = 'viterbi' decodes one note per track and step: set "
                 f"gan.max_polyphony to 1 or 'all' (got {self.max_polyphony}) or use 'ht'"
-            )
-        for key in ("chord_prior", "parallel_prior", "crossing_prior", "range_prior"):
-            if not 0 <= getattr(self, key) < float("inf"):
-                raise ValueError(f"gan.{key} must be a finite value >= 0, got {getattr(self, key)}")
-        if not 2 <= self.voice_candidates <= 5:
-            raise ValueError(
-                f"gan.voice_candidates must lie in 2..5 (the tuples number candidates ** "
-                f"voices), got {self.voice_candidates}"
             )
         if self.binarize == "voices" and self.max_polyphony not in ("all", 1):
             raise ValueError(

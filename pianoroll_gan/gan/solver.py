@@ -22,13 +22,12 @@ import numpy as np
 import torch
 
 from ..data.keys import KeyNormalizer, load_key_state, transpose
-from ..decoding import viterbi_monophonic, viterbi_voices
-from ..metrics.voice import chord_sets
+from ..decoding import VoicePriors, decode_voices, viterbi_monophonic
 from ..models.musegan import Discriminator, Generator
 from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
 from ..theory import signed_shift
-from ..train.solver import Solver, ema_update
+from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams, stream_draw
 from .config import Binarize, GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
 
@@ -61,7 +60,7 @@ def decode(
     binarize: Binarize = "ht",
     threshold: float = 0.5,
     max_polyphony: int | Literal["all"] = "all",
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     penalty: float = 1.0,
 ) -> torch.Tensor:
     """Binarize note probabilities ``(N, tracks, bars, steps, pitches)`` -> bool.
@@ -74,7 +73,7 @@ def decode(
             at most one pitch per step, ``max_polyphony`` aside).
         max_polyphony: keep at most this many of the most probable pitches per track and
             step (e.g. 1 for monophonic voices); ``"all"`` keeps all.
-        generator: random source of Bernoulli sampling (on the CPU).
+        generator: random source of Bernoulli sampling (on the CPU), or one per sample.
     """
     if binarize not in get_args(Binarize):
         raise ValueError(
@@ -85,7 +84,11 @@ def decode(
     if binarize == "ht":
         notes = probs > threshold
     else:
-        u = torch.rand(probs.shape, generator=generator).to(probs.device)
+        if generator is None or isinstance(generator, torch.Generator):
+            u = torch.rand(probs.shape, generator=generator)
+        else:  # one stream per sample
+            u = stream_draw(generator, lambda g: torch.rand(probs.shape[1:], generator=g))
+        u = u.to(probs.device)
         notes = probs > u
     return keep_top_k(notes, probs, max_polyphony)
 
@@ -261,8 +264,16 @@ class GANSolver(Solver):
             self.ema_updates = int(state["ema_updates"])
 
     # Sampling ---------------------------------------------------------------------------
-    def _given_tracks(self, n: int, condition: Any, gen: torch.Generator) -> torch.Tensor | None:
-        """Given tracks ``(n, len(condition_tracks), bars, steps, pitches)`` as bool, or None."""
+    @property
+    def sample_batch(self) -> int:
+        return self.gcfg.sample_batch
+
+    def _given_tracks(
+        self, n: int, condition: Any, gen: torch.Generator, first: int = 0
+    ) -> torch.Tensor | None:
+        """Given tracks ``(n, len(condition_tracks), bars, steps, pitches)`` as bool, or None:
+        sample ``first + i`` of the set takes item ``(first + i) mod M`` of the ``M`` given
+        (or of the training bank, in an order drawn from ``gen``)."""
         if not self.cond_idx:
             if condition is not None:
                 raise ValueError(
@@ -283,34 +294,30 @@ class GANSolver(Solver):
             raise ValueError(
                 f"this GAN generates accompaniment: pass a condition with tracks {names}"
             )
-        reps = -(-n // given.shape[0])
-        return given.repeat(reps, 1, 1, 1, 1)[:n]
+        return given[torch.arange(first, first + n) % given.shape[0]]
 
     @torch.no_grad()
-    def _signatures(self, n: int, given: torch.Tensor | None, gen: torch.Generator) -> Any:
-        """Key signatures of the samples (key_normalize): the given tracks' own, else drawn."""
+    def _signatures(
+        self,
+        n: int,
+        given: torch.Tensor | None,
+        gen: torch.Generator | list[torch.Generator],
+    ) -> Any:
+        """Key signatures of the samples (key_normalize): the given tracks' own, else drawn
+        (from ``gen``, or one from each sample's stream)."""
         if self.keys is None:
             return None
         if given is not None:
             return self.keys.given_signature(given)
-        return self.keys.draw(n, gen)
-
-    def _decoded_ranges(self, n: int, keys: torch.Tensor | None) -> torch.Tensor | None:
-        """``(n, tracks, 2)`` pitch-index ranges of the voices in the frame G writes in: the
-        spec's voice ranges, moved against each sample's later key shift (key_normalize)."""
-        if self.spec.voice_ranges is None or any(self.spec.is_drum):
-            return None
-        ranges = torch.tensor(self.spec.voice_ranges) - self.spec.lowest_pitch  # (V, 2)
-        ranges = ranges.expand(n, -1, -1)
-        if keys is None:
-            return ranges
-        return ranges - signed_shift(keys).reshape(n, 1, 1)
+        if isinstance(gen, torch.Generator):
+            return self.keys.draw(n, gen)
+        return torch.cat([self.keys.draw(1, g) for g in gen])
 
     def _generate(
         self,
         z: torch.Tensor,
         given: torch.Tensor | None,
-        gen: torch.Generator,
+        gen: torch.Generator | list[torch.Generator],
         options: dict,
         keys: torch.Tensor | None = None,
     ) -> np.ndarray:
@@ -333,6 +340,7 @@ class GANSolver(Solver):
         out = []
         try:
             for start in range(0, z.shape[0], g.sample_batch):
+                rows = slice(start, start + g.sample_batch)
                 zc = z[start : start + g.sample_batch].to(self.device)
                 kc = None if keys is None else keys[start : start + g.sample_batch]
                 cond = None
@@ -346,26 +354,24 @@ class GANSolver(Solver):
                 if options.get("binarize", g.binarize) == "voices":
                     if cond is not None:  # the given voices are certain: the priors see them
                         probs[:, self.cond_idx] = gc[:, self.cond_idx].cpu()
-                    notes = viterbi_voices(
-                        probs,
-                        options.get("threshold", g.threshold),
-                        options.get("penalty", g.penalty),
-                        lowest_pitch=self.spec.lowest_pitch,
-                        chord_weight=options.get("chord_prior", g.chord_prior),
-                        chord_sets=torch.from_numpy(chord_sets()),
-                        parallel_weight=options.get("parallel_prior", g.parallel_prior),
-                        crossing_weight=options.get("crossing_prior", g.crossing_prior),
-                        range_weight=options.get("range_prior", g.range_prior),
-                        voice_ranges=self._decoded_ranges(probs.shape[0], kc),
+                    priors = VoicePriors(
+                        threshold=options.get("threshold", g.threshold),
+                        penalty=options.get("penalty", g.penalty),
+                        chord=options.get("chord_prior", g.chord_prior),
+                        parallel=options.get("parallel_prior", g.parallel_prior),
+                        crossing=options.get("crossing_prior", g.crossing_prior),
+                        range=options.get("range_prior", g.range_prior),
                         candidates=options.get("voice_candidates", g.voice_candidates),
                     )
+                    shift = None if kc is None else signed_shift(kc)
+                    notes = decode_voices(probs, self.spec, priors, shift)
                 else:
                     notes = decode(
                         probs,
                         options.get("binarize", g.binarize),
                         options.get("threshold", g.threshold),
                         options.get("max_polyphony", g.max_polyphony),
-                        gen,
+                        gen if isinstance(gen, torch.Generator) else gen[rows],
                         options.get("penalty", g.penalty),
                     )
                 if kc is not None:
@@ -379,13 +385,22 @@ class GANSolver(Solver):
 
     @torch.no_grad()
     def sample(
-        self, n: int, *, seed: int = 0, condition: np.ndarray | None = None, **options: Any
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        first: int = 0,
+        condition: np.ndarray | None = None,
+        **options: Any,
     ) -> np.ndarray:
         """Draw ``n`` samples ``(n, tracks, bars, steps, pitches)`` bool.
 
         Args:
             n: number of samples.
-            seed: seeds the latents, Bernoulli sampling and the choice of given tracks.
+            seed: seeds the latents, key signatures, Bernoulli sampling and the order of the
+                given tracks.
+            first: index of the first sample in the whole set (:meth:`Solver.sample`): each
+                sample's latent, key and Bernoulli draws come from its own stream.
             condition: for accompaniment models, piano rolls ``(M, tracks, bars, steps,
                 pitches)`` (or one sample) whose given tracks are kept, cycled to ``n``;
                 without it, given tracks are drawn from those seen in training.
@@ -395,10 +410,11 @@ class GANSolver(Solver):
                 (defaults from
                 the config).
         """
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.latent_dim, generator=gen)
-        given = self._given_tracks(n, condition, gen)
-        return self._generate(z, given, gen, options, self._signatures(n, given, gen))
+        streams = sample_streams(seed, first, n)
+        z = stream_draw(streams, lambda g: torch.randn(self.latent_dim, generator=g))
+        given = self._given_tracks(n, condition, torch.Generator().manual_seed(seed), first)
+        keys = self._signatures(n, given, sample_streams(seed, first, n, use=KEY_STREAMS))
+        return self._generate(z, given, streams, options, keys)
 
     @torch.no_grad()
     def interpolate(

@@ -409,12 +409,15 @@ def generate(
     n: int,
     *,
     seed: int = 0,
-    batch: int = SAMPLE_BATCH,
+    batch: int | None = None,
     condition: np.ndarray | None = None,
     stop: Callable[[], bool] | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """``solver.sample`` in chunks of ``batch`` (chunk ``i`` uses seed ``seed + i``).
+    """``solver.sample`` in chunks of ``batch`` samples (default: the solver's
+    ``sample_batch``). Every sample draws from its own stream (``first`` of
+    :meth:`~pianoroll_gan.train.solver.Solver.sample`), so the set does not depend on
+    ``batch``: the same seed gives the same samples however they are chunked.
 
     A ``condition`` with ``n`` items is split with the chunks; any other is passed whole.
 
@@ -425,6 +428,7 @@ def generate(
     Returns:
         bool ``(n, tracks, bars, steps_per_bar, pitches)``.
     """
+    batch = batch or solver.sample_batch
     chunks = []
     for i, start in enumerate(range(0, n, batch)):
         if i and stop is not None and stop():
@@ -433,7 +437,8 @@ def generate(
         cond = condition
         if condition is not None and len(condition) == n:
             cond = condition[start : start + size]
-        chunks.append(np.asarray(solver.sample(size, seed=seed + i, condition=cond, **options)))
+        roll = solver.sample(size, seed=seed, first=start, condition=cond, **options)
+        chunks.append(np.asarray(roll))
     return (
         np.concatenate(chunks).astype(bool)
         if chunks

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from torch import nn
 
 from ..spec import PianorollSpec
 
-__all__ = ["Solver", "ema_update"]
+__all__ = ["KEY_STREAMS", "Solver", "ema_update", "sample_streams", "stream_draw"]
 
 
 @torch.no_grad()
@@ -29,6 +29,37 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float, updates: int) -> 
     torch._foreach_lerp_(list(ema.parameters()), params, 1.0 - d)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
+
+
+KEY_STREAMS = 1  # ``use`` of the streams a sample's key signature is drawn from
+
+
+def sample_streams(
+    seed: int, first: int, n: int, device: torch.device | str = "cpu", use: int = 0
+) -> list[torch.Generator]:
+    """One random stream per sample: samples ``first .. first + n - 1`` of a set drawn with
+    ``seed``.
+
+    Sample ``i``'s generator is seeded from ``(seed, i)`` (mixed by numpy's
+    ``SeedSequence``), so a sample is the same whichever chunk or batch it is drawn in: a
+    set drawn in chunks of any size equals the set drawn at once. ``use`` > 0 gives other,
+    independent streams of the same samples (e.g. for key draws), so that drawing them does
+    not move the noise.
+    """
+    mask = (1 << 64) - 1
+    streams = []
+    for i in range(first, first + n):
+        entropy = [seed & mask, i] + ([use] if use else [])
+        state = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+        streams.append(torch.Generator(device).manual_seed(state))
+    return streams
+
+
+def stream_draw(
+    streams: list[torch.Generator], draw: Callable[[torch.Generator], torch.Tensor]
+) -> torch.Tensor:
+    """``draw(g)`` for each sample's stream, stacked along a new first axis."""
+    return torch.stack([draw(g) for g in streams])
 
 
 class Solver(abc.ABC):
@@ -90,6 +121,12 @@ class Solver(abc.ABC):
             optimizer.step()
         return float(norm)
 
+    @property
+    def sample_batch(self) -> int:
+        """Samples drawn together by :func:`~pianoroll_gan.train.run.generate` (memory and
+        progress only: the samples do not depend on it)."""
+        return 256
+
     @staticmethod
     def unwrap(net: nn.Module) -> nn.Module:
         """The bare network inside a DDP (or similar) wrapper."""
@@ -120,13 +157,22 @@ class Solver(abc.ABC):
     @abc.abstractmethod
     @torch.no_grad()
     def sample(
-        self, n: int, *, seed: int = 0, condition: np.ndarray | None = None, **options: Any
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        first: int = 0,
+        condition: np.ndarray | None = None,
+        **options: Any,
     ) -> np.ndarray:
         """Draw ``n`` binary samples ``(n, tracks, bars, steps_per_bar, pitches)`` (bool).
 
         Args:
             n: number of samples.
             seed: seed of the sampling noise (sampling is deterministic given it).
+            first: index of the first of these samples in the whole set: sample ``i`` draws
+                its randomness from its own stream (:func:`sample_streams`), so a set drawn
+                in chunks (``first = 0, b, 2b, ...``) equals the set drawn at once.
             condition: known tracks / regions in the canonical layout, where the family
                 supports conditioning.
             options: family-specific sampler options (binarization, sampler, guidance, ...).
