@@ -137,7 +137,10 @@ def test_errors_are_one_line(runs, tmp_path, capsys, shipped):
 
 def test_shipped_models_load_by_name_and_check_spec_and_format(runs, tmp_path, shipped, capsys):
     models.ship_model(runs["gan"], "chorales-gan", checkpoint="last")
-    models.export_model(runs["diffusion"], shipped / "chorales-diffusion.pt", "last")
+    decoding = ("diffusion.binarize='voices'", "diffusion.chord_prior=5.0")
+    models.export_model(runs["diffusion"], shipped / "chorales-diffusion.pt", "last", decoding)
+    config = load_checkpoint(shipped / "chorales-diffusion.pt")["config"]["diffusion"]
+    assert (config["binarize"], config["chord_prior"]) == ("voices", 5.0)  # the overrides
     state = load_checkpoint(shipped / "chorales-gan.pt")
     assert state["format"] == models.FORMAT and state["spec"] == SPEC.to_dict()
     assert state["solver"]["opt_G"]["state"] == {}  # optimizer moments are not shipped

@@ -97,7 +97,9 @@ def test_chorale_setting_covers_the_issue_models():
         "musegan_chorales_accomp.toml",
     ]
     samplers = [opts.get("sampler") for _, opts in entries[-1].variants]
-    assert entries[-1].experiment == "diffusion_chorales.toml" and samplers == ["ddpm", "ddim"]
+    decoders = [opts.get("binarize", "threshold") for _, opts in entries[-1].variants]
+    assert entries[-1].experiment == "diffusion_chorales.toml"
+    assert samplers == ["ddpm", "ddim", "ddim"] and decoders == ["threshold", "threshold", "voices"]
 
 
 def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides: str) -> Path:
@@ -251,13 +253,14 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     assert main(args) == 0
 
     labels = ["GAN hybrid", "GAN hybrid voices decoded", "GAN jamming", "GAN composer",
-              "GAN accompaniment", "diffusion DDPM-20", "diffusion DDIM-4"]  # fmt: skip
-    seeds = [[0, 1], [0, 1], [0], [0], [0], [0, 1], [0, 1]]
+              "GAN accompaniment", "diffusion DDPM-20", "diffusion DDIM-4",
+              "diffusion DDIM-4 voices decoded"]  # fmt: skip
+    seeds = [[0, 1], [0, 1], [0], [0], [0], [0, 1], [0, 1], [0, 1]]
     report = json.loads((out / "results.json").read_text())
     models = report["models"]
     assert [m["label"] for m in models] == labels and [m["seeds"] for m in models] == seeds
     n = [[r["metrics"]["n_samples"] for r in m["runs"]] for m in models]
-    assert n == [[6, 6], [6, 6], [6], [6], [6], [3, 3], [5, 5]]
+    assert n == [[6, 6], [6, 6], [6], [6], [6], [3, 3], [5, 5], [5, 5]]
     assert report["qn_threshold"] == 2 and report["seeds"] == [0, 1]
 
     # The reference row is the training split, evaluated by the metrics module itself.
@@ -271,7 +274,7 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     # and DDIM share the diffusion run of a seed.
     sources = [[r["source"] for r in m["runs"]] for m in models]
     folders = {s["run_dir"] for per_model in sources for s in per_model}
-    assert len(folders) == 2 + 1 + 1 + 1 + 2 and sources[5] == sources[6]
+    assert len(folders) == 2 + 1 + 1 + 1 + 2 and sources[5] == sources[6] == sources[7]
     assert sources[0] == sources[1]  # the decoded row samples the same runs
     for per_model, model_seeds in zip(sources, seeds):
         for s, seed in zip(per_model, model_seeds):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
-from ..diffusion.config import SAMPLERS
+from ..diffusion.config import SAMPLERS, DiffusionBinarize
 from ..diffusion.inpaint import MASKS
 from ..gan.config import Binarize
 
@@ -108,15 +108,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts = parser.add_argument_group("sampler options (passed to the solver only when given)")
     opts.add_argument(
         "--binarize",
-        choices=get_args(Binarize),
-        help="GAN: hard threshold, Bernoulli sampling, monophonic Viterbi lines per track, "
-        "or one Viterbi over the voices together with the priors below ('voices')",
+        choices=sorted({*get_args(Binarize), *get_args(DiffusionBinarize)}),
+        help="GAN: hard threshold, Bernoulli sampling or monophonic Viterbi lines per track; "
+        "diffusion: the threshold on onset/sustain; both: one Viterbi over the voices "
+        "together with the priors below ('voices')",
     )
     opts.add_argument(
         "--threshold", type=float, help="decoding threshold on the note probability (both families)"
     )
     opts.add_argument(
-        "--penalty", type=float, help="GAN: note-change penalty (logits) of --binarize viterbi"
+        "--penalty", type=float, help="note-change penalty (logits) of --binarize viterbi or voices"
     )
     for key, what in (
         ("chord_prior", "logits per step that is not a complete triad or seventh chord"),
@@ -124,11 +125,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("crossing_prior", "logits per crossed pair of voices"),
         ("range_prior", "logits per voice sounding outside its range"),
     ):
-        opts.add_argument(_flag(key), type=float, help=f"GAN, --binarize voices: {what}")
+        opts.add_argument(_flag(key), type=float, help=f"--binarize voices: {what}")
     opts.add_argument(
         "--voice-candidates",
         type=int,
-        help="GAN, --binarize voices: states per voice and step (silence + the most probable "
+        help="--binarize voices: states per voice and step (silence + the most probable "
         "pitches)",
     )
     opts.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
@@ -179,14 +180,12 @@ OPTION_KEYS = (
 
 
 # Sampler options that share a config field's valid range: option -> (section, field).
+# Decoder options both families have, each a field of the family's own section.
+SHARED_OPTIONS = (
+    "binarize", "threshold", "penalty",
+    "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
+)  # fmt: skip
 OPTION_FIELDS = {
-    "binarize": ("gan", "binarize"),
-    "penalty": ("gan", "penalty"),
-    "chord_prior": ("gan", "chord_prior"),
-    "parallel_prior": ("gan", "parallel_prior"),
-    "crossing_prior": ("gan", "crossing_prior"),
-    "range_prior": ("gan", "range_prior"),
-    "voice_candidates": ("gan", "voice_candidates"),
     "sampler": ("diffusion", "sampler"),
     "steps": ("diffusion", "sample_steps"),
     "eta": ("diffusion", "eta"),
@@ -194,13 +193,9 @@ OPTION_FIELDS = {
     "resample": ("diffusion", "resample"),
 }
 FAMILY_OPTIONS = {
-    "gan": (
-        *("binarize", "threshold", "penalty"),
-        *("chord_prior", "parallel_prior", "crossing_prior", "range_prior"),
-        "voice_candidates",
-    ),
+    "gan": SHARED_OPTIONS,
     "diffusion": (
-        "threshold",
+        *SHARED_OPTIONS,
         *("sampler", "steps", "eta", "guidance", "chords", "inpaint", "bars", "tracks"),
         *("resample", "long_bars"),
     ),
@@ -228,18 +223,21 @@ def check_sampler_options(cfg, options: dict) -> None:
                 + ", ".join(_flag(k) for k in valid)
             )
     for key, value in options.items():
-        if key == "threshold":
+        if key in SHARED_OPTIONS:
             families = [cfg.family] if cfg.train.solver == "family" else ["gan", "diffusion"]
-            fields = [(family, "threshold") for family in families]
+            fields = [(family, key) for family in families]
         elif key in OPTION_FIELDS:
             fields = [OPTION_FIELDS[key]]
         else:
             continue
+        errors = []  # a custom solver's option needs to be valid in one family only
         for section, name in fields:
             try:
                 dataclasses.replace(getattr(cfg, section), **{name: value})
             except ValueError as err:
-                raise ValueError(str(err).replace(f"{section}.{name}", _flag(key))) from err
+                errors.append((err, str(err).replace(f"{section}.{name}", _flag(key))))
+        if len(errors) == len(fields):
+            raise ValueError(errors[0][1]) from errors[0][0]
 
 
 def check_counts(args: argparse.Namespace) -> None:

@@ -13,6 +13,7 @@ in :data:`SHIPPED`; each entry fixes the family and spec preset its file must ha
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -94,22 +95,33 @@ def _empty_optimizers(state: Any) -> Any:
     return state
 
 
-def export_model(run_dir: str | Path, path: str | Path, checkpoint: str | Path = "best") -> Path:
+def export_model(
+    run_dir: str | Path,
+    path: str | Path,
+    checkpoint: str | Path = "best",
+    overrides: Sequence[str] = (),
+) -> Path:
     """Write the model file of a run folder's checkpoint.
 
     Args:
         run_dir: a run folder written by ``train``.
         path: the model file to write (``.pt``).
         checkpoint: ``"best"``, ``"last"`` or a checkpoint file of the run.
+        overrides: ``section.key=value`` applied to the run's config, for settings that do
+            not change the weights (e.g. the sampler and decoder defaults the model file
+            samples with).
 
     Returns:
         ``path``.
     """
+    from ..experiment import load_experiment
     from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
-    from ..train.run import read_config, run_spec
+    from ..train.run import run_spec
 
     run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: config.toml is missing")
+    cfg = load_experiment(run_dir / "config.toml", list(overrides))
     state = load_checkpoint(CheckpointManager(run_dir / "checkpoints").resolve(checkpoint))
     spec = run_spec(run_dir, state, cfg)
     model = {
@@ -123,10 +135,16 @@ def export_model(run_dir: str | Path, path: str | Path, checkpoint: str | Path =
     return atomic_save(model, path)
 
 
-def ship_model(run_dir: str | Path, name: str, checkpoint: str | Path = "best") -> Path:
-    """Export a run as the shipped model ``name`` (checked against its registry entry)."""
+def ship_model(
+    run_dir: str | Path,
+    name: str,
+    checkpoint: str | Path = "best",
+    overrides: Sequence[str] = (),
+) -> Path:
+    """Export a run as the shipped model ``name`` (checked against its registry entry);
+    ``overrides`` as in :func:`export_model`."""
     entry = _entry(name)
-    path = export_model(run_dir, SHIPPED_DIR / f"{name}.pt", checkpoint)
+    path = export_model(run_dir, SHIPPED_DIR / f"{name}.pt", checkpoint, overrides)
     try:
         load_model(name, device="cpu")
     except ValueError:
