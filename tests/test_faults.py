@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import SPEC, LinearSolver, tiny_cfg, tiny_roll, train_log
+from helpers.train import SPEC, LinearSolver, tiny_cfg, tiny_roll, train_log
 
 from pianoroll_gan import cli, io
 from pianoroll_gan.experiment import load_experiment
@@ -36,7 +36,7 @@ from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.run import RunFolderError, RunLock, claim_run_dir, new_run_dir
 from pianoroll_gan.train.trainer import Trainer, TrainingInterrupted, train
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parent  # holds helpers/, put on PYTHONPATH of subprocesses
 
 
 def data():
@@ -247,7 +247,7 @@ CHILD = textwrap.dedent(
             return real_rename(self, dst)
         Path.rename = rename
 
-    from test_train import SPEC, tiny_cfg, tiny_roll
+    from helpers.train import SPEC, tiny_cfg, tiny_roll
     from pianoroll_gan.train.data import RollDataset
     from pianoroll_gan.train.trainer import train
 

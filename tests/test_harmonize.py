@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.harmonize import DIFFUSION_TINY, GAN_TINY
 
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.harmonize import (
@@ -152,34 +153,6 @@ def nine_bar_melody():
     track = melody.to_track(SPEC)
     assert track.shape == (9, STEPS, SPEC.n_pitches)
     return track
-
-
-GAN_TINY = [
-    "family='gan'",
-    "gan.condition_tracks=['Soprano']",
-    "gan.g_temporal=8",
-    "gan.g_channels=[16, 8, 8]",
-    "gan.g_branch=[4, 2]",
-    "gan.cond_channels=4",
-    "gan.d_private=4",
-    "gan.d_channels=[8, 8]",
-    "gan.d_stream_channels=4",
-    "gan.d_merge=8",
-    "gan.output='sigmoid'",
-    "gan.binarize='bs'",  # Bernoulli draws: an untrained generator's low probabilities
-]
-DIFFUSION_TINY = [
-    "family='diffusion'",
-    "diffusion.timesteps=20",
-    "diffusion.unet.base_channels=8",
-    "diffusion.unet.channel_mult=[1, 2]",
-    "diffusion.unet.attention_levels=[]",
-    "diffusion.unet.middle_attention=false",
-    "diffusion.unet.num_res_blocks=1",
-    "diffusion.unet.groups=4",
-    "diffusion.sampler='ddim'",
-    "diffusion.sample_steps=3",
-]
 
 
 def tiny_solver(family, *extra):

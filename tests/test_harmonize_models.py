@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 import torch
-from test_harmonize import DIFFUSION_TINY, GAN_TINY, SPEC
+from helpers.harmonize import DIFFUSION_TINY, GAN_TINY, SPEC
 
 from pianoroll_gan import cli, io
 from pianoroll_gan.experiment import load_experiment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_gan import make_solver, real_batch  # tests/ is on sys.path (rootdir conftest)
+from helpers.gan import make_solver, real_batch
 
 from pianoroll_gan.data.keys import (
     KeyNormalizer,
@@ -161,8 +161,8 @@ def _moved(roll: np.ndarray, shift: int, spec) -> np.ndarray:
 
 
 def test_diffusion_samples_follow_drawn_chord_and_known_signatures():
-    from test_diffusion_solver import SPEC, tiny_roll
-    from test_diffusion_solver import make_solver as make_diffusion
+    from helpers.diffusion import SPEC, tiny_roll
+    from helpers.diffusion import make_solver as make_diffusion
 
     solver = make_diffusion("diffusion.key_normalize=true", "diffusion.chord_condition=true")
     x = torch.from_numpy(tiny_roll(n=5)).float()

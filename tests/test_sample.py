@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_train import SPEC, LinearSolver, tiny_cfg, tiny_roll
+from helpers.train import SPEC, LinearSolver, tiny_cfg, tiny_roll
 
 from pianoroll_gan import cli, io
 from pianoroll_gan.train.data import RollDataset

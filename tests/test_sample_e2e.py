@@ -135,7 +135,7 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
     long_run = tmp_path / "long"
     cmd = [sys.executable, "-m", "pianoroll_gan", "train", str(exp), "train.steps=100000"]
-    cmd += ["train.solver='test_train:LinearSolver'", "train.checkpoint_every=100000"]
+    cmd += ["train.solver='helpers.train:LinearSolver'", "train.checkpoint_every=100000"]
     cmd += ["train.eval_every=100000", "train.sample_every=100000", "--run-dir", str(long_run)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

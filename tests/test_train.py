@@ -1,14 +1,13 @@
 """The shared trainer: exact resume, checkpoints, NaN guard, signals, config files, data stream.
 
-These tests train a tiny solver defined here (a two-layer autoencoder on flattened rolls)
-through the real loop, so they do not depend on either model family.
+These tests train the tiny solvers of ``helpers.train`` (a two-layer autoencoder on flattened
+rolls) through the real loop, so they do not depend on either model family.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 import signal
@@ -17,17 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from helpers import legacy_config_table
-from torch import nn
+from helpers.train import SPEC, LinearSolver, tiny_cfg, tiny_roll, train_log
 
 from pianoroll_gan.config import ConfigError
-from pianoroll_gan.experiment import ExperimentConfig, experiment_from_dict, load_experiment
-from pianoroll_gan.spec import PianorollSpec
+from pianoroll_gan.experiment import experiment_from_dict, load_experiment
 from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset, StreamBatchSampler
 from pianoroll_gan.train.run import read_config, write_config
-from pianoroll_gan.train.solver import Solver, sample_streams, stream_draw
 from pianoroll_gan.train.tomlwrite import dumps
 from pianoroll_gan.train.trainer import (
     NonFiniteLossError,
@@ -37,89 +33,6 @@ from pianoroll_gan.train.trainer import (
     setup_precision,
     train,
 )
-
-SPEC = PianorollSpec(
-    track_names=("A", "B"),
-    programs=(0, 33),
-    is_drum=(False, False),
-    resolution=2,
-    beats_per_bar=2,
-    n_bars=2,
-    lowest_pitch=60,
-    n_pitches=6,
-    name="tiny",
-)
-
-
-class LinearSolver(Solver):
-    """Autoencoder ``x -> tanh(W1 x) -> W2`` with BCE loss: small, deterministic, trainable."""
-
-    noisy = False  # draw torch, numpy and Python random numbers in each step
-    nan_at: int | None = None  # step index whose loss is made NaN
-    signal_at: int | None = None  # step index during which the process signals itself
-    signum = signal.SIGTERM
-    calls: list = []  # noqa: RUF012 - sample() calls, read by the sample-command tests
-
-    def __init__(self, cfg, spec, device):
-        super().__init__(cfg, spec, device)
-        d = math.prod(spec.sample_shape)
-        self.nets["net"] = nn.Sequential(nn.Linear(d, 8), nn.Tanh(), nn.Linear(8, d)).to(device)
-        self.opt = torch.optim.Adam(self.nets["net"].parameters(), lr=1e-2)
-
-    def train_step(self, x, step):
-        x = x.flatten(1)
-        inputs = x
-        if self.noisy:
-            scale = 0.1 + 0.01 * np.random.rand() + 0.01 * random.random()
-            inputs = x + scale * torch.randn_like(x)
-        with self.autocast():
-            logits = self.nets["net"](inputs)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), x)
-        if step == self.nan_at:
-            loss = loss * float("nan")
-        if step == self.signal_at:
-            os.kill(os.getpid(), self.signum)
-        norm = self.optimize(loss, self.opt, self.nets["net"].parameters())
-        return {"loss": loss.item(), "grad_norm/net": norm, "lr": 1e-2}
-
-    def state_dict(self):
-        return {"net": self.unwrap(self.nets["net"]).state_dict(), "opt": self.opt.state_dict()}
-
-    def load_state_dict(self, state):
-        self.unwrap(self.nets["net"]).load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-
-    @torch.no_grad()
-    def sample(self, n, *, seed=0, first=0, condition=None, **options):
-        call = {"n": n, "seed": seed, "first": first, "condition": condition, **options}
-        LinearSolver.calls.append(call)
-        net = self.unwrap(self.nets["net"])
-        streams = sample_streams(seed, first, n)
-        z = stream_draw(streams, lambda g: torch.rand(net[0].in_features, generator=g))
-        roll = net(z) > 0
-        if condition is not None:
-            roll = roll | torch.as_tensor(np.asarray(condition)).flatten(1)[: len(roll)]
-        return roll.reshape(n, *self.spec.sample_shape).numpy()
-
-    def interpolate(self, steps, seed=0):
-        return self.sample(steps, seed=seed)
-
-
-class NoisySolver(LinearSolver):
-    noisy = True
-
-
-class NaNSolver(LinearSolver):
-    nan_at = 4
-
-
-class TermSolver(NoisySolver):
-    signal_at = 2
-
-
-class IntSolver(NoisySolver):
-    signal_at = 2
-    signum = signal.SIGINT
 
 
 class AugmentedDataset(RollDataset):
@@ -139,44 +52,6 @@ class AugmentedDataset(RollDataset):
 
     def load_state_dict(self, state):
         self.rng.bit_generator.state = state
-
-
-class RankOneTermSolver(NoisySolver):
-    """SIGTERM reaches rank 1 only (DDP test): every rank must still stop together."""
-
-    def train_step(self, x, step):
-        if step == 0 and os.environ.get("RANK") == "1":
-            os.kill(os.getpid(), signal.SIGTERM)
-        return super().train_step(x, step)
-
-
-def tiny_roll(n=20, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((n, *SPEC.sample_shape)) < 0.2
-
-
-def tiny_cfg(tmp_path: Path, solver="NoisySolver", *extra: str) -> ExperimentConfig:
-    return load_experiment(
-        None,
-        [
-            f"train.solver='test_train:{solver}'",
-            "train.steps=6",
-            "train.batch_size=4",
-            "train.log_every=1",
-            "train.eval_samples=0",
-            "train.final_samples=0",
-            "train.preview_samples=0",
-            "train.checkpoint_every=2",
-            "train.device='cpu'",
-            f"train.runs_dir='{tmp_path / 'runs'}'",
-            *extra,
-        ],
-    )
-
-
-def train_log(run_dir: Path) -> list[dict]:
-    lines = (run_dir / "log.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
 
 
 def weights(run_dir: Path, name: str = "step_00000006.pt") -> dict:
@@ -426,7 +301,7 @@ def test_run_folder_contents_and_config_round_trip(tmp_path):
     meta = json.loads((run / "meta.json").read_text())
     assert meta["torch_version"] == torch.__version__ and meta["device"] == "cpu"
     assert meta["spec"] == SPEC.to_dict() and meta["train_items"] == 20
-    assert meta["solver"] == "test_train:LinearSolver"
+    assert meta["solver"] == "helpers.train:LinearSolver"
     assert (run / "tb").is_dir() and any((run / "tb").iterdir())
     state = ckpt.load_checkpoint(run / "checkpoints" / "step_00000002.pt")
     assert state["config"] == cfg.to_dict() and state["spec"] == SPEC.to_dict()
@@ -642,7 +517,7 @@ def test_registry_errors(tmp_path):
 
     cfg = tiny_cfg(tmp_path, "LinearSolver")
     assert type(build_solver(cfg, SPEC, "cpu")).__name__ == "LinearSolver"
-    cfg.train.solver = "test_train:tiny_roll"
+    cfg.train.solver = "helpers.train:tiny_roll"
     with pytest.raises(ValueError, match="not a Solver subclass"):
         build_solver(cfg, SPEC, "cpu")
     cfg.train.solver = "no_such_module_x:Solver"

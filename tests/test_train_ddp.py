@@ -1,6 +1,6 @@
 """Data-parallel training under ``torchrun`` with 2 CPU processes on the gloo backend.
 
-Uses the tiny solvers of ``test_train.py``. The GAN family's own DDP test lives with the GAN.
+Uses the tiny solvers of ``helpers.train``. The GAN family's own DDP test lives with the GAN.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.trainer import train
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent  # holds helpers/, put on sys.path of each rank
 
 SCRIPT = textwrap.dedent(
     """
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
     import torch
-    from test_train import SPEC, tiny_cfg, tiny_roll
+    from helpers.train import SPEC, tiny_cfg, tiny_roll
     from pianoroll_gan.train.data import RollDataset
     from pianoroll_gan.train.solver import Solver
     from pianoroll_gan.train.trainer import Trainer, TrainingInterrupted
@@ -76,7 +76,7 @@ def rank_weights(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_ddp_two_gloo_processes_match_single_process_and_resume(tmp_path):
-    import test_train as tt
+    import helpers.train as tt
 
     # 2 ranks x batch 2 for 4 steps.
     torchrun(tmp_path, tmp_path / "ddp", "LinearSolver", 4)

@@ -1,4 +1,9 @@
-"""Helpers shared by several test files (imported as ``from helpers import ...``)."""
+"""Helpers shared by several test files (imported as ``from helpers import ...``).
+
+Tiny solvers and their settings live in the submodules: ``helpers.train`` (a solver-agnostic
+autoencoder run through the real trainer), ``helpers.gan``, ``helpers.diffusion`` and
+``helpers.harmonize``.
+"""
 
 from __future__ import annotations
 
