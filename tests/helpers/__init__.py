@@ -40,6 +40,27 @@ def legacy_config_table(cfg: Any) -> dict[str, Any]:
         train["best_metric"] = f"-{metric}"
     return table
 
+
+def chorale_like(n, seed):
+    """Rolls of the chorale spec in four clean voices, ``(n, 4, bars, S, P)`` bool.
+
+    Each voice holds one chord tone of C major or A minor per beat.
+    """
+    from pianoroll_gan.spec import get_spec
+
+    spec = get_spec("chorales")
+    rng = np.random.default_rng(seed)
+    roll = np.zeros((n, *spec.sample_shape), bool)
+    chords = [(48, 64, 67, 72), (45, 60, 64, 69)]  # bass .. soprano
+    for i in range(n):
+        for beat in range(spec.n_bars * spec.beats_per_bar):
+            bar, b = divmod(beat, spec.beats_per_bar)
+            pitches = chords[rng.integers(2)]
+            for voice, midi in enumerate(reversed(pitches)):  # Soprano first
+                roll[i, voice, bar, b * 4 : b * 4 + 3, midi - spec.lowest_pitch] = True
+    return roll
+
+
 TRIAD = np.array([0, 4, 7])  # a major triad's semitones above its root
 
 
