@@ -68,14 +68,13 @@ JOINT_DECODING: dict[str, Any] = {
 }  # fmt: skip
 
 # The diffusion model's voices decoded together from its DDIM images (diffusion.binarize =
-# "voices"): a cell's probability is the larger of its onset and sustain channels. Its images
-# leave the inner voices silent for short stretches, so the chord prior (which charges a
-# silent voice too) and a lower threshold carry more weight than the GAN's; five candidates
-# per voice (docs/ablations.md has the trials behind the weights).
+# "voices"): a cell's probability is the larger of its onset and sustain channels. Stronger
+# chord priors fill more of the model's rests but buy the chords with short notes (QN and
+# the pitch-class histogram fall below the bar), so the change penalty is twice the GAN's
+# (docs/ablations.md has the trials behind the weights).
 DIFFUSION_DECODING: dict[str, Any] = {
-    "sampler": "ddim", "binarize": "voices", "threshold": 0.3, "penalty": 3.0,
-    "voice_candidates": 5, "chord_prior": 40.0, "parallel_prior": 16.0, "crossing_prior": 24.0,
-    "range_prior": 40.0,
+    "sampler": "ddim", "binarize": "voices", "penalty": 6.0, "voice_candidates": 4,
+    "chord_prior": 12.0, "parallel_prior": 12.0, "crossing_prior": 4.0, "range_prior": 12.0,
 }  # fmt: skip
 
 SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
