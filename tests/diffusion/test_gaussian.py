@@ -1,4 +1,4 @@
-"""Diffusion process: schedules, forward noising, loss, samplers, guidance, representation."""
+"""Diffusion process: schedules, forward noising, loss, samplers, inpainting."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pianoroll_gan.diffusion.conditioning import ChordEncoder, Denoiser, guided_model
 from pianoroll_gan.diffusion.gaussian import GaussianDiffusion, make_betas, timestep_sequence
-from pianoroll_gan.diffusion.inpaint import known_mask
-from pianoroll_gan.diffusion.representation import (
-    decode,
-    encode,
-    image_shape,
-    roll_to_image_mask,
-)
-from pianoroll_gan.spec import get_spec
 
 torch.set_num_threads(1)
 
@@ -264,121 +255,3 @@ def test_inpainting_keeps_known_region_exactly():
         )  # fmt: skip
         assert torch.equal(x[mask], known[mask])
         assert not torch.equal(x[~mask], known[~mask])
-
-
-# Guidance and chord encoder -----------------------------------------------------------------
-def tiny_denoiser():
-    from pianoroll_gan.diffusion.config import UNetConfig
-    from pianoroll_gan.models.unet import UNet
-
-    cfg = UNetConfig(base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
-                     attention_levels=(1,), num_heads=2, groups=4, cond_dim=8)  # fmt: skip
-    torch.manual_seed(0)
-    return Denoiser(UNet(2, cfg), ChordEncoder(7, 16, 8)).eval()
-
-
-def test_guidance_scale_zero_is_unconditional():
-    model = tiny_denoiser()
-    x = torch.randn(3, 2, 16, 8)
-    t = torch.tensor([1, 10, 100])
-    chords = torch.randint(-1, 7, (3, 16, 3))
-    with torch.no_grad():
-        out_u = model(x, t, None)
-        out_c = model(x, t, chords)
-        assert torch.equal(guided_model(model, chords, 0.0)(x, t), out_u)
-        assert torch.equal(guided_model(model, chords, 1.0)(x, t), out_c)
-        assert not torch.allclose(out_u, out_c)
-        guided = guided_model(model, chords, 3.0)(x, t)
-    torch.testing.assert_close(guided, out_u + 3.0 * (out_c - out_u), rtol=1e-4, atol=1e-5)
-
-
-def test_chord_encoder_shapes_and_null_token():
-    enc = ChordEncoder(n_qualities=7, max_beats=16, dim=8)
-    labels = torch.tensor([[[0, 0, 0]] * 16, [[-1, -1, -1]] * 16])  # C major vs no chord
-    keep = torch.tensor([True, False])
-    tokens = enc(labels, keep)
-    assert tokens.shape == (2, 16, 8)
-    assert torch.equal(tokens[1], enc.null.expand(16, 8))
-    assert not torch.allclose(tokens[0, 0], tokens[0, 1])  # positions differ
-    assert enc(None, batch=3).shape == (3, 1, 8)
-    with pytest.raises(ValueError, match="beats"):
-        enc(torch.zeros(1, 17, 3, dtype=torch.long))
-
-
-# Representation ---------------------------------------------------------------------------
-def test_encode_hand_example_and_round_trip():
-    spec = get_spec("chorales")
-    roll = np.zeros((1, *spec.sample_shape), dtype=bool)
-    roll[0, 0, 0, 0:3, 10] = True  # steps 0-2: one note
-    roll[0, 0, 0, 15, 12] = True  # crosses the bar line: one note of 3 steps
-    roll[0, 0, 1, 0:2, 12] = True
-    image = encode(roll, spec)
-    assert image.shape == (1, *image_shape(spec)) == (1, 8, 64, 64)
-    assert image[0, 0, :4, 10].tolist() == [1, 0, 0, 0]  # onset
-    assert image[0, 1, :4, 10].tolist() == [0, 1, 1, 0]  # sustain
-    assert image[0, 0, 15:18, 12].tolist() == [1, 0, 0]
-    assert image[0, 1, 15:18, 12].tolist() == [0, 1, 1]
-    back, stats = decode(image, spec)
-    assert np.array_equal(back, roll)
-    assert (stats.notes, stats.orphan_sustains, stats.integrity) == (2, 0, 1.0)
-    rng = np.random.default_rng(0)
-    random_roll = rng.random((3, *spec.sample_shape)) < 0.3  # many touching notes
-    assert np.array_equal(decode(encode(random_roll), spec)[0], random_roll)
-    piano = get_spec("piano8bar")
-    assert encode(np.zeros((1, *piano.sample_shape), bool)).shape == (1, 2, 128, 128)
-
-
-def test_decode_threshold_and_orphan_sustain():
-    spec = get_spec("chorales")
-    image = torch.zeros(1, *image_shape(spec))
-    image[0, 1, 5:8, 20] = 0.8  # sustain with no onset: still a note, counted
-    image[0, 0, 10, 30] = 0.6  # onset just above 0.5
-    image[0, 1, 11, 30] = 0.4  # sustain below the threshold: note ends
-    roll, stats = decode(image, spec)
-    assert roll[0, 0, 0, 5:8, 20].all() and roll.sum() == 4
-    assert (stats.notes, stats.orphan_sustains) == (2, 1)
-    assert stats.integrity == 0.5
-    roll_low, _ = decode(image, spec, threshold=0.3)
-    assert roll_low.sum() == 5
-    roll_high, stats_high = decode(image, spec, threshold=0.7)
-    assert roll_high.sum() == 3 and stats_high.notes == 1
-
-
-def test_image_mask_shares_cells():
-    mask = np.zeros((1, 2, 1, 4, 3), dtype=bool)
-    mask[0, 1, 0, 2, 1] = True
-    image_mask = roll_to_image_mask(mask)
-    assert image_mask.shape == (1, 4, 4, 3)
-    assert image_mask[0, 2, 2, 1] and image_mask[0, 3, 2, 1] and image_mask.sum() == 2
-
-
-# Masks -------------------------------------------------------------------------------------
-def test_top_voice_masks_one_track():
-    spec = get_spec("piano8bar").replace(n_bars=1, n_pitches=8, lowest_pitch=60)
-    roll = np.zeros((1, *spec.sample_shape), dtype=bool)
-    roll[0, 0, 0, 0, [1, 3, 5]] = True  # chord: melody pitch 5
-    roll[0, 0, 0, 1, 2] = True  # lone note: the melody
-    melody = known_mask(roll, spec, "accompaniment")  # given: melody and above
-    accomp = known_mask(roll, spec, "melody")
-    assert melody[0, 0, 0, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
-    assert accomp[0, 0, 0, 0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
-    assert melody[0, 0, 0, 1].tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
-    assert not melody[0, 0, 0, 2].any() and not accomp[0, 0, 0, 2].any()  # silent step
-
-
-def test_multitrack_masks():
-    spec = get_spec("chorales")
-    roll = np.zeros((2, *spec.sample_shape), dtype=bool)
-    assert known_mask(roll, spec, "accompaniment")[:, 0].all()
-    assert not known_mask(roll, spec, "accompaniment")[:, 1:].any()
-    assert known_mask(roll, spec, "melody")[:, 1:].all()
-    kept = known_mask(roll, spec, "tracks", tracks=["Alto", "Tenor"])
-    assert kept[:, [0, 3]].all() and not kept[:, [1, 2]].any()
-    by_bar = known_mask(roll, spec, "bars", bars=[1, 2])
-    assert by_bar[:, :, [0, 3]].all() and not by_bar[:, :, [1, 2]].any()
-    with pytest.raises(ValueError, match="valid tracks"):
-        known_mask(roll, spec, "tracks", tracks=["Viola"])
-    with pytest.raises(ValueError, match="outside"):
-        known_mask(roll, spec, "bars", bars=[4])
-    with pytest.raises(ValueError, match="valid choices"):
-        known_mask(roll, spec, "harmony")

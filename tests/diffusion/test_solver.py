@@ -14,6 +14,7 @@ from pianoroll_gan.spec import PianorollSpec, get_spec
 
 torch.set_num_threads(1)
 
+
 def test_train_step_updates_weights_and_ema_warmup():
     solver = make_solver()
     before = [p.detach().clone() for p in solver.model.parameters()]
