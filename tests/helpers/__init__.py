@@ -7,9 +7,13 @@ autoencoder run through the real trainer), ``helpers.gan``, ``helpers.diffusion`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (this is tests/helpers/__init__.py)
+EXPERIMENTS = ROOT / "experiments"
 
 # Settings older versions spelled as 0 or "": (section, key) -> (today's value, old spelling).
 OLD_SPELLINGS = {

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 
 from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.trainer import train
 
-TESTS = Path(__file__).resolve().parent  # holds helpers/, put on sys.path of each rank
+TESTS = ROOT / "tests"  # holds helpers/, put on sys.path of each rank
 
 SCRIPT = textwrap.dedent(
     """

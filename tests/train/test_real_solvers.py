@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import EXPERIMENTS
 
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.spec import get_spec
@@ -22,7 +22,7 @@ from pianoroll_gan.train.registry import build_solver
 from pianoroll_gan.train.tomlwrite import dumps
 from pianoroll_gan.train.trainer import train
 
-EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*.toml"))
+EXPERIMENT_FILES = sorted(EXPERIMENTS.glob("*.toml"))
 
 COMMON = [
     "train.steps=4",
@@ -106,12 +106,12 @@ def test_real_solver_resume_is_exact(tmp_path, family):
 
 
 def test_experiment_files_are_found():
-    names = {p.stem for p in EXPERIMENTS}
+    names = {p.stem for p in EXPERIMENT_FILES}
     assert {"musegan_chorales", "diffusion_chorales", "debug_gan", "debug_diffusion"} <= names
     assert {"musegan_lpd5", "polyffusion_pop909"} <= names
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+@pytest.mark.parametrize("path", EXPERIMENT_FILES, ids=[p.stem for p in EXPERIMENT_FILES])
 def test_experiment_file_builds_its_solver(path, tmp_path):
     # Built from the spec alone: no data is read, so LPD-5 and POP909 files are checked too.
     cfg = load_experiment(path)
@@ -139,7 +139,7 @@ def write_toml(path, data):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["debug_gan", "debug_diffusion"])
 def test_debug_experiment_trains_samples_and_evaluates(tmp_path, name):
-    path = Path(__file__).parents[1] / "experiments" / f"{name}.toml"
+    path = EXPERIMENTS / f"{name}.toml"
     cfg = load_experiment(path, ["train.device='cpu'"])
     run = train(cfg, run_dir=tmp_path / name)
     steps = [line["step"] for line in log_lines(run) if "train" in line]
