@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .config import one_line
 
 COMMANDS = ("prepare", "show", "evaluate", "train", "sample", "harmonize", "bench", "reproduce")
 
@@ -74,14 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"pianoroll-gan {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-def one_line(err: BaseException) -> str:
-    """An exception's message on one line (an OSError without one: its strerror and file)."""
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    if isinstance(err, OSError) and err.strerror and err.filename is not None:
-        text = f"{err.strerror}: {err.filename}"
-    return " ".join(text.split()) or type(err).__name__
 
 
 if __name__ == "__main__":

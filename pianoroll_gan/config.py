@@ -24,6 +24,7 @@ __all__ = [
     "merge",
     "check_choice",
     "check_voice_decoding",
+    "one_line",
 ]
 
 T = TypeVar("T")
@@ -31,6 +32,14 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A configuration key or value is invalid; the message names the key and the fix."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (an OSError without one: its strerror and file)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        text = f"{err.strerror}: {err.filename}"
+    return " ".join(text.split()) or type(err).__name__
 
 
 def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -127,3 +130,40 @@ def flop_rate(flops: int, seconds: float, precision: str, peaks: dict) -> dict[s
         "peak_gflops": peak,
         "fraction_of_peak": gflops / peak,
     }
+
+
+def machine_info() -> dict:
+    """CPU model, cores, torch version and device, for the benchmark report."""
+    cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+            if cpu and flags:
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "vector_extensions": vector_extensions(flags),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# The CPU features that decide which kernels torch runs (bf16 is native only with the last
+# three), as /proc/cpuinfo names them.
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def vector_extensions(flags: set[str]) -> str:
+    """The :data:`VECTOR_FLAGS` among a CPU's flags, e.g. ``"avx2 fma"``; ``"none"`` if none."""
+    found = [f for f in VECTOR_FLAGS if f in flags]
+    return " ".join(found) if found else "none"

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..config import one_line
+
 __all__ = [
     "MODELS",
     "BACH",
@@ -163,8 +165,6 @@ def read_test_chorales(data_cfg, spec) -> tuple[list[Chorale], list[dict[str, st
 
 
 def _one_line(err: BaseException) -> str:
-    from ..cli import one_line
-
     return one_line(err)
 
 
@@ -486,9 +486,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """``pianoroll-gan bench harmonize``: read, harmonize, score, write results.md/.json."""
-    from ..commands.bench import machine_info
     from ..harmonize.models import load_model
     from ..train.run import git_commit
+    from .common import machine_info
 
     if args.results is None:
         raise ValueError("bench harmonize: give --results DIR (results.md and .json go there)")
