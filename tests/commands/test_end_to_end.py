@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from pianoroll_gan import cli, io
 
@@ -132,7 +132,7 @@ def test_cli_train_resume_sample_evaluate_gan(tmp_path):
     assert path.shape == (5, 4, 4, 16, 64)
 
     # SIGTERM to a training process: it checkpoints the step it finished and exits with 130.
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1"}
     long_run = tmp_path / "long"
     cmd = [sys.executable, "-m", "pianoroll_gan", "train", str(exp), "train.steps=100000"]
     cmd += ["train.solver='helpers.train:LinearSolver'", "train.checkpoint_every=100000"]

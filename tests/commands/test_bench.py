@@ -120,7 +120,7 @@ def test_unknown_part_is_an_argument_error(capsys):
 
 
 def test_machine_line_names_the_vector_extensions():
-    from pianoroll_gan.commands.bench import machine_info, vector_extensions
+    from pianoroll_gan.bench.common import machine_info, vector_extensions
 
     assert vector_extensions({"sse2", "avx2", "fma", "amx_tile", "amx_bf16"}) == (
         "avx2 fma amx_bf16 amx_tile"

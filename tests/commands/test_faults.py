@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 from helpers.train import SPEC, LinearSolver, tiny_cfg, tiny_roll, train_log
 
 from pianoroll_gan import cli, io
@@ -36,7 +37,7 @@ from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.run import RunFolderError, RunLock, claim_run_dir, new_run_dir
 from pianoroll_gan.train.trainer import Trainer, TrainingInterrupted, train
 
-TESTS = Path(__file__).resolve().parent  # holds helpers/, put on PYTHONPATH of subprocesses
+TESTS = ROOT / "tests"  # holds helpers/, put on PYTHONPATH of subprocesses
 
 
 def data():
@@ -406,20 +407,9 @@ def test_failed_start_leaves_no_empty_run_folder(tmp_path):
 
 
 # Signals ---------------------------------------------------------------------------------
-class FinalTermSolver(LinearSolver):
-    """Sends itself SIGTERM while drawing the first batch of samples."""
-
-    def sample(self, n, **kwargs):
-        if not getattr(self, "signalled", False):
-            self.signalled = True
-            os.kill(os.getpid(), signal.SIGTERM)
-        return super().sample(n, **kwargs)
-
-
 def test_sigterm_during_final_sampling_stops_between_batches(tmp_path):
     extra = ["train.final_samples=600", "train.steps=2"]
     cfg = tiny_cfg(tmp_path, "FinalTermSolver", *extra)
-    cfg.train.solver = "test_faults:FinalTermSolver"
     run = tmp_path / "r"
     with pytest.raises(TrainingInterrupted) as info:
         train(cfg, run_dir=run, dataset=data())
