@@ -65,6 +65,28 @@ def chorale_like(n, seed):
     return roll
 
 
+def edge_case_sample(spec, seed=0):
+    """A sample with notes over barlines, at both pitch edges, at the first and last step,
+    same-pitch runs one step apart, consecutive drum hits, plus sparse random cells."""
+    rng = np.random.default_rng(seed)
+    x = rng.random(spec.sample_shape) < 0.03  # (tracks, bars, S, P)
+    flat = x.reshape(spec.n_tracks, spec.n_steps, spec.n_pitches)  # view: (tracks, T, P)
+    S, P = spec.steps_per_bar, spec.n_pitches
+    melodic = [i for i in range(spec.n_tracks) if not spec.is_drum[i]]
+    t = melodic[0]
+    flat[t, S - 3 : S + 5, 10] = True  # held over the first barline
+    flat[t, 2 * S - 1 : 3 * S + 1, 11] = True  # over two barlines
+    flat[t, 0:3, 0] = True  # lowest pitch, first step
+    flat[t, spec.n_steps - 4 :, P - 1] = True  # highest pitch, up to the last step
+    flat[t, 4:6, 0] = True  # same pitch again after a one-step gap
+    flat[t, 7, 5] = flat[t, 9, 5] = True  # two one-step notes one step apart
+    for i, drum in enumerate(spec.is_drum):
+        if drum:
+            flat[i, 0:4, 2] = True  # four consecutive hits of one drum
+            flat[i, spec.n_steps - 1, P - 1] = True
+    return x
+
+
 TRIAD = np.array([0, 4, 7])  # a major triad's semitones above its root
 
 

@@ -1,38 +1,17 @@
+"""Conversions between samples and MIDI or pypianoroll files: exact round trips, foreign files."""
+
 import json
 import zipfile
 
-import matplotlib.image
 import mido
 import numpy as np
 import pretty_midi
 import pypianoroll
 import pytest
-import torch
+from helpers import edge_case_sample
 
 from pianoroll_gan import io
-from pianoroll_gan.spec import PianorollSpec, get_spec
-
-
-def edge_case_sample(spec, seed=0):
-    """A sample with notes over barlines, at both pitch edges, at the first and last step,
-    same-pitch runs one step apart, consecutive drum hits, plus sparse random cells."""
-    rng = np.random.default_rng(seed)
-    x = rng.random(spec.sample_shape) < 0.03  # (tracks, bars, S, P)
-    flat = x.reshape(spec.n_tracks, spec.n_steps, spec.n_pitches)  # view: (tracks, T, P)
-    S, P = spec.steps_per_bar, spec.n_pitches
-    melodic = [i for i in range(spec.n_tracks) if not spec.is_drum[i]]
-    t = melodic[0]
-    flat[t, S - 3 : S + 5, 10] = True  # held over the first barline
-    flat[t, 2 * S - 1 : 3 * S + 1, 11] = True  # over two barlines
-    flat[t, 0:3, 0] = True  # lowest pitch, first step
-    flat[t, spec.n_steps - 4 :, P - 1] = True  # highest pitch, up to the last step
-    flat[t, 4:6, 0] = True  # same pitch again after a one-step gap
-    flat[t, 7, 5] = flat[t, 9, 5] = True  # two one-step notes one step apart
-    for i, drum in enumerate(spec.is_drum):
-        if drum:
-            flat[i, 0:4, 2] = True  # four consecutive hits of one drum
-            flat[i, spec.n_steps - 1, P - 1] = True
-    return x
+from pianoroll_gan.spec import get_spec
 
 
 @pytest.mark.parametrize("spec_name", ["chorales", "lpd5", "piano8bar"])
@@ -198,122 +177,6 @@ def test_read_legacy_beat_resolution_npz(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"junk\.npz: not a readable pypianoroll"):
         io.read_npz(tmp_path / "junk.npz", spec)
-
-
-def test_samples_file_round_trip(tmp_path):
-    spec = get_spec("lpd5")
-    roll = np.random.default_rng(0).random((3, *spec.sample_shape)) < 0.02
-    as_tensor = torch.from_numpy(roll.astype(np.float32))  # torch input is accepted too
-    io.save_samples(tmp_path / "s.npz", as_tensor, spec, seed=np.arange(3), note=None)
-    loaded, loaded_spec = io.load_samples(tmp_path / "s.npz")
-    assert loaded.dtype == np.bool_
-    np.testing.assert_array_equal(loaded, roll)
-    assert loaded_spec == spec
-    assert {k: v.tolist() for k, v in io.load_sample_extras(tmp_path / "s.npz").items()} == {
-        "seed": [0, 1, 2]
-    }
-    with pytest.raises(ValueError, match=r"extras \['bad'\] are not numeric"):
-        io.save_samples(tmp_path / "r.npz", roll, spec, bad={"a": 1})
-    # Bars come from the array: an 8-bar chorale sample gives an 8-bar spec.
-    chorales = get_spec("chorales")
-    one = np.zeros((4, 8, 16, 64), bool)
-    io.save_samples(tmp_path / "long.npz", one, chorales)
-    loaded, loaded_spec = io.load_samples(tmp_path / "long.npz")
-    assert loaded.shape == (1, 4, 8, 16, 64) and loaded_spec == chorales.replace(n_bars=8)
-    with pytest.raises(ValueError, match="reserved"):
-        io.save_samples(tmp_path / "r.npz", roll, spec, programs=[1])
-    # A user's own voice spec keeps its voice layout (the voice-leading metrics need it).
-    duet = PianorollSpec(("Hi", "Lo"), (52, 52), (False, False), 4, lowest_pitch=40,
-                         n_pitches=48, name="duet", voices=True,
-                         voice_ranges=((60, 79), (40, 60)))  # fmt: skip
-    io.save_samples(tmp_path / "duet.npz", np.zeros((1, *duet.sample_shape), bool), duet)
-    loaded_duet = io.load_samples(tmp_path / "duet.npz")[1]
-    assert loaded_duet.voices is True and loaded_duet.voice_ranges == ((60, 79), (40, 60))
-    assert loaded_duet == duet
-    with pytest.raises(ValueError, match=r"expects \(N, 5, bars, 48, 84\)"):
-        io.save_samples(tmp_path / "r.npz", roll[:, :4], spec)
-
-
-def test_samples_file_errors(tmp_path):
-    spec = get_spec("chorales")
-    roll = np.zeros((2, *spec.sample_shape), bool)
-    fields = dict(
-        track_names=np.array(spec.track_names),
-        programs=np.array(spec.programs),
-        is_drum=np.array(spec.is_drum),
-        resolution=4,
-        beats_per_bar=4,
-        lowest_pitch=28,
-    )
-    with pytest.raises(FileNotFoundError, match="missing.npz"):
-        io.load_samples(tmp_path / "missing.npz")
-    no_programs = {k: v for k, v in fields.items() if k != "programs"}
-    np.savez(tmp_path / "nokey.npz", pianoroll=roll, **no_programs)
-    with pytest.raises(ValueError, match=r"nokey\.npz: samples file has no 'programs'"):
-        io.load_samples(tmp_path / "nokey.npz")
-    np.savez(tmp_path / "float.npz", pianoroll=roll.astype(np.float32), **fields)
-    with pytest.raises(ValueError, match=r"float\.npz: 'pianoroll' must be bool, got float32"):
-        io.load_samples(tmp_path / "float.npz")
-    np.savez(tmp_path / "steps.npz", pianoroll=roll[..., :8, :], **fields)
-    with pytest.raises(ValueError, match=r"steps\.npz: 'pianoroll' has 8 steps per bar"):
-        io.load_samples(tmp_path / "steps.npz")
-    np.savez(tmp_path / "names.npz", pianoroll=roll, **{**fields, "track_names": np.arange(4)})
-    with pytest.raises(ValueError, match=r"names\.npz: 'track_names' must be"):
-        io.load_samples(tmp_path / "names.npz")
-    io.save_samples(tmp_path / "good.npz", roll, spec)
-    data = (tmp_path / "good.npz").read_bytes()
-    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"cut\.npz: .*corrupt or truncated"):
-        io.load_samples(tmp_path / "cut.npz")
-    (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(ValueError, match=r"text\.npz: not a readable samples file"):
-        io.load_samples(tmp_path / "text.npz")
-
-
-def test_png_size_colors_and_labels(tmp_path):
-    spec = get_spec("chorales")
-    x = edge_case_sample(spec)
-    io.save_png(tmp_path / "x.png", x, spec)
-    image = matplotlib.image.imread(tmp_path / "x.png")
-    width, height = io.plot.figure_size(spec, 4)
-    assert image.shape[:2] == (round(height * 100), round(width * 100))
-    soprano_blue = np.array(io.plot.TRACK_COLORS[0]) / 255
-    assert np.isclose(image[..., :3], soprano_blue, atol=0.01).all(axis=-1).sum() > 50
-    fig = io.plot_sample(x, spec, title="t")
-    axes = fig.axes
-    assert [a.get_ylabel() for a in axes] == list(spec.track_names)
-    assert [t.get_text() for t in axes[0].get_yticklabels()] == ["C2", "C3", "C4", "C5", "C6"]
-    assert [t.get_text() for t in axes[-1].get_xticklabels()] == ["1", "2", "3", "4"]
-    assert len(axes[0].lines) == 3  # bar lines between 4 bars
-    io.plot_grid(np.stack([x] * 3), spec, tmp_path / "grid.png")
-    grid = matplotlib.image.imread(tmp_path / "grid.png")
-    assert grid.shape[:2] == (round(2 * height * 100), round(2 * width * 100))
-
-
-def test_sample_image_pixels():
-    spec = get_spec("chorales")  # 64 steps -> 8 pixels per step at min_width 512
-    x = np.zeros(spec.sample_shape, bool)
-    x[1, 0, 3, 63] = True  # Alto, step 3, highest pitch
-    image = io.sample_image(x, spec)
-    assert image.dtype == np.uint8 and image.shape == (4 * 64 + 3, 512, 3)
-    alto_top_row = 64 + 1  # below the soprano band and one separator row
-    assert image[alto_top_row, 24:32].tolist() == [list(io.plot.TRACK_COLORS[1])] * 8
-    assert (image[alto_top_row, :24] == 255).all()
-    assert (image[64] == 60).all()  # separator
-    assert (image[0, 16 * 8] == 200).all()  # bar line at the start of bar 2
-
-
-def test_synthesize_length_and_pitch():
-    spec = get_spec("chorales")
-    x = np.zeros(spec.sample_shape, bool)
-    x[0, :, :, 69 - 28] = True  # A4 held through all four bars
-    audio = io.synthesize(x, spec, fs=8000, tempo=120.0)
-    assert audio.dtype == np.float32 and audio.shape == (8000 * 8,)  # 16 beats at 0.5 s
-    assert np.abs(audio).max() == pytest.approx(1.0)
-    spectrum = np.abs(np.fft.rfft(audio))
-    assert np.argmax(spectrum) * 8000 / len(audio) == pytest.approx(440.0, abs=1.0)
-    silent = io.synthesize(np.zeros((4, 2, 16, 64), bool), spec, fs=1000, tempo=60.0)
-    assert silent.shape == (8000,) and not silent.any()
 
 
 def test_read_real_chorale_exported_by_music21(tmp_path):

@@ -205,3 +205,16 @@ def test_describe_renderer_names_synth_and_programs(monkeypatch):
         line = audio.describe_renderer(spec, AudioConfig(programs="strings"))
         assert "FluidSynth" in line and ".sf2" in line
         assert "Soprano 40, Alto 40, Tenor 41, Bass 42" in line
+
+
+def test_synthesize_length_and_pitch():
+    spec = get_spec("chorales")
+    x = np.zeros(spec.sample_shape, bool)
+    x[0, :, :, 69 - 28] = True  # A4 held through all four bars
+    audio = synthesize(x, spec, fs=8000, tempo=120.0)
+    assert audio.dtype == np.float32 and audio.shape == (8000 * 8,)  # 16 beats at 0.5 s
+    assert np.abs(audio).max() == pytest.approx(1.0)
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert np.argmax(spectrum) * 8000 / len(audio) == pytest.approx(440.0, abs=1.0)
+    silent = synthesize(np.zeros((4, 2, 16, 64), bool), spec, fs=1000, tempo=60.0)
+    assert silent.shape == (8000,) and not silent.any()
