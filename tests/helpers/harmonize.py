@@ -1,10 +1,15 @@
-"""Settings of tiny conditional models of both families on the chorale spec."""
+"""The chorale spec, a nine-bar melody, and settings of tiny conditional models of both families."""
 
 from __future__ import annotations
 
 from pianoroll_gan.spec import get_spec
 
 SPEC = get_spec("chorales")  # the harmonizer's four voices
+
+# A nine-bar melody in C major (tiny notation): windows of four bars overlap on it.
+NINE_BARS = (
+    "4/4 c'4 d' e' f' g'2 g' a'4 f' c'' a' g'1 f'4 f' f' f' e'2 e' d'4 d' d' d' c'1 e'4 d' c'2"
+)
 
 GAN_TINY = [
     "family='gan'",
