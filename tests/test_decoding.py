@@ -249,3 +249,36 @@ def test_chord_sets_count_triads_and_sevenths():
     assert not table[b_dim & 0]  # silence
     # 12 roots x 3 triads + 12 x 4 sevenths + 3 diminished sevenths (symmetric).
     assert int(table.sum()) == 36 + 48 + 3
+
+
+def test_decode_voices_moves_the_ranges_with_the_later_key_shift():
+    from pianoroll_gan.decoding import VoicePriors, decode_voices
+    from pianoroll_gan.spec import PianorollSpec
+
+    spec = PianorollSpec(
+        track_names=("Soprano", "Bass"),
+        programs=(52, 52),
+        is_drum=(False, False),
+        resolution=1,
+        beats_per_bar=2,
+        n_bars=1,
+        lowest_pitch=60,
+        n_pitches=8,
+        name="two-voices",
+        voices=True,
+        voice_ranges=((64, 67), (60, 63)),
+    )
+    # each voice prefers index 2 (MIDI 62) a little over index 5 (MIDI 65) at both steps
+    p = torch.full((1, 2, 1, 2, 8), 0.01)
+    p[..., 2], p[..., 5] = 0.9, 0.8
+    priors = VoicePriors(range=20.0, candidates=3)
+    notes = decode_voices(p, spec, priors)
+    assert notes[0, 0, 0, :, 5].all() and notes[0, 1, 0, :, 2].all()  # S in 64-67, B in 60-63
+    # moved up 3 semitones afterwards: S must be written in 61-64, B in 57-60 (index -3..0)
+    notes = decode_voices(p, spec, priors, shift=torch.tensor([3]))
+    assert notes[0, 0, 0, :, 2].all() and not notes[0, 1, 0, :, 2:].any()
+    # without the range prior the ranges play no part
+    plain = decode_voices(p, spec, VoicePriors(candidates=3), shift=torch.tensor([3]))
+    assert plain[0, :, 0, :, 2].all()
+    with pytest.raises(ValueError, match="voices ordered high to low"):
+        decode_voices(p, spec.replace(voices=False, voice_ranges=None), priors)
