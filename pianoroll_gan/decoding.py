@@ -1,4 +1,11 @@
-"""Decoding note probabilities into monophonic lines with a note-change penalty (Viterbi).
+"""Binarizing note probabilities: every decoder of the package.
+
+:func:`decode` thresholds (``"ht"``), samples (``"bs"``) or decodes monophonic lines
+(``"viterbi"``); :func:`decode_voices` decodes the voices of four-part writing together
+(:func:`viterbi_voices`). The diffusion family's onset/sustain images are read into
+probabilities by :mod:`pianoroll_gan.diffusion.representation` and decoded here too.
+
+Decoding note probabilities into monophonic lines with a note-change penalty (Viterbi).
 
 For a track that plays one note at a time (a chorale voice), each step is in one of ``P + 1``
 states: silence or one pitch. Treating the model's per-cell probabilities as independent, a
@@ -20,13 +27,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from .metrics.voice import chord_sets
+from .models.musegan_layers import keep_top_k
 from .spec import PianorollSpec
 
-__all__ = ["VoicePriors", "decode_voices", "viterbi_monophonic", "viterbi_voices"]
+__all__ = ["VoicePriors", "decode", "decode_voices", "viterbi_monophonic", "viterbi_voices"]
 
 
 def viterbi_monophonic(
@@ -323,3 +332,42 @@ def decode_voices(
         voice_ranges=ranges,
         candidates=priors.candidates,
     )
+
+
+def decode(
+    probs: torch.Tensor,
+    binarize: str = "ht",
+    threshold: float = 0.5,
+    max_polyphony: int | Literal["all"] = "all",
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    penalty: float = 1.0,
+) -> torch.Tensor:
+    """Binarize note probabilities ``(N, tracks, bars, steps, pitches)`` -> bool.
+
+    Args:
+        probs: probabilities in [0, 1] (``(tanh + 1) / 2`` or the sigmoid of the logits).
+        binarize: ``"ht"`` hard threshold at ``threshold``; ``"bs"`` Bernoulli sampling;
+            ``"viterbi"`` the most probable monophonic line per track, each change of note
+            costing ``penalty`` logits (:func:`pianoroll_gan.decoding.viterbi_monophonic`;
+            at most one pitch per step, ``max_polyphony`` aside).
+        max_polyphony: keep at most this many of the most probable pitches per track and
+            step (e.g. 1 for monophonic voices); ``"all"`` keeps all.
+        generator: random source of Bernoulli sampling (on the CPU), or one per sample.
+    """
+    if binarize not in ("ht", "bs", "viterbi"):
+        raise ValueError(
+            f"unknown binarize {binarize!r}; valid choices: ['ht', 'bs', 'viterbi'] (and "
+            "'voices', decode_voices)"
+        )
+    if binarize == "viterbi":
+        return viterbi_monophonic(probs, threshold, penalty)
+    if binarize == "ht":
+        notes = probs > threshold
+    else:
+        if generator is None or isinstance(generator, torch.Generator):
+            u = torch.rand(probs.shape, generator=generator)
+        else:  # one stream per sample
+            u = torch.stack([torch.rand(probs.shape[1:], generator=g) for g in generator])
+        u = u.to(probs.device)
+        notes = probs > u
+    return keep_top_k(notes, probs, max_polyphony)

@@ -8,9 +8,8 @@ import math
 import pytest
 import torch
 
-from pianoroll_gan.decoding import viterbi_monophonic
+from pianoroll_gan.decoding import decode, viterbi_monophonic
 from pianoroll_gan.gan.config import GANConfig
-from pianoroll_gan.gan.solver import decode
 
 
 def line(rows: list[dict[int, float]], pitches: int = 8) -> torch.Tensor:

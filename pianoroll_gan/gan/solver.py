@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..data.keys import KeyNormalizer, load_key_state, transpose
-from ..decoding import VoicePriors, decode_voices, viterbi_monophonic
+from ..decoding import VoicePriors, decode, decode_voices
 from ..models.musegan import Discriminator, Generator
-from ..models.musegan_layers import keep_top_k
 from ..spec import PianorollSpec
 from ..theory import signed_shift
 from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams, stream_draw
-from .config import Binarize, GANConfig
+from .config import GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
 
 __all__ = ["GANSolver", "decode", "slerp"]
@@ -53,44 +52,6 @@ SAMPLE_OPTIONS = (
     "binarize", "threshold", "max_polyphony", "penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
 )  # fmt: skip
-
-
-def decode(
-    probs: torch.Tensor,
-    binarize: Binarize = "ht",
-    threshold: float = 0.5,
-    max_polyphony: int | Literal["all"] = "all",
-    generator: torch.Generator | list[torch.Generator] | None = None,
-    penalty: float = 1.0,
-) -> torch.Tensor:
-    """Binarize note probabilities ``(N, tracks, bars, steps, pitches)`` -> bool.
-
-    Args:
-        probs: probabilities in [0, 1] (``(tanh + 1) / 2`` or the sigmoid of the logits).
-        binarize: ``"ht"`` hard threshold at ``threshold``; ``"bs"`` Bernoulli sampling;
-            ``"viterbi"`` the most probable monophonic line per track, each change of note
-            costing ``penalty`` logits (:func:`pianoroll_gan.decoding.viterbi_monophonic`;
-            at most one pitch per step, ``max_polyphony`` aside).
-        max_polyphony: keep at most this many of the most probable pitches per track and
-            step (e.g. 1 for monophonic voices); ``"all"`` keeps all.
-        generator: random source of Bernoulli sampling (on the CPU), or one per sample.
-    """
-    if binarize not in get_args(Binarize):
-        raise ValueError(
-            f"unknown binarize {binarize!r}; valid choices: {list(get_args(Binarize))}"
-        )
-    if binarize == "viterbi":
-        return viterbi_monophonic(probs, threshold, penalty)
-    if binarize == "ht":
-        notes = probs > threshold
-    else:
-        if generator is None or isinstance(generator, torch.Generator):
-            u = torch.rand(probs.shape, generator=generator)
-        else:  # one stream per sample
-            u = stream_draw(generator, lambda g: torch.rand(probs.shape[1:], generator=g))
-        u = u.to(probs.device)
-        notes = probs > u
-    return keep_top_k(notes, probs, max_polyphony)
 
 
 class GANSolver(Solver):

@@ -11,9 +11,10 @@ from helpers.gan import make_solver, real_batch
 from torch import nn
 
 from pianoroll_gan.config import ConfigError
+from pianoroll_gan.decoding import decode
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.gan.config import GANConfig
-from pianoroll_gan.gan.solver import decode, slerp
+from pianoroll_gan.gan.solver import slerp
 from pianoroll_gan.spec import get_spec
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from pianoroll_gan.decoding import decode
 from pianoroll_gan.gan.config import GANConfig
-from pianoroll_gan.gan.solver import decode
 from pianoroll_gan.models.musegan import Discriminator, Generator, latent_layout
 from pianoroll_gan.models.musegan_layers import (
     AxisConv,
