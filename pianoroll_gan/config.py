@@ -11,6 +11,7 @@ import dataclasses
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -24,6 +25,7 @@ __all__ = [
     "merge",
     "check_choice",
     "check_voice_decoding",
+    "VoiceDecodingConfig",
     "one_line",
 ]
 
@@ -46,6 +48,29 @@ def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{key}: invalid value {value!r}; valid choices: {list(choices)}")
+
+
+@dataclass
+class VoiceDecodingConfig:
+    """The joint voice decoder's settings, shared by the model families' configs.
+
+    With ``binarize = "voices"`` (specs whose tracks are voices) one Viterbi over the voices
+    together (:func:`pianoroll_gan.decoding.viterbi_voices`) charges, in logits, ``penalty``
+    per change of a voice's state and the priors per step that is not a complete triad or
+    seventh chord (a silent voice included), per voice pair moving in parallel fifths or
+    octaves, per crossed voice pair and per voice sounding outside its range (the spec's
+    ``voice_ranges``, in the key the sample ends in). It only chooses among the model's own
+    probabilities (the ``voice_candidates - 1`` most probable pitches of each voice and step,
+    and silence); figures decoded with priors must be reported as such. ``penalty`` is also
+    the GAN's per-voice Viterbi (``binarize = "viterbi"``) change penalty.
+    """
+
+    penalty: float = 1.0
+    chord_prior: float = 0.0
+    parallel_prior: float = 0.0
+    crossing_prior: float = 0.0
+    range_prior: float = 0.0
+    voice_candidates: int = 3
 
 
 def check_voice_decoding(cfg: Any, section: str) -> None:

@@ -26,8 +26,9 @@ smoothing of frame-wise posteriors (as in pitch trackers and transcription syste
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -284,6 +285,25 @@ class VoicePriors:
     crossing: float = 0.0
     range: float = 0.0
     candidates: int = 3
+
+    @classmethod
+    def from_settings(cls, cfg: Any, options: Mapping[str, Any]) -> VoicePriors:
+        """The priors of a family config (a :class:`~pianoroll_gan.config.VoiceDecodingConfig`
+        with a ``threshold``), each replaced by the sampling option of the same name if
+        given."""
+
+        def get(key: str) -> Any:
+            return options.get(key, getattr(cfg, key))
+
+        return cls(
+            threshold=get("threshold"),
+            penalty=get("penalty"),
+            chord=get("chord_prior"),
+            parallel=get("parallel_prior"),
+            crossing=get("crossing_prior"),
+            range=get("range_prior"),
+            candidates=get("voice_candidates"),
+        )
 
 
 def decode_voices(

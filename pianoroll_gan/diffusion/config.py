@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from ..config import check_choice, check_voice_decoding
+from ..config import VoiceDecodingConfig, check_choice, check_voice_decoding
 from ..models.config import UNetConfig
 
 __all__ = [
@@ -37,7 +37,7 @@ BINARIZE: tuple[str, ...] = get_args(DiffusionBinarize)
 
 
 @dataclass
-class DiffusionConfig:
+class DiffusionConfig(VoiceDecodingConfig):
     """Noise schedule, parameterisation, conditioning and sampler defaults."""
 
     schedule: Schedule = "scaled-linear"  # betas
@@ -69,18 +69,9 @@ class DiffusionConfig:
     threshold: float = 0.5  # decoding threshold on onset / sustain channels
     # Decoding: "threshold" keeps each cell whose onset or sustain clears `threshold`
     # (Polyffusion); "voices" (specs whose tracks are voices) decodes the voices together from
-    # the same image, a cell's probability being the larger of its two channels, with one
-    # Viterbi (pianoroll_gan.decoding.viterbi_voices) that charges `penalty` per change of a
-    # voice's note and the priors below per step that is not a complete triad or seventh
-    # chord, per voice pair in parallel fifths or octaves, per crossed pair and per voice
-    # outside its range; report its figures as decoded with these priors.
+    # the same image, a cell's probability being the larger of its two channels, with
+    # `penalty` and the priors of pianoroll_gan.config.VoiceDecodingConfig.
     binarize: DiffusionBinarize = "threshold"
-    penalty: float = 1.0
-    chord_prior: float = 0.0
-    parallel_prior: float = 0.0
-    crossing_prior: float = 0.0
-    range_prior: float = 0.0
-    voice_candidates: int = 3
     clip_denoised: bool = True  # clip predicted x0 to [-1, 1] while sampling
     sample_batch: int = 64  # samples denoised together while sampling
     unet: UNetConfig = field(default_factory=UNetConfig)

@@ -446,13 +446,5 @@ class DiffusionSolver(Solver):
         if given is not None:
             values, known = (torch.from_numpy(a) for a in given)
             probs = torch.where(known, values.float(), probs)
-        priors = VoicePriors(
-            threshold=opts.threshold,
-            penalty=opts.penalty,
-            chord=opts.chord_prior,
-            parallel=opts.parallel_prior,
-            crossing=opts.crossing_prior,
-            range=opts.range_prior,
-            candidates=opts.voice_candidates,
-        )
+        priors = VoicePriors.from_settings(opts, {})
         return decode_voices(probs, spec, priors, shift).numpy(), stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import check_voice_decoding
+from ..config import VoiceDecodingConfig, check_voice_decoding
 from ..models.config import Branch, GANNetworkConfig, Mode, Stream
 
 __all__ = ["GANConfig", "GANNetworkConfig", "Mode", "Loss", "Binarize", "Stream", "Branch"]
@@ -15,7 +15,7 @@ Binarize = Literal["ht", "bs", "viterbi", "voices"]
 
 
 @dataclass
-class GANConfig(GANNetworkConfig):
+class GANConfig(GANNetworkConfig, VoiceDecodingConfig):
     """MuseGAN (Dong et al. 2018) / BinaryMuseGAN (Dong & Yang 2018) settings.
 
     The network's settings (mode, latent size, output, widths, paths, streams, given tracks)
@@ -40,23 +40,12 @@ class GANConfig(GANNetworkConfig):
     # evaluation use the average. 0 = off (G as trained).
     ema_decay: float = 0.0
     # Binarization -----------------------------------------------------------------------
-    # Sampling: hard threshold, Bernoulli sampling, or (for one-note-at-a-time tracks such as
+    # Sampling: hard threshold, Bernoulli sampling, (for one-note-at-a-time tracks such as
     # chorale voices) the most probable monophonic line per track with `penalty` (logits)
-    # charged per change of note (pianoroll_gan.decoding; it implies max_polyphony = 1).
+    # charged per change of note (pianoroll_gan.decoding; it implies max_polyphony = 1), or
+    # the voices decoded together: "voices" with `penalty` and the priors of
+    # pianoroll_gan.config.VoiceDecodingConfig.
     binarize: Binarize = "ht"
-    penalty: float = 1.0
-    # binarize = "voices" (specs whose tracks are voices): one Viterbi over the voices
-    # together (pianoroll_gan.decoding.viterbi_voices) that, besides `penalty`, charges these
-    # logits per step that is not a complete triad or seventh chord, per voice pair moving in
-    # parallel fifths or octaves, per crossed voice pair, and per voice sounding outside its
-    # range (the spec's voice_ranges, in the key the sample ends in). It only chooses among G's
-    # own probabilities (the `voice_candidates` - 1 most probable pitches of each voice and
-    # step, and silence); report its figures as decoded with these priors.
-    chord_prior: float = 0.0
-    parallel_prior: float = 0.0
-    crossing_prior: float = 0.0
-    range_prior: float = 0.0
-    voice_candidates: int = 3
     # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
     # C-major collection (at most 6 semitones), and move each sample back by a signature drawn
     # from the training phrases' signatures, so G learns one key collection instead of twelve.

@@ -315,15 +315,7 @@ class GANSolver(Solver):
                 if options.get("binarize", g.binarize) == "voices":
                     if cond is not None:  # the given voices are certain: the priors see them
                         probs[:, self.cond_idx] = gc[:, self.cond_idx].cpu()
-                    priors = VoicePriors(
-                        threshold=options.get("threshold", g.threshold),
-                        penalty=options.get("penalty", g.penalty),
-                        chord=options.get("chord_prior", g.chord_prior),
-                        parallel=options.get("parallel_prior", g.parallel_prior),
-                        crossing=options.get("crossing_prior", g.crossing_prior),
-                        range=options.get("range_prior", g.range_prior),
-                        candidates=options.get("voice_candidates", g.voice_candidates),
-                    )
+                    priors = VoicePriors.from_settings(g, options)
                     shift = None if kc is None else signed_shift(kc)
                     notes = decode_voices(probs, self.spec, priors, shift)
                 else:
