@@ -247,10 +247,10 @@ def read_midi(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     """Read a MIDI file on its tick grid (exact, tempo-independent).
 
     Bars follow the time-signature changes; without one MIDI's default 4/4 applies from
-    tick 0. Files of any tick length are read (see :mod:`pianoroll_gan.data.midi`); one
-    longer than :data:`~pianoroll_gan.data.midi.MAX_QUARTERS` quarter notes is skipped.
+    tick 0. Files of any tick length are read (see :mod:`pianoroll_gan.io.midi`); one
+    longer than :data:`~pianoroll_gan.io.midi.MAX_QUARTERS` quarter notes is skipped.
     """
-    from .midi import MidiTooLong, read_midi_ticks
+    from ..io.midi import MidiTooLong, read_midi_ticks
 
     try:
         midi = read_midi_ticks(path)

@@ -7,11 +7,11 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from pianoroll_gan.data.midi import MAX_QUARTERS, pretty_midi_of, read_midi_ticks
 from pianoroll_gan.data.piece import SkipFile
 from pianoroll_gan.data.segment import segment
 from pianoroll_gan.data.sources import read_midi
 from pianoroll_gan.io.convert import read_midi as read_midi_sample
+from pianoroll_gan.io.midi import MAX_QUARTERS, pretty_midi_of, read_midi_ticks
 from pianoroll_gan.spec import get_spec
 
 CHORALES = get_spec("chorales")
