@@ -264,15 +264,8 @@ def sampler_options(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..train.run import (
-        check_data_cache,
-        check_sample_folder,
-        generate,
-        load_condition,
-        load_run,
-        read_config,
-        write_samples,
-    )
+    from ..io.sample_set import check_sample_folder, load_condition
+    from ..train.run import check_data_cache, generate, load_run, read_config, write_samples
 
     # Everything that can be checked before loading the model is checked first.
     check_counts(args)

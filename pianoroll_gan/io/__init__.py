@@ -12,8 +12,9 @@
 - audio (:mod:`.audio`): :func:`synthesize`.
 
 Imported on their own: :mod:`.midi` (MIDI files in ticks, of any length), :mod:`.score`
-(staff notation), :mod:`.page` (listening pages) and :mod:`.provenance` (the commit of the
-checkout that wrote a file).
+(staff notation), :mod:`.page` (listening pages), :mod:`.provenance` (the commit of the
+checkout that wrote a file), :mod:`.sample_set` (sample set folders and condition rolls read
+from files) and :mod:`.files` (checking and flushing the folders a command writes).
 """
 
 from .audio import synthesize

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..io.files import fsync_dir
 
 __all__ = [
     "atomic_save",
@@ -57,15 +58,6 @@ _TEMP_FILE = re.compile(r"^\..+\.(tmp|old)-\d+$")
 
 class CheckpointError(ValueError):
     """A checkpoint file cannot be read, or holds another model family than the run's."""
-
-
-def fsync_dir(folder: str | Path) -> None:
-    """Flush a folder's entries (a rename inside it) to disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..io.files import FolderError, check_writable
 from ..io.provenance import git_commit
+from ..io.sample_set import check_sample_folder, load_condition, write_sample_set
 from ..spec import PianorollSpec, get_spec
 from .checkpoint import (
     CheckpointError,
@@ -78,8 +80,9 @@ LOCK_FILE = ".lock"
 _RUN_ENTRIES = ("checkpoints", "log.jsonl", "meta.json", "config.toml")
 
 
-class RunFolderError(ValueError):
-    """A run folder cannot be used as asked: taken by another run or process, or damaged."""
+# One error class for every folder a command cannot use: a run folder, a sample folder
+# (io.sample_set) or a path that is a file; run-folder code names it RunFolderError.
+RunFolderError = FolderError
 
 
 class SamplingStopped(RuntimeError):
@@ -88,27 +91,6 @@ class SamplingStopped(RuntimeError):
     def __init__(self, drawn: int, total: int) -> None:
         super().__init__(f"sampling stopped after {drawn} of {total} samples")
         self.drawn, self.total = drawn, total
-
-
-def check_writable(path: str | Path, what: str) -> None:
-    """Raise a one-line ``PermissionError`` unless ``path`` (or the folder that would hold it)
-    can be written, so that a run fails before any work rather than at its first write.
-
-    Args:
-        path: a folder that may not exist yet.
-        what: how the message names it (e.g. ``"run folder"``).
-    """
-    path = Path(path)
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise RunFolderError(f"{what} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        where = "" if probe == path else f" ({probe} cannot be written)"
-        raise PermissionError(
-            f"{what} {path} is not writable{where}; change its permissions or choose another folder"
-        )
 
 
 class RunLock:
@@ -446,41 +428,6 @@ def generate(
     )
 
 
-def check_sample_folder(out: str | Path) -> None:
-    """Refuse an output folder that cannot be written or that holds other files than a
-    sample set (which :func:`write_samples` replaces whole)."""
-    out = Path(out)
-    check_writable(out.parent, f"sample folder {out}: the folder above it,")
-    if out.exists():
-        if not out.is_dir():
-            raise RunFolderError(f"sample folder {out} is a file; give a folder")
-        if any(out.iterdir()) and not (out / "samples.npz").is_file():
-            raise RunFolderError(
-                f"sample folder {out} holds other files than a sample set; give a new or "
-                "empty folder"
-            )
-
-
-def _replace_folder(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out`` (replacing an old one) and flush it."""
-    for folder, _, files in os.walk(tmp):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-    fsync_dir(out.parent)
-
-
 def write_samples(
     out: str | Path,
     roll: np.ndarray,
@@ -494,13 +441,11 @@ def write_samples(
     qn_threshold: int | None = None,
     **extra: Any,
 ) -> Any:
-    """Write a sample set: ``samples.npz``, ``midi/*.mid``, ``grid.png`` and metric tables.
-
-    The set is written into a hidden folder beside ``out`` and renamed to ``out`` when
-    complete (replacing an earlier set there), so ``out`` never holds half a set.
+    """Write an evaluated sample set: :func:`~pianoroll_gan.io.sample_set.write_sample_set`
+    (``samples.npz``, ``midi/*.mid``, ``grid.png``) with the metric tables beside them.
 
     Args:
-        out: output folder (created).
+        out: output folder (created; checked before the evaluation runs).
         roll: bool ``(N, tracks, bars, steps_per_bar, pitches)``.
         spec: the roll's spec.
         reference: real data the samples are compared with (e.g. the test split).
@@ -512,60 +457,23 @@ def write_samples(
     Returns:
         The evaluation ``Results`` (None when ``evaluate`` is False).
     """
-    from .. import io
-
-    out = Path(out)
     check_sample_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        (tmp / "midi").mkdir(parents=True)
-        io.save_samples(tmp / "samples.npz", roll, spec, **extra)
-        for i, sample in enumerate(roll[:n_midi]):
-            io.write_midi(tmp / "midi" / f"sample_{i:03d}.mid", sample, spec)
-        io.plot_grid(roll, spec, tmp / "grid.png")
-        results = None
-        if evaluate:
-            from ..metrics import evaluate as evaluate_roll
+    results, texts = None, {}
+    if evaluate:
+        from ..metrics import evaluate as evaluate_roll
 
-            results = evaluate_roll(
-                roll,
-                spec,
-                reference=reference,
-                name=name,
-                reference_name=reference_name,
-                qn_threshold=qn_threshold,
-            )
-            (tmp / "metrics.md").write_text(results.to_markdown() + "\n")
-            (tmp / "metrics.json").write_text(results.to_json() + "\n")
-        _replace_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        results = evaluate_roll(
+            roll,
+            spec,
+            reference=reference,
+            name=name,
+            reference_name=reference_name,
+            qn_threshold=qn_threshold,
+        )
+        texts = {
+            "metrics.md": results.to_markdown() + "\n",
+            "metrics.json": results.to_json() + "\n",
+        }
+    write_sample_set(out, roll, spec, n_midi=n_midi, texts=texts, **extra)
     return results
 
-
-def load_condition(path: str | Path, spec: PianorollSpec) -> np.ndarray:
-    """A condition roll ``(M, tracks, bars, steps_per_bar, pitches)`` from a file.
-
-    Reads a samples file (``.npz``, :func:`pianoroll_gan.io.load_samples`) or a MIDI file
-    (``.mid``/``.midi``, :func:`pianoroll_gan.io.read_midi`, one item).
-    """
-    from .. import io
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"condition file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        roll, file_spec = io.load_samples(path)
-        if tuple(file_spec.track_names) != tuple(spec.track_names):
-            raise ValueError(
-                f"{path}: tracks {list(file_spec.track_names)} differ from the model's "
-                f"{list(spec.track_names)}"
-            )
-        return np.asarray(roll, dtype=bool)
-    if suffix in (".mid", ".midi"):
-        return np.asarray(io.read_midi(path, spec), dtype=bool)[None]
-    raise ValueError(f"{path}: condition must be a samples file (.npz) or MIDI (.mid, .midi)")

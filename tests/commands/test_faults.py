@@ -194,7 +194,7 @@ CHILD = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
     import torch
-    import pianoroll_gan.io as pio
+    import pianoroll_gan.io.sample_set as sample_set
     import pianoroll_gan.train.checkpoint as ck
     from pianoroll_gan.train import monitor
 
@@ -234,12 +234,12 @@ CHILD = textwrap.dedent(
             self.jsonl.flush()
         monitor.Monitor._line = line
     elif target == "write_midi":  # inside the final sample set
-        real_midi = pio.write_midi
+        real_midi = sample_set.write_midi
         def write_midi(path, *args, **kwargs):
             if hit(path):
                 die()
             return real_midi(path, *args, **kwargs)
-        pio.write_midi = write_midi
+        sample_set.write_midi = write_midi
     elif target == "rename":  # the final sample set complete, not yet in place
         real_rename = Path.rename
         def rename(self, dst):
