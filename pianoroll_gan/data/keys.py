@@ -15,7 +15,8 @@ The pitch arithmetic (collections, chord templates, :func:`signed_shift`) is tha
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from ..spec import PianorollSpec
 from ..theory import chord_templates, diatonic_collections, signed_shift
 
 __all__ = [
+    "KeyFrame",
     "KeyNormalizer",
     "chord_signature",
     "load_key_state",
@@ -120,6 +122,74 @@ def transpose(x: torch.Tensor, shift: torch.Tensor, spec: PianorollSpec) -> torc
     return moved
 
 
+Roll = TypeVar("Roll", torch.Tensor, np.ndarray)
+
+
+@dataclass(frozen=True)
+class KeyFrame:
+    """Per-sample moves between the normalized frame (signature 0) and each sample's key.
+
+    A key-normalized model works at signature 0: what is given to it (known notes, given
+    tracks, chord labels) is moved there with :meth:`to_normal`, and what it generates is
+    moved to each sample's key with :meth:`from_normal`.
+
+    Attributes:
+        shift: ``(N,)`` signed semitone shifts from signature 0 to each sample's key
+            (:func:`signed_shift` of its signature).
+        spec: layout of the rolls (drum tracks are never moved).
+    """
+
+    shift: torch.Tensor
+    spec: PianorollSpec
+
+    @classmethod
+    def from_signatures(cls, k: torch.Tensor, spec: PianorollSpec) -> KeyFrame:
+        """The frame of samples with key signatures ``k`` ``(N,)`` in 0..11."""
+        return cls(signed_shift(k), spec)
+
+    def __len__(self) -> int:
+        return len(self.shift)
+
+    def __getitem__(self, rows: slice) -> KeyFrame:
+        """The frame of the samples ``rows`` (e.g. one memory batch)."""
+        return KeyFrame(self.shift[rows], self.spec)
+
+    def repeat(self, times: int) -> KeyFrame:
+        """Each sample's shift repeated ``times`` times, in order (``torch.Tensor.repeat``)."""
+        return KeyFrame(self.shift.repeat(times), self.spec)
+
+    def _move(self, roll: Roll, shift: torch.Tensor) -> Roll:
+        if isinstance(roll, np.ndarray):
+            return transpose(torch.from_numpy(roll), shift, self.spec).numpy()
+        return transpose(roll, shift, self.spec)
+
+    def to_normal(self, roll: Roll) -> Roll:
+        """Rolls ``(N, tracks, bars, steps, pitches)`` (tensor or array) moved to signature 0;
+        notes moved outside the pitch range are dropped."""
+        return self._move(roll, -self.shift)
+
+    def from_normal(self, roll: Roll, given: Roll | None = None, known: Roll | None = None) -> Roll:
+        """Rolls at signature 0 moved to each sample's key.
+
+        Args:
+            roll: ``(N, tracks, bars, steps, pitches)`` tensor or array at signature 0.
+            given, known: the given notes in the samples' own keys and the cells they fill
+                (same shape and kind as ``roll``); those cells are copied from ``given``, so
+                the given notes come back bit-exactly, also where the round trip through
+                signature 0 would have moved them out of the pitch range.
+        """
+        moved = self._move(roll, self.shift)
+        if known is None:
+            return moved
+        if isinstance(moved, np.ndarray):
+            return np.where(known, given, moved)
+        return torch.where(known, given, moved)
+
+    def chords_to_normal(self, labels: torch.Tensor) -> torch.Tensor:
+        """Chord labels ``(N, beats, 3)`` with roots and basses moved to signature 0."""
+        return transpose_chords(labels, -self.shift)
+
+
 class KeyNormalizer:
     """Moves training phrases to signature 0 and samples back to the data's signatures.
 
@@ -156,6 +226,10 @@ class KeyNormalizer:
         if self.counts.sum() == 0:
             return torch.zeros(n, dtype=torch.long)
         return torch.multinomial(self.counts.double(), n, replacement=True, generator=generator)
+
+    def draw_each(self, streams: list[torch.Generator]) -> torch.Tensor:
+        """One signature per sample ``(len(streams),)``, each drawn from its own stream."""
+        return torch.cat([self.draw(1, g) for g in streams])
 
     def restore(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Move normalized phrases ``x`` to signatures ``k``."""

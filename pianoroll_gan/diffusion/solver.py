@@ -21,18 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.keys import (
-    KeyNormalizer,
-    chord_signature,
-    load_key_state,
-    transpose,
-    transpose_chords,
-)
+from ..data.keys import KeyFrame, KeyNormalizer, chord_signature, load_key_state
 from ..decoding import VoicePriors, decode_voices
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..theory import CHORD_QUALITIES as QUALITIES
-from ..theory import signed_shift
 from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import DiffusionConfig
@@ -255,13 +248,13 @@ class DiffusionSolver(Solver):
         key_streams = sample_streams(seed, first, n, use=KEY_STREAMS)  # on the CPU
 
         # Key normalization: denoise at signature 0, move the result back at the end.
-        shift = None
+        frame = None
         if self.keys is not None:
-            shift = self._signed_shifts(given & known, labels, key_streams)
-            given_here, given = given, self._move(given, -shift)
-            known_here, known = known, self._move(known, -shift)  # masks may follow pitch
+            frame = self._key_frame(given & known, labels, key_streams)
+            given_here, given = given, frame.to_normal(given)
+            known_here, known = known, frame.to_normal(known)  # masks may follow pitch
             if labels is not None:
-                labels = transpose_chords(labels.cpu(), -shift).to(self.device)
+                labels = frame.chords_to_normal(labels.cpu()).to(self.device)
 
         out = np.zeros(shape, dtype=bool)
         notes = orphans = 0
@@ -287,16 +280,15 @@ class DiffusionSolver(Solver):
                 roll, stats = self._decode(
                     image,
                     opts,
-                    None if shift is None else shift[rows],
+                    None if frame is None else frame.shift[rows],
                     (values_w[rows], known_w[rows]) if has_known else None,
                 )
                 out[rows, :, sl] = roll
                 notes += stats.notes
                 orphans += stats.orphan_sustains
         self.last_stats = DecodeStats(notes, orphans)
-        if shift is not None:
-            out = self._move(out, shift)
-            out[known_here] = given_here[known_here]  # bit-exact, even near the pitch edges
+        if frame is not None:  # the given notes come back bit-exactly
+            out = frame.from_normal(out, given_here, known_here)
         return out[:, :, : plan.total]
 
     def sampling_options(self, **options: Any) -> DiffusionConfig:
@@ -341,26 +333,22 @@ class DiffusionSolver(Solver):
         roll = roll[:, :, :n_bars] > 0.5 if roll.dtype != bool else roll[:, :, :n_bars]
         return roll[np.arange(first, first + n) % len(roll)]
 
-    def _signed_shifts(
+    def _key_frame(
         self,
         known_notes: np.ndarray,
         labels: torch.Tensor | None,
         streams: list[torch.Generator],
-    ) -> torch.Tensor:
-        """Semitone shifts ``(n,)`` from signature 0 to each sample's key signature: that of
-        its known notes, else of its chords, else drawn (from the sample's own stream) from
-        the training signatures."""
-        k = torch.cat([self.keys.draw(1, g) for g in streams])
+    ) -> KeyFrame:
+        """The samples' keys: the signature of each one's known notes, else of its chords,
+        else drawn (from the sample's own stream) from the training signatures."""
+        k = self.keys.draw_each(streams)
         if labels is not None:
             from_chords = chord_signature(labels.cpu())
             k = torch.where(from_chords >= 0, from_chords, k)
         roll = torch.from_numpy(known_notes)
         has_notes = roll.flatten(1).any(dim=1)
         k = torch.where(has_notes, self.keys.signature(roll), k)
-        return signed_shift(k)
-
-    def _move(self, roll: np.ndarray, shift: torch.Tensor) -> np.ndarray:
-        return transpose(torch.from_numpy(roll), shift, self.spec).numpy()
+        return KeyFrame.from_signatures(k, self.spec)
 
     def _chord_labels(self, chords: Any, n: int, beats: int, padded: int) -> torch.Tensor | None:
         """Labels ``(n, padded, 3)``: ``beats`` given, the padding of a last window is "N"."""

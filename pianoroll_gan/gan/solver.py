@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.keys import KeyNormalizer, load_key_state, transpose
+from ..data.keys import KeyFrame, KeyNormalizer, load_key_state
 from ..decoding import VoicePriors, decode, decode_voices
 from ..models.musegan import Discriminator, Generator
 from ..spec import PianorollSpec
-from ..theory import signed_shift
 from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams, stream_draw
 from .config import GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
@@ -258,21 +257,23 @@ class GANSolver(Solver):
         return given[torch.arange(first, first + n) % given.shape[0]]
 
     @torch.no_grad()
-    def _signatures(
+    def _key_frame(
         self,
         n: int,
         given: torch.Tensor | None,
         gen: torch.Generator | list[torch.Generator],
-    ) -> Any:
-        """Key signatures of the samples (key_normalize): the given tracks' own, else drawn
+    ) -> KeyFrame | None:
+        """The samples' keys (key_normalize): the given tracks' own signatures, else drawn
         (from ``gen``, or one from each sample's stream)."""
         if self.keys is None:
             return None
         if given is not None:
-            return self.keys.given_signature(given)
-        if isinstance(gen, torch.Generator):
-            return self.keys.draw(n, gen)
-        return torch.cat([self.keys.draw(1, g) for g in gen])
+            k = self.keys.given_signature(given)
+        elif isinstance(gen, torch.Generator):
+            k = self.keys.draw(n, gen)
+        else:
+            k = self.keys.draw_each(gen)
+        return KeyFrame.from_signatures(k, self.spec)
 
     def _generate(
         self,
@@ -280,10 +281,10 @@ class GANSolver(Solver):
         given: torch.Tensor | None,
         gen: torch.Generator | list[torch.Generator],
         options: dict,
-        keys: torch.Tensor | None = None,
+        frame: KeyFrame | None = None,
     ) -> np.ndarray:
-        """Decode G's output for latents ``z``; ``keys`` (key_normalize) are the signatures
-        the normalized outputs are moved to (given tracks are moved to signature 0 first)."""
+        """Decode G's output for latents ``z``; ``frame`` (key_normalize) holds the keys the
+        normalized outputs are moved to (given tracks are moved to signature 0 first)."""
         g = self.gcfg
         unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
         if unknown:
@@ -303,12 +304,12 @@ class GANSolver(Solver):
             for start in range(0, z.shape[0], g.sample_batch):
                 rows = slice(start, start + g.sample_batch)
                 zc = z[start : start + g.sample_batch].to(self.device)
-                kc = None if keys is None else keys[start : start + g.sample_batch]
+                fc = None if frame is None else frame[start : start + g.sample_batch]
                 cond = None
                 if given is not None:
                     gc = given[start : start + g.sample_batch].float()
-                    if kc is not None:
-                        gc = transpose(gc, -signed_shift(kc), self.spec)
+                    if fc is not None:
+                        gc = fc.to_normal(gc)
                     cond = self.to_range(gc).to(self.device)
                 with self.autocast():
                     probs = self.probabilities(G.logits(zc, cond)).float().cpu()
@@ -316,7 +317,7 @@ class GANSolver(Solver):
                     if cond is not None:  # the given voices are certain: the priors see them
                         probs[:, self.cond_idx] = gc[:, self.cond_idx].cpu()
                     priors = VoicePriors.from_settings(g, options)
-                    shift = None if kc is None else signed_shift(kc)
+                    shift = None if fc is None else fc.shift
                     notes = decode_voices(probs, self.spec, priors, shift)
                 else:
                     notes = decode(
@@ -327,8 +328,8 @@ class GANSolver(Solver):
                         gen if isinstance(gen, torch.Generator) else gen[rows],
                         options.get("penalty", g.penalty),
                     )
-                if kc is not None:
-                    notes = transpose(notes, signed_shift(kc), self.spec)
+                if fc is not None:
+                    notes = fc.from_normal(notes)
                 if given is not None:
                     notes[:, self.cond_idx] = given[start : start + g.sample_batch]
                 out.append(notes)
@@ -366,8 +367,8 @@ class GANSolver(Solver):
         streams = sample_streams(seed, first, n)
         z = stream_draw(streams, lambda g: torch.randn(self.latent_dim, generator=g))
         given = self._given_tracks(n, condition, torch.Generator().manual_seed(seed), first)
-        keys = self._signatures(n, given, sample_streams(seed, first, n, use=KEY_STREAMS))
-        return self._generate(z, given, streams, options, keys)
+        frame = self._key_frame(n, given, sample_streams(seed, first, n, use=KEY_STREAMS))
+        return self._generate(z, given, streams, options, frame)
 
     @torch.no_grad()
     def interpolate(
@@ -389,9 +390,9 @@ class GANSolver(Solver):
         else:
             z = (1 - t[:, None]) * z0 + t[:, None] * z1
         given = self._given_tracks(1, condition, gen)
-        keys = self._signatures(1, given, gen)  # one key for the whole path
+        frame = self._key_frame(1, given, gen)  # one key for the whole path
         if given is not None:
             given = given.repeat(steps, 1, 1, 1, 1)
-        if keys is not None:
-            keys = keys.repeat(steps)
-        return self._generate(z, given, gen, options, keys)
+        if frame is not None:
+            frame = frame.repeat(steps)
+        return self._generate(z, given, gen, options, frame)

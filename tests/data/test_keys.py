@@ -8,6 +8,7 @@ import torch
 from helpers.gan import make_solver, real_batch
 
 from pianoroll_gan.data.keys import (
+    KeyFrame,
     KeyNormalizer,
     chord_signature,
     key_signature,
@@ -15,7 +16,7 @@ from pianoroll_gan.data.keys import (
     transpose,
     transpose_chords,
 )
-from pianoroll_gan.spec import get_spec
+from pianoroll_gan.spec import PianorollSpec, get_spec
 
 CHORALES = get_spec("chorales")  # 4 voices, 4 x 16 steps, MIDI 28..91
 
@@ -117,6 +118,47 @@ def test_normalizer_reads_the_given_tracks_only():
     keys = KeyNormalizer(CHORALES, given=(3,))
     assert keys.signature(x).item() == 7
     assert keys.given_signature(x[:, [3]]).item() == 7
+
+
+def test_key_frame_moves_each_sample_by_its_own_key_and_back():
+    # G major (k = 7: C moves down 5 to G) and D major (k = 2: C moves up 2 to D).
+    x = torch.cat([phrase([67, 69, 71, 72], track=1), phrase([62, 64, 66, 67], track=2)])
+    frame = KeyFrame.from_signatures(torch.tensor([7, 2]), CHORALES)
+    assert frame.shift.tolist() == [-5, 2]
+    normal = frame.to_normal(x)
+    assert torch.equal(normal[0], phrase([72, 74, 76, 77], track=1)[0])  # G A B C up 5: C D E F
+    assert torch.equal(normal[1], phrase([60, 62, 64, 65], track=2)[0])  # D down 2 = C major
+    assert torch.equal(frame.from_normal(normal), x)  # exact round trip
+    as_array = frame.to_normal(x.numpy().astype(bool))  # arrays stay arrays
+    assert isinstance(as_array, np.ndarray) and np.array_equal(as_array, normal.numpy() > 0)
+    assert torch.equal(frame[1:].to_normal(x[1:]), normal[1:])
+    assert frame.repeat(2).shift.tolist() == [-5, 2, -5, 2]
+    assert len(frame.repeat(3)) == 6
+    labels = torch.tensor([[[7, 0, 7]], [[2, 4, 6]]])  # G; D7 over F sharp
+    assert frame.chords_to_normal(labels).tolist() == [[[0, 0, 0]], [[0, 4, 4]]]  # C; C7/E
+
+
+def test_key_frame_keeps_given_notes_bit_exact_at_the_pitch_edges():
+    spec = PianorollSpec(("A", "Drums"), (0, 0), (False, True), 1, beats_per_bar=2,
+                         n_bars=1, lowest_pitch=60, n_pitches=4, name="edge")  # fmt: skip
+    given = np.zeros((1, *spec.sample_shape), bool)
+    given[0, 0, 0, 0, 3] = True  # top pitch, step 0
+    given[0, 1, 0, 1, 0] = True  # a drum hit: never moved
+    known = np.zeros_like(given)
+    known[0, 0, 0, 0] = True  # step 0 of track A is given
+    frame = KeyFrame(torch.tensor([-2]), spec)  # the sample's key is 2 semitones down
+    normal = frame.to_normal(given)
+    assert not normal[0, 0].any()  # moved up 2 at signature 0, the top note fell out
+    assert normal[0, 1, 0, 1, 0]  # drums stay
+    generated = normal.copy()
+    generated[0, 0, 0, 1, 2] = True  # the model's note at step 1: moves down 2 to pitch 0
+    back = frame.from_normal(generated, given, known)
+    expect = given.copy()
+    expect[0, 0, 0, 1, 0] = True
+    assert np.array_equal(back, expect)  # the given note is back, the new one moved
+    assert not frame.from_normal(generated)[0, 0, 0, 0].any()  # without `known` it would be lost
+    back_t = frame.from_normal(*(torch.from_numpy(a) for a in (generated, given, known)))
+    assert torch.equal(back_t, torch.from_numpy(expect))
 
 
 # GAN solver ------------------------------------------------------------------------------
