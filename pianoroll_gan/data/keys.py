@@ -181,6 +181,8 @@ class KeyFrame:
         moved = self._move(roll, self.shift)
         if known is None:
             return moved
+        if given is None:
+            raise ValueError("KeyFrame.from_normal: the known cells need their given notes")
         if isinstance(moved, np.ndarray):
             return np.where(known, given, moved)
         return torch.where(known, given, moved)

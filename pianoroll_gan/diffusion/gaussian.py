@@ -27,7 +27,15 @@ import numpy as np
 import torch
 
 from ..config import check_choice
-from .config import PREDICTIONS, SAMPLERS, SCHEDULES, Prediction, Sampler, Schedule
+from .config import (
+    PREDICTIONS,
+    SAMPLERS,
+    SCHEDULES,
+    DiffusionConfig,
+    Prediction,
+    Sampler,
+    Schedule,
+)
 
 __all__ = ["make_betas", "GaussianDiffusion", "timestep_sequence"]
 
@@ -110,7 +118,7 @@ class GaussianDiffusion:
         self.alphas_cumprod = torch.from_numpy(np.cumprod(1.0 - betas))  # alpha_bar_t, float64
 
     @classmethod
-    def from_config(cls, cfg: Any) -> GaussianDiffusion:
+    def from_config(cls, cfg: DiffusionConfig) -> GaussianDiffusion:
         """Build from a :class:`~pianoroll_gan.diffusion.config.DiffusionConfig`."""
         return cls(
             make_betas(cfg.schedule, cfg.timesteps),

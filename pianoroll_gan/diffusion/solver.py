@@ -16,7 +16,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from ..decoding import VoicePriors, decode_voices
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..theory import CHORD_QUALITIES as QUALITIES
-from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams
+from ..train.solver import KEY_STREAMS, Solver, SolverConfig, ema_update, sample_streams
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import DiffusionConfig
 from .gaussian import GaussianDiffusion
@@ -42,7 +42,20 @@ from .representation import (
     to_model_range,
 )
 
-__all__ = ["DiffusionSolver", "SAMPLE_OPTIONS", "WindowPlan", "build_denoiser"]
+__all__ = [
+    "DiffusionExperiment",
+    "DiffusionSolver",
+    "SAMPLE_OPTIONS",
+    "WindowPlan",
+    "build_denoiser",
+]
+
+
+class DiffusionExperiment(SolverConfig, Protocol):
+    """What :class:`DiffusionSolver` reads of the experiment config (``ExperimentConfig`` is
+    one; :class:`~pianoroll_gan.train.solver.SolverConfig` says why it is a protocol)."""
+
+    diffusion: DiffusionConfig
 
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
@@ -93,8 +106,8 @@ class WindowPlan:
         return range(0, self.count * self.hop, self.hop)
 
 
-def build_denoiser(cfg: Any, spec: PianorollSpec) -> Denoiser:
-    """U-Net (+ chord encoder) sized for ``spec`` from a ``DiffusionConfig``."""
+def build_denoiser(cfg: DiffusionConfig, spec: PianorollSpec) -> Denoiser:
+    """U-Net (+ chord encoder) sized for ``spec`` from a diffusion config."""
     unet_cfg = copy.deepcopy(cfg.unet)
     encoder = None
     if cfg.chord_condition:
@@ -111,9 +124,11 @@ def build_denoiser(cfg: Any, spec: PianorollSpec) -> Denoiser:
 class DiffusionSolver(Solver):
     """Polyffusion-style diffusion: ``nets = {"unet": Denoiser}`` plus an EMA copy."""
 
-    def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
+    def __init__(
+        self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device
+    ) -> None:
         super().__init__(cfg, spec, device)
-        self.dcfg = cfg.diffusion
+        self.dcfg: DiffusionConfig = cfg.diffusion
         divisor = unet_divisor(self.dcfg.unet)
         if any(side % divisor for side in image_shape(spec)[1:]):
             raise ValueError(
@@ -312,7 +327,9 @@ class DiffusionSolver(Solver):
             )
         return opts
 
-    def _condition_roll(self, condition: Any, n: int, n_bars: int, first: int) -> np.ndarray:
+    def _condition_roll(
+        self, condition: np.ndarray, n: int, n_bars: int, first: int
+    ) -> np.ndarray:
         """Given roll -> bool ``(n, tracks, n_bars, S, P)``: sample ``first + i`` takes item
         ``(first + i) mod N`` of the ``N`` given."""
         roll = np.asarray(condition)
@@ -350,7 +367,9 @@ class DiffusionSolver(Solver):
         k = torch.where(has_notes, self.keys.signature(roll), k)
         return KeyFrame.from_signatures(k, self.spec)
 
-    def _chord_labels(self, chords: Any, n: int, beats: int, padded: int) -> torch.Tensor | None:
+    def _chord_labels(
+        self, chords: str | np.ndarray | None, n: int, beats: int, padded: int
+    ) -> torch.Tensor | None:
         """Labels ``(n, padded, 3)``: ``beats`` given, the padding of a last window is "N"."""
         if chords is None:
             return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,11 +25,25 @@ from ..data.keys import KeyFrame, KeyNormalizer, load_key_state
 from ..decoding import VoicePriors, decode, decode_voices
 from ..models.musegan import Discriminator, Generator
 from ..spec import PianorollSpec
-from ..train.solver import KEY_STREAMS, Solver, ema_update, sample_streams, stream_draw
+from ..train.solver import (
+    KEY_STREAMS,
+    Solver,
+    SolverConfig,
+    ema_update,
+    sample_streams,
+    stream_draw,
+)
 from .config import GANConfig
 from .losses import d_loss, g_loss, gradient_penalty, interpolates, linear_decay
 
-__all__ = ["GANSolver", "decode", "slerp"]
+__all__ = ["GANExperiment", "GANSolver", "decode", "slerp"]
+
+
+class GANExperiment(SolverConfig, Protocol):
+    """What :class:`GANSolver` reads of the experiment config (``ExperimentConfig`` is one;
+    :class:`~pianoroll_gan.train.solver.SolverConfig` says why it is a protocol)."""
+
+    gan: GANConfig
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -64,7 +78,7 @@ class GANSolver(Solver):
     reduced.
     """
 
-    def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
+    def __init__(self, cfg: GANExperiment, spec: PianorollSpec, device: torch.device) -> None:
         super().__init__(cfg, spec, device)
         self.gcfg: GANConfig = cfg.gan
         g = self.gcfg
@@ -229,7 +243,7 @@ class GANSolver(Solver):
         return self.gcfg.sample_batch
 
     def _given_tracks(
-        self, n: int, condition: Any, gen: torch.Generator, first: int = 0
+        self, n: int, condition: np.ndarray | None, gen: torch.Generator, first: int = 0
     ) -> torch.Tensor | None:
         """Given tracks ``(n, len(condition_tracks), bars, steps, pitches)`` as bool, or None:
         sample ``first + i`` of the set takes item ``(first + i) mod M`` of the ``M`` given

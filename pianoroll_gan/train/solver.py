@@ -9,15 +9,33 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..spec import PianorollSpec
+from .config import TrainConfig
 
-__all__ = ["KEY_STREAMS", "Solver", "ema_update", "sample_streams", "stream_draw"]
+__all__ = [
+    "KEY_STREAMS",
+    "Solver",
+    "SolverConfig",
+    "ema_update",
+    "sample_streams",
+    "stream_draw",
+]
+
+
+# Solvers sit below pianoroll_gan.experiment in the layers contract (setup.cfg), and the
+# contract counts imports under TYPE_CHECKING too, so they name the parts of the experiment
+# config they read as protocols instead of importing ExperimentConfig: the contract stays
+# whole, and ExperimentConfig (or any config with these fields) satisfies them.
+class SolverConfig(Protocol):
+    """The experiment config as every solver may read it (``ExperimentConfig`` is one)."""
+
+    train: TrainConfig
 
 
 @torch.no_grad()
@@ -79,7 +97,7 @@ class Solver(abc.ABC):
     batches_per_step: int = 1
     ddp_options: dict[str, Any] = {}  # class default, never mutated: override in subclasses
 
-    def __init__(self, cfg: Any, spec: PianorollSpec, device: torch.device) -> None:
+    def __init__(self, cfg: SolverConfig, spec: PianorollSpec, device: torch.device) -> None:
         self.cfg = cfg  # the ExperimentConfig
         self.spec = spec
         self.device = device

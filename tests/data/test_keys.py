@@ -159,6 +159,8 @@ def test_key_frame_keeps_given_notes_bit_exact_at_the_pitch_edges():
     assert not frame.from_normal(generated)[0, 0, 0, 0].any()  # without `known` it would be lost
     back_t = frame.from_normal(*(torch.from_numpy(a) for a in (generated, given, known)))
     assert torch.equal(back_t, torch.from_numpy(expect))
+    with pytest.raises(ValueError, match="known cells need their given notes"):
+        frame.from_normal(generated, known=known)
 
 
 # GAN solver ------------------------------------------------------------------------------
