@@ -329,7 +329,7 @@ class GANSolver(Solver):
                     probs = self.probabilities(G.logits(zc, cond)).float().cpu()
                 if options.get("binarize", g.binarize) == "voices":
                     if cond is not None:  # the given voices are certain: the priors see them
-                        probs[:, self.cond_idx] = gc[:, self.cond_idx].cpu()
+                        probs[:, self.cond_idx] = gc.cpu()  # gc holds the given tracks only
                     priors = VoicePriors.from_settings(g, options)
                     shift = None if fc is None else fc.shift
                     notes = decode_voices(probs, self.spec, priors, shift)

@@ -272,3 +272,9 @@ def test_joint_voice_decoding_options_priors_and_given_voices():
     cond[:, 0, :, :, 40] = True  # one held note
     out = acc.sample(2, seed=0, condition=cond, binarize="voices", chord_prior=2.0)
     assert np.array_equal(out[:, 0], cond[:, 0]) and out.sum(-1).max() <= 1
+    # A given voice that is not the first track (the bass) enters the decoder at its place.
+    bass = make_solver(output="sigmoid", condition_tracks=("Bass",), key_normalize=True)
+    cond[:, 3] = False
+    cond[:, 3, :, :, 10] = True  # MIDI 38
+    out = bass.sample(2, seed=0, condition=cond, binarize="voices", chord_prior=2.0)
+    assert np.array_equal(out[:, 3], cond[:, 3]) and out.sum(-1).max() <= 1
