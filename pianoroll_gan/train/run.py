@@ -42,7 +42,6 @@ from .solver import Solver
 from .tomlwrite import dumps
 
 __all__ = [
-    "SAMPLE_BATCH",
     "LOCK_FILE",
     "RunFolderError",
     "RunLock",
@@ -69,11 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# Samples per solver call in `generate`: the same at the end of training and in `sample`, so
-# `pianoroll-gan sample RUN --n N --seed S` repeats samples/final (same checkpoint and seed).
-SAMPLE_BATCH = 256
-
 
 LOCK_FILE = ".lock"
 # Entries that make a folder a run folder (config.toml is removed last when one is cleared).

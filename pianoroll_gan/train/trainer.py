@@ -50,7 +50,6 @@ from .registry import build_solver
 from .resume import apply_optimizer_settings, optimizer_settings
 from .run import (
     LOCK_FILE,
-    SAMPLE_BATCH,
     RunLock,
     SamplingStopped,
     check_data_cache,
@@ -453,7 +452,7 @@ class Trainer:
 
         tc = self.cfg.train
         with self.sampling():
-            roll = generate(self.solver, tc.eval_samples, seed=tc.seed, batch=SAMPLE_BATCH)
+            roll = generate(self.solver, tc.eval_samples, seed=tc.seed)
         results = evaluate(
             roll,
             self.spec,
@@ -478,7 +477,7 @@ class Trainer:
         if not tc.preview_samples:
             return
         with self.sampling():
-            roll = generate(self.solver, tc.preview_samples, seed=tc.seed, batch=SAMPLE_BATCH)
+            roll = generate(self.solver, tc.preview_samples, seed=tc.seed)
         self.monitor.previews(self.step, roll, self.spec)
         from .. import io
 
@@ -494,7 +493,6 @@ class Trainer:
                     self.solver,
                     tc.final_samples,
                     seed=tc.seed,
-                    batch=SAMPLE_BATCH,
                     stop=lambda: self.stop_requested,
                 )
         except SamplingStopped as err:
