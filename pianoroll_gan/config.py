@@ -25,6 +25,8 @@ __all__ = [
     "merge",
     "check_choice",
     "check_voice_decoding",
+    "KEY_DRAWS",
+    "KeyDraw",
     "VoiceDecodingConfig",
     "one_line",
 ]
@@ -48,6 +50,12 @@ def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ConfigError(f"{key}: invalid value {value!r}; valid choices: {list(choices)}")
+
+
+# How a key-normalized model's sample gets its key when nothing given fixes it: drawn from
+# the training phrases of its register or from all of them (pianoroll_gan.data.keys).
+KeyDraw = Literal["register", "marginal"]
+KEY_DRAWS: tuple[str, ...] = get_args(KeyDraw)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
+from ..config import KEY_DRAWS
 from ..diffusion.config import SAMPLERS, DiffusionBinarize
 from ..diffusion.inpaint import MASKS
 from ..gan.config import Binarize
@@ -132,6 +133,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--binarize voices: states per voice and step (silence + the most probable "
         "pitches)",
     )
+    opts.add_argument(
+        "--key-draw",
+        choices=KEY_DRAWS,
+        help="key-normalized models: draw each sample's key from the training phrases of its "
+        "register (default) or from all of them ('marginal')",
+    )
     opts.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler")
     opts.add_argument("--steps", type=_steps, help="diffusion: sampler steps (>= 1) or 'all'")
     opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
@@ -166,6 +173,7 @@ OPTION_KEYS = (
     "crossing_prior",
     "range_prior",
     "voice_candidates",
+    "key_draw",
     "sampler",
     "steps",
     "eta",
@@ -184,6 +192,7 @@ OPTION_KEYS = (
 SHARED_OPTIONS = (
     "binarize", "threshold", "penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
+    "key_draw",
 )  # fmt: skip
 OPTION_FIELDS = {
     "sampler": ("diffusion", "sampler"),

@@ -9,6 +9,16 @@ back by a signature drawn from those counted in training, so the samples keep th
 distribution of keys. Notes moved outside the pitch range are dropped (a shift of at most
 6 semitones keeps chorale voices inside MIDI 28-91).
 
+The draw is conditional on the generated phrase's register (``key_draw = "register"``):
+a phrase's register in the normalized frame depends on the shift that took it there (a
+high-lying chorale in A major moved down three semitones sits where a low one in E flat
+moved up three does), so a signature drawn independently of the register undoes the
+voices' ranges. On the chorales' test split, normalized and moved back by independently
+drawn signatures, 5.5-7.7% of each voice's notes leave its range (Bach's own: 0-1.1%); drawn
+from the training phrases of the same register (the mean pitch of the normalized phrase, in
+semitones), 0.1-1.2% (docs/ablations.md). ``key_draw = "marginal"`` draws from the
+signature counts alone.
+
 The pitch arithmetic (collections, chord templates, :func:`signed_shift`) is that of
 :mod:`pianoroll_gan.theory`; this module applies it to torch rolls and chord labels.
 """
@@ -30,6 +40,7 @@ __all__ = [
     "chord_signature",
     "load_key_state",
     "key_signature",
+    "register",
     "signed_shift",
     "transpose",
     "transpose_chords",
@@ -192,19 +203,33 @@ class KeyFrame:
         return transpose_chords(labels, -self.shift)
 
 
+def register(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Register ``(N,)`` of phrases ``(N, tracks, bars, steps, pitches)`` with values in
+    [0, 1]: the mean pitch index (0 = the spec's lowest pitch) of the pitched tracks' cells
+    of at least 0.5, rounded; -1 for a phrase with no such cell."""
+    pitched = torch.from_numpy(~spec.drum_mask).to(x.device)
+    on = (x[:, pitched] >= 0.5).float().sum(dim=(1, 2, 3))  # (N, pitches)
+    total = on.sum(dim=1)
+    index = torch.arange(x.shape[-1], device=x.device, dtype=torch.float32)
+    mean = (on * index).sum(dim=1) / total.clamp(min=1)
+    return torch.where(total > 0, mean.round().long(), torch.full_like(total, -1).long()).cpu()
+
+
 class KeyNormalizer:
     """Moves training phrases to signature 0 and samples back to the data's signatures.
 
-    ``counts`` (12,) holds how many training phrases had each signature (it is part of the
-    solver's state, so a resumed run and ``sample`` draw from the same distribution). With
-    ``given`` track indices (accompaniment), the signature is read from the given tracks
-    alone, as only they are known when sampling.
+    ``counts`` (12,) holds how many training phrases had each signature and ``registers``
+    ``(pitches, 12)`` how many had each signature at each :func:`register` of the moved
+    phrase (both are part of the solver's state, so a resumed run and ``sample`` draw from
+    the same distribution). With ``given`` track indices (accompaniment), the signature is
+    read from the given tracks alone, as only they are known when sampling.
     """
 
     def __init__(self, spec: PianorollSpec, given: tuple[int, ...] = ()) -> None:
         self.spec = spec
         self.given = list(given)
         self.counts = torch.zeros(12, dtype=torch.long)
+        self.registers = torch.zeros(spec.n_pitches, 12, dtype=torch.long)
 
     def signature(self, x: torch.Tensor) -> torch.Tensor:
         """Signatures ``(N,)`` of whole phrases, or of their given tracks if any."""
@@ -219,9 +244,39 @@ class KeyNormalizer:
     def normalize(self, x: torch.Tensor, count: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """``(moved x, signatures)``: phrases moved to signature 0; ``count`` tallies them."""
         k = self.signature(x)
+        moved = transpose(x, -signed_shift(k), self.spec)
         if count:
+            self.count_registers(moved, k)
             self.counts += torch.bincount(k.cpu(), minlength=12)
-        return transpose(x, -signed_shift(k), self.spec), k
+        return moved, k
+
+    def count_registers(self, moved: torch.Tensor, k: torch.Tensor) -> None:
+        """Tally normalized phrases ``moved`` of signatures ``k`` by register."""
+        reg, k = register(moved, self.spec), k.cpu()
+        keep = reg >= 0
+        self.registers.index_put_(
+            (reg[keep], k[keep]), torch.ones(int(keep.sum()), dtype=torch.long), accumulate=True
+        )
+
+    def draw_by_register(self, probs: torch.Tensor, streams: list[torch.Generator]) -> torch.Tensor:
+        """One signature per generated phrase ``probs`` (normalized frame, values in [0, 1])
+        from the training phrases of its :func:`register` (the nearest register counted when
+        its own was not), each from its own stream; from the signature counts alone for an
+        empty phrase or before any register was counted (checkpoints written before
+        registers were kept)."""
+        filled = self.registers.sum(dim=1) > 0
+        if not filled.any():
+            return self.draw_each(streams)
+        rows = torch.nonzero(filled)[:, 0]
+        reg = register(probs, self.spec)
+        out = []
+        for r, gen in zip(reg.tolist(), streams):
+            if r < 0:
+                weights = self.counts
+            else:
+                weights = self.registers[rows[(rows - r).abs().argmin()]]
+            out.append(torch.multinomial(weights.double(), 1, generator=gen))
+        return torch.cat(out)
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` signatures drawn from the training counts (signature 0 before any)."""
@@ -238,10 +293,23 @@ class KeyNormalizer:
         return transpose(x, signed_shift(k), self.spec)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts.clone()}
+        return {"counts": self.counts.clone(), "registers": self.registers.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.counts = state["counts"].to(torch.long).cpu()
+        registers = state.get("registers")  # absent in checkpoints written before them
+        self.registers = (
+            torch.zeros(self.spec.n_pitches, 12, dtype=torch.long)
+            if registers is None
+            else registers.to(torch.long).cpu()
+        )
+
+    def fit_registers(self, x: torch.Tensor) -> None:
+        """Count the registers of training phrases ``x`` (in their own keys) anew, e.g. for
+        a checkpoint written before registers were kept; ``counts`` are left as they are."""
+        self.registers.zero_()
+        moved, k = self.normalize(x, count=False)
+        self.count_registers(moved, k)
 
 
 def load_key_state(keys: KeyNormalizer | None, state: dict[str, Any], option: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from ..config import VoiceDecodingConfig, check_choice, check_voice_decoding
+from ..config import KEY_DRAWS, KeyDraw, VoiceDecodingConfig, check_choice, check_voice_decoding
 from ..models.config import UNetConfig
 
 __all__ = [
@@ -56,8 +56,10 @@ class DiffusionConfig(VoiceDecodingConfig):
     cond_drop_prob: float = 0.2  # classifier-free guidance: condition dropped in training
     # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
     # C-major collection; a sample's key comes from the known region when inpainting, else
-    # from the chords when given, else is drawn from the training phrases' signatures.
+    # from the chords when given, else is drawn from the training phrases' signatures: of
+    # the sample's register ("register") or all of them ("marginal"; pianoroll_gan.data.keys).
     key_normalize: bool = False
+    key_draw: KeyDraw = "register"
     # Append constant position channels (pitch class, pitch, place in beat and bar) to the
     # U-Net's input: convolutions alone cannot tell a C from a C sharp (representation.py).
     position_channels: bool = False
@@ -94,6 +96,7 @@ class DiffusionConfig(VoiceDecodingConfig):
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"diffusion.threshold must lie in (0, 1), got {self.threshold}")
         check_choice(self.binarize, BINARIZE, "diffusion.binarize")
+        check_choice(self.key_draw, KEY_DRAWS, "diffusion.key_draw")
         check_voice_decoding(self, "diffusion")
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"diffusion.eta must lie in [0, 1] (DDIM noise), got {self.eta}")

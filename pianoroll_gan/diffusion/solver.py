@@ -57,12 +57,13 @@ class DiffusionExperiment(SolverConfig, Protocol):
 
     diffusion: DiffusionConfig
 
+
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
 SAMPLE_OPTIONS = (
     "sampler", "steps", "eta", "guidance", "resample", "binarize", "threshold",
     "penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior",
-    "voice_candidates",
+    "voice_candidates", "key_draw",
 )  # fmt: skip
 
 
@@ -124,9 +125,7 @@ def build_denoiser(cfg: DiffusionConfig, spec: PianorollSpec) -> Denoiser:
 class DiffusionSolver(Solver):
     """Polyffusion-style diffusion: ``nets = {"unet": Denoiser}`` plus an EMA copy."""
 
-    def __init__(
-        self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device
-    ) -> None:
+    def __init__(self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device) -> None:
         super().__init__(cfg, spec, device)
         self.dcfg: DiffusionConfig = cfg.diffusion
         divisor = unet_divisor(self.dcfg.unet)
@@ -264,8 +263,13 @@ class DiffusionSolver(Solver):
 
         # Key normalization: denoise at signature 0, move the result back at the end.
         frame = None
+        by_register = torch.zeros(n, dtype=torch.bool)  # keys drawn from the first window
         if self.keys is not None:
             frame = self._key_frame(given & known, labels, key_streams)
+            if opts.key_draw == "register":  # samples with nothing given
+                by_register = ~torch.from_numpy(known.reshape(n, -1).any(axis=1))
+                if labels is not None:
+                    by_register &= ~(chord_signature(labels.cpu()) >= 0)
             given_here, given = given, frame.to_normal(given)
             known_here, known = known, frame.to_normal(known)  # masks may follow pitch
             if labels is not None:
@@ -292,6 +296,8 @@ class DiffusionSolver(Solver):
                     values_w[rows] if has_known else None,
                     known_w[rows] if has_known else None,
                 )
+                if start == 0 and by_register[rows].any():
+                    self._draw_by_register(image, frame, by_register, rows, seed, first)
                 roll, stats = self._decode(
                     image,
                     opts,
@@ -327,9 +333,7 @@ class DiffusionSolver(Solver):
             )
         return opts
 
-    def _condition_roll(
-        self, condition: np.ndarray, n: int, n_bars: int, first: int
-    ) -> np.ndarray:
+    def _condition_roll(self, condition: np.ndarray, n: int, n_bars: int, first: int) -> np.ndarray:
         """Given roll -> bool ``(n, tracks, n_bars, S, P)``: sample ``first + i`` takes item
         ``(first + i) mod N`` of the ``N`` given."""
         roll = np.asarray(condition)
@@ -366,6 +370,28 @@ class DiffusionSolver(Solver):
         has_notes = roll.flatten(1).any(dim=1)
         k = torch.where(has_notes, self.keys.signature(roll), k)
         return KeyFrame.from_signatures(k, self.spec)
+
+    def _draw_by_register(
+        self,
+        image: torch.Tensor,
+        frame: KeyFrame,
+        by_register: torch.Tensor,
+        rows: slice,
+        seed: int,
+        first: int,
+    ) -> None:
+        """Set ``frame``'s keys of the samples ``rows`` marked in ``by_register`` to a
+        signature drawn by the register of their first window ``image`` (in place), each
+        from its sample's key stream."""
+        b = image.shape[0]
+        spec = self.spec
+        probs = image.float().reshape(b, spec.n_tracks, 2, -1, spec.n_pitches).amax(dim=2)
+        probs = probs.reshape(b, spec.n_tracks, -1, spec.steps_per_bar, spec.n_pitches).cpu()
+        index = torch.arange(rows.start, rows.stop)
+        mark = by_register[index]
+        streams = sample_streams(seed, first + int(rows.start), b, use=KEY_STREAMS)
+        k = self.keys.draw_by_register(probs[mark], [g for g, m in zip(streams, mark) if m])
+        frame.shift[index[mark]] = KeyFrame.from_signatures(k, spec).shift
 
     def _chord_labels(
         self, chords: str | np.ndarray | None, n: int, beats: int, padded: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import VoiceDecodingConfig, check_voice_decoding
+from ..config import KEY_DRAWS, KeyDraw, VoiceDecodingConfig, check_choice, check_voice_decoding
 from ..models.config import Branch, GANNetworkConfig, Mode, Stream
 
 __all__ = ["GANConfig", "GANNetworkConfig", "Mode", "Loss", "Binarize", "Stream", "Branch"]
@@ -49,7 +49,10 @@ class GANConfig(GANNetworkConfig, VoiceDecodingConfig):
     # Key-signature normalization (pianoroll_gan.data.keys): train on phrases moved to the
     # C-major collection (at most 6 semitones), and move each sample back by a signature drawn
     # from the training phrases' signatures, so G learns one key collection instead of twelve.
+    # The signature is drawn from the phrases of the sample's register ("register") or from
+    # all of them ("marginal"; pianoroll_gan.data.keys); given tracks bring their own.
     key_normalize: bool = False
+    key_draw: KeyDraw = "register"
     condition_bank: int = 1024  # given-track phrases kept from training for unconditioned sampling
     # Sampling ---------------------------------------------------------------------------
     interpolation: Literal["slerp", "lerp"] = "slerp"  # latent path of `interpolate`
@@ -64,6 +67,7 @@ class GANConfig(GANNetworkConfig, VoiceDecodingConfig):
             raise ValueError("gan.gp_weight must be >= 0 and gan.lr > 0")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"gan.betas must lie in [0, 1), got {self.betas}")
+        check_choice(self.key_draw, KEY_DRAWS, "gan.key_draw")
         if self.condition_bank < 0:
             raise ValueError(f"gan.condition_bank must be >= 0, got {self.condition_bank}")
         if self.lr_decay_start != "off" and self.lr_decay_start < 1:

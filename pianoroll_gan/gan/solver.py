@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from ..config import KEY_DRAWS, check_choice
 from ..data.keys import KeyFrame, KeyNormalizer, load_key_state
 from ..decoding import VoicePriors, decode, decode_voices
 from ..models.musegan import Discriminator, Generator
@@ -64,6 +65,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 SAMPLE_OPTIONS = (
     "binarize", "threshold", "max_polyphony", "penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
+    "key_draw",
 )  # fmt: skip
 
 
@@ -296,15 +298,14 @@ class GANSolver(Solver):
         gen: torch.Generator | list[torch.Generator],
         options: dict,
         frame: KeyFrame | None = None,
+        key_streams: list[torch.Generator] | None = None,
     ) -> np.ndarray:
         """Decode G's output for latents ``z``; ``frame`` (key_normalize) holds the keys the
-        normalized outputs are moved to (given tracks are moved to signature 0 first)."""
+        normalized outputs are moved to (given tracks are moved to signature 0 first), or,
+        with ``key_streams`` instead, each output's key is drawn by its register
+        (:meth:`~pianoroll_gan.data.keys.KeyNormalizer.draw_by_register`)."""
         g = self.gcfg
-        unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"GAN sampling does not take {unknown}; valid options: {', '.join(SAMPLE_OPTIONS)}"
-            )
+        self._check_options(options)
         if options.get("binarize", g.binarize) == "voices" and not self.spec.voices:
             raise ValueError(
                 f"binarize 'voices' decodes tracks that are voices ordered high to low; spec "
@@ -327,6 +328,9 @@ class GANSolver(Solver):
                     cond = self.to_range(gc).to(self.device)
                 with self.autocast():
                     probs = self.probabilities(G.logits(zc, cond)).float().cpu()
+                if key_streams is not None:
+                    k = self.keys.draw_by_register(probs, key_streams[rows])
+                    fc = KeyFrame.from_signatures(k, self.spec)
                 if options.get("binarize", g.binarize) == "voices":
                     if cond is not None:  # the given voices are certain: the priors see them
                         probs[:, self.cond_idx] = gc.cpu()  # gc holds the given tracks only
@@ -374,15 +378,28 @@ class GANSolver(Solver):
                 without it, given tracks are drawn from those seen in training.
             options: ``binarize`` ("ht" | "bs" | "viterbi" | "voices"), ``threshold``,
                 ``penalty``, ``max_polyphony`` and, for "voices", ``chord_prior``,
-                ``parallel_prior``, ``crossing_prior``, ``range_prior``, ``voice_candidates``
-                (defaults from
-                the config).
+                ``parallel_prior``, ``crossing_prior``, ``range_prior``, ``voice_candidates``;
+                ``key_draw`` ("register" | "marginal", key_normalize without given tracks)
+                (defaults from the config).
         """
+        self._check_options(options)
         streams = sample_streams(seed, first, n)
         z = stream_draw(streams, lambda g: torch.randn(self.latent_dim, generator=g))
         given = self._given_tracks(n, condition, torch.Generator().manual_seed(seed), first)
-        frame = self._key_frame(n, given, sample_streams(seed, first, n, use=KEY_STREAMS))
+        key_streams = sample_streams(seed, first, n, use=KEY_STREAMS)
+        if self.keys is not None and given is None:
+            if options.get("key_draw", self.gcfg.key_draw) == "register":
+                return self._generate(z, None, streams, options, key_streams=key_streams)
+        frame = self._key_frame(n, given, key_streams)
         return self._generate(z, given, streams, options, frame)
+
+    def _check_options(self, options: dict) -> None:
+        unknown = sorted(set(options) - set(SAMPLE_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"GAN sampling does not take {unknown}; valid options: {', '.join(SAMPLE_OPTIONS)}"
+            )
+        check_choice(options.get("key_draw", "register"), KEY_DRAWS, "key_draw")
 
     @torch.no_grad()
     def interpolate(

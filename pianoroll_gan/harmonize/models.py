@@ -116,7 +116,7 @@ def export_model(
     """
     from ..experiment import load_experiment
     from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
-    from ..train.run import run_spec
+    from ..train.run import load_run, run_spec
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
@@ -124,11 +124,17 @@ def export_model(
     cfg = load_experiment(run_dir / "config.toml", list(overrides))
     state = load_checkpoint(CheckpointManager(run_dir / "checkpoints").resolve(checkpoint))
     spec = run_spec(run_dir, state, cfg)
+    solver_state = _empty_optimizers(state["solver"])
+    if "keys" in solver_state and "registers" not in solver_state["keys"]:
+        # A checkpoint written before key registers were kept: count them from the run's
+        # training split (train.run.fill_key_registers), so the file draws keys by register.
+        _, _, solver = load_run(run_dir, checkpoint, device="cpu")
+        solver_state["keys"] = solver.keys.state_dict()
     model = {
         "format": FORMAT,
         "config": cfg.to_dict(),
         "spec": spec.to_dict(),
-        "solver": _empty_optimizers(state["solver"]),
+        "solver": solver_state,
         "step": state.get("step"),
         "version": __version__,
     }

@@ -220,8 +220,8 @@ def write_markdown(
         + f". Per-seed values: `results.csv`, `results.json`. Voice pairs: {legend}. QN counts "
         f"notes of at least {q} step{'s' * (q != 1)} ({first.spec.resolution} steps per beat).",
         "",
-        "| row | seed | run folder | commit | trained steps | samples | sampling |",
-        "|---|---|---|---|---|---|---|",
+        "| row | seed | run folder | commit | trained steps | precision | samples | sampling |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         sampling = ", ".join(f"{k}={v}" for k, v in row.options.items()) or "config defaults"
@@ -231,7 +231,7 @@ def write_markdown(
             lines.append(
                 f"| {row.label} | {run.seed} | `{run.info['run_dir']}` | "
                 f"`{str(run.info['commit'])[:12]}` | {run.info['step']} | "
-                f"{run.results.n_samples} | {sampling} |"
+                f"{run.info.get('precision', 'unknown')} | {run.results.n_samples} | {sampling} |"
             )
     lines += ["", metric_tables(rows, header["reference_label"]), ""]
     if bar is not None:

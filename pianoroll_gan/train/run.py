@@ -376,8 +376,34 @@ def load_run(
     spec = run_spec(run_dir, state, cfg)
     solver = build_solver(cfg, spec, device)
     load_solver_state(solver, state, path)
+    fill_key_registers(solver, run_dir)
     log.info("loaded %s (step %s)", path, state.get("step"))
     return cfg, spec, solver
+
+
+def fill_key_registers(solver: Solver, run_dir: Path) -> None:
+    """Count a key-normalized solver's registers (:class:`~pianoroll_gan.data.keys.
+    KeyNormalizer`) from its run's training split when its checkpoint was written before
+    registers were kept; without that split its keys are drawn from the signature counts
+    alone, and one log line says so."""
+    keys = getattr(solver, "keys", None)
+    if keys is None or keys.registers.any():
+        return
+    meta_path = run_dir / "meta.json"
+    cache = json.loads(meta_path.read_text()).get("data_cache") if meta_path.is_file() else None
+    if cache and (Path(cache) / "meta.json").is_file():
+        from ..data.prepare import load_split
+
+        train, _ = load_split(cache, "train")
+        keys.fit_registers(torch.from_numpy(train))
+        log.info("key registers counted from %s (train split)", cache)
+    else:
+        log.warning(
+            "%s predates key registers and its training data (%s) is not here: sample keys "
+            "are drawn from the signature counts alone (key_draw = 'marginal')",
+            run_dir,
+            cache,
+        )
 
 
 def generate(

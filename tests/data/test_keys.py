@@ -12,6 +12,7 @@ from pianoroll_gan.data.keys import (
     KeyNormalizer,
     chord_signature,
     key_signature,
+    register,
     signed_shift,
     transpose,
     transpose_chords,
@@ -111,6 +112,50 @@ def test_normalizer_counts_moves_and_draws():
     assert torch.equal(fresh.counts, keys.counts)
 
 
+def test_register_is_the_rounded_mean_pitch_of_the_sounding_cells():
+    x = torch.cat([phrase([60, 70]), phrase([60, 61, 61]), torch.zeros(1, *CHORALES.sample_shape)])
+    # MIDI 60 and 70 are pitch indices 32 and 42; 60, 61, 61 average 32.67 -> 33.
+    assert register(x, CHORALES).tolist() == [37, 33, -1]
+    assert register(0.4 * x, CHORALES).tolist() == [-1, -1, -1]  # below 0.5: not sounding
+    assert register(0.5 * x, CHORALES).tolist() == [37, 33, -1]
+
+
+def test_normalizer_draws_the_signature_of_the_register():
+    low_g = phrase([43, 45, 47, 48, 50, 52, 54, 55])  # G major, low: mean 49.25, moved up 5
+    high_b_flat = phrase([70, 72, 74, 75, 77, 79, 81, 82])  # B flat, high: mean 76.25, up 2
+    x = torch.cat([low_g, high_b_flat, high_b_flat])
+    keys = KeyNormalizer(CHORALES)
+    moved, k = keys.normalize(x)
+    reg = register(moved, CHORALES)
+    assert k.tolist() == [7, 10, 10] and reg.tolist() == [26, 50, 50]  # MIDI 54.25, 78.25
+    assert keys.registers.sum() == 3
+    assert keys.registers[26, 7] == 1 and keys.registers[50, 10] == 2
+
+    def draw(probs, n, seed=0):
+        streams = [torch.Generator().manual_seed(seed + i) for i in range(n)]
+        return keys.draw_by_register(probs.expand(n, *probs.shape[1:]), streams).tolist()
+
+    assert draw(moved[:1], 50) == [7] * 50
+    assert draw(moved[1:2], 50) == [10] * 50
+    assert draw(phrase([59]), 30) == [7] * 30  # register 31: the nearest counted is 26
+    assert set(draw(torch.zeros(1, *CHORALES.sample_shape), 60)) == {7, 10}  # empty: counts
+    # Without registers (a checkpoint written before them) the draw is the marginal one.
+    fresh = KeyNormalizer(CHORALES)
+    fresh.load_state_dict({"counts": keys.counts})
+    assert not fresh.registers.any()
+    streams = [torch.Generator().manual_seed(i) for i in range(20)]
+    again = [torch.Generator().manual_seed(i) for i in range(20)]
+    marginal = fresh.draw_each(again).tolist()
+    assert fresh.draw_by_register(moved[:1].expand(20, -1, -1, -1, -1), streams).tolist() == (
+        marginal
+    )
+    fresh.fit_registers(x)
+    assert torch.equal(fresh.registers, keys.registers) and torch.equal(fresh.counts, keys.counts)
+    restored = KeyNormalizer(CHORALES)
+    restored.load_state_dict(keys.state_dict())
+    assert torch.equal(restored.registers, keys.registers)
+
+
 def test_normalizer_reads_the_given_tracks_only():
     x = phrase([67, 69, 71, 72, 74, 76, 78, 79], track=3)  # bass in G
     x += phrase([65, 65, 65, 65, 65, 65, 65, 65, 65, 65], track=0)  # F natural above
@@ -170,7 +215,7 @@ def test_gan_samples_are_moved_to_drawn_signatures():
     solver.train_step(x, 0)
     assert solver.keys.counts.sum() == 4  # every real phrase of the step (2 critic batches)
     solver.keys.counts = torch.tensor([0, 0, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0])
-    out = solver.sample(8, seed=3)
+    out = solver.sample(8, seed=3, key_draw="marginal")
     # The same generator outputs, decoded without normalization, moved by the drawn keys.
     gen = torch.Generator().manual_seed(3)
     z = torch.randn(8, solver.latent_dim, generator=gen)
@@ -183,11 +228,28 @@ def test_gan_samples_are_moved_to_drawn_signatures():
     assert torch.equal(state["keys"]["counts"], solver.keys.counts)
     other = make_solver(mode="hybrid", key_normalize=True)
     other.load_state_dict(state)
-    assert np.array_equal(other.sample(8, seed=3), out)
+    assert np.array_equal(other.sample(8, seed=3, key_draw="marginal"), out)
     with pytest.raises(ValueError, match="key_normalize = false"):
         make_solver(mode="hybrid", key_normalize=True).load_state_dict(
             make_solver(mode="hybrid").state_dict()
         )
+
+
+def test_gan_keys_drawn_by_register_or_from_the_counts():
+    solver = make_solver(mode="hybrid", key_normalize=True)
+    solver.train_step(real_batch(n=4, seed=1), 0)
+    assert solver.keys.registers.sum() == 4
+    solver.keys.counts = torch.tensor([0] * 7 + [4, 0, 0, 0, 0])  # always G: down 5
+    solver.keys.registers.zero_()
+    solver.keys.registers[:, 2] = 1  # every register: D, up 2
+    by_register = solver.sample(6, seed=5)
+    marginal = solver.sample(6, seed=5, key_draw="marginal")
+    with pytest.raises(ValueError, match="key_draw"):
+        solver.sample(2, key_draw="random")
+    solver.keys = None
+    plain = torch.as_tensor(solver.sample(6, seed=5))
+    assert np.array_equal(by_register, transpose(plain, torch.full((6,), 2), CHORALES).numpy())
+    assert np.array_equal(marginal, transpose(plain, torch.full((6,), -5), CHORALES).numpy())
 
 
 def test_gan_accompaniment_with_key_normalization_keeps_given_tracks():
@@ -214,10 +276,16 @@ def test_diffusion_samples_follow_drawn_chord_and_known_signatures():
     assert solver.keys.counts.sum() == 5
     keys = solver.keys
     keys.counts = torch.tensor([0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # always D: up 2
-    drawn = solver.sample(3, seed=1)
+    keys.registers.zero_()
+    keys.registers[:, 7] = 1  # every register: G, down 5
+    drawn = solver.sample(3, seed=1, key_draw="marginal")
+    by_register = solver.sample(3, seed=1)
+    in_chunks = np.concatenate([solver.sample(1, seed=1), solver.sample(2, seed=1, first=1)])
     solver.keys = None  # the same model without normalization
     plain = solver.sample(3, seed=1)
     assert np.array_equal(drawn, _moved(plain, 2, SPEC))
+    assert np.array_equal(by_register, _moved(plain, -5, SPEC))
+    assert np.array_equal(in_chunks, by_register)
     # Chords in G (signature 7 = down 5) are moved to C for the model, its output back to G.
     plain_c = solver.sample(2, seed=4, chords="G7 C")  # one chord per bar
     solver.keys = keys

@@ -85,18 +85,26 @@ def test_missing_experiment_file_is_one_clear_error(tmp_path):
 
 
 def test_chorale_setting_covers_the_issue_models():
-    entries = SETTINGS["chorales"]
-    files = [e.experiment for e in entries]
-    assert files[:4] == [
-        "musegan_chorales.toml",
-        "musegan_chorales_jamming.toml",
-        "musegan_chorales_composer.toml",
-        "musegan_chorales_accomp.toml",
-    ]
-    samplers = [opts.get("sampler") for _, opts in entries[-1].variants]
-    decoders = [opts.get("binarize", "threshold") for _, opts in entries[-1].variants]
-    assert entries[-1].experiment == "diffusion_chorales.toml"
+    entries = {e.label: e for e in SETTINGS["chorales"]}
+    assert {label: e.experiment for label, e in entries.items()} == {
+        "GAN hybrid": "musegan_chorales.toml",
+        "GAN hybrid bf16": "musegan_chorales.toml",
+        "GAN jamming": "musegan_chorales_jamming.toml",
+        "GAN composer": "musegan_chorales_composer.toml",
+        "GAN accompaniment": "musegan_chorales_accomp.toml",
+        "diffusion": "diffusion_chorales.toml",
+        "diffusion fp32": "diffusion_chorales.toml",
+    }
+    # The two main recipes on every seed; their other precision and the variants on one.
+    assert [label for label, e in entries.items() if e.every_seed] == ["GAN hybrid", "diffusion"]
+    assert entries["GAN hybrid bf16"].overrides == ("train.precision=bf16-native",)
+    assert entries["diffusion fp32"].overrides == ("train.precision=fp32",)
+    assert entries["GAN hybrid bf16"].variants == entries["GAN hybrid"].variants
+    diffusion = entries["diffusion"].variants
+    samplers = [opts.get("sampler") for _, opts in diffusion]
+    decoders = [opts.get("binarize", "threshold") for _, opts in diffusion]
     assert samplers == ["ddpm", "ddim", "ddim"] and decoders == ["threshold", "threshold", "voices"]
+    assert entries["diffusion fp32"].variants == diffusion[1:]  # DDPM left out: 1,000 steps
 
 
 def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides: str) -> Path:
@@ -182,7 +190,9 @@ def test_seeds_resolve_into_each_config_and_train_seed_cannot_be_set(tmp_path, c
     with pytest.raises(SystemExit):  # one or the other
         main(["reproduce", "chorales", "--seeds", "2", "--seed-list", "0,1"])
     variants = [e.label for e in SETTINGS["chorales"] if not e.every_seed]
-    assert variants == ["GAN jamming", "GAN composer", "GAN accompaniment"]
+    assert variants == [
+        "GAN hybrid bf16", "GAN jamming", "GAN composer", "GAN accompaniment", "diffusion fp32"
+    ]
 
 
 def test_reused_runs_report_the_settings_that_differ():

@@ -36,7 +36,7 @@ def _rows(tmp_path):
     for seed, upc, eb in ((0, 1.0, 0.01), (1, 2.0, 0.02), (2, 3.0, 0.03)):
         metrics = {"UPC": {"Soprano": upc, "Alto": 2 * upc}, "EB": {"Soprano": eb, "Alto": 0.0}}
         oa = {"OA": {"pitch_class_histogram": 0.7 + 0.1 * seed}}
-        info = {"run_dir": f"runs/h-{seed}", "commit": "abc", "step": 10}
+        info = {"run_dir": f"runs/h-{seed}", "commit": "abc", "step": 10, "precision": "bf16"}
         hybrid.runs.append(SeedRun(seed, info, _results(metrics, reference, oa),
                                    tmp_path / f"h{seed}", tmp_path / f"h{seed}.png"))  # fmt: skip
     jamming = Row("GAN jamming", {"sampler": "x"})
@@ -68,7 +68,7 @@ def test_report_tables_show_mean_and_std_and_files_keep_each_seed(tmp_path):
     assert "| GAN jamming (1 seed) | 50.00 | 25.00 |" in md
     assert "| OA vs training data | pitch_class_histogram |" in md
     assert "| GAN hybrid (3 seeds) | 0.80 ± 0.10 |" in md
-    assert "| GAN hybrid | 2 | `runs/h-2` | `abc` | 10 | 8 | config defaults |" in md
+    assert "| GAN hybrid | 2 | `runs/h-2` | `abc` | 10 | bf16 | 8 | config defaults |" in md
 
     with (out / "results.csv").open() as f:
         lines = list(csv.DictReader(f))

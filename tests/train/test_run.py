@@ -172,3 +172,43 @@ def test_resume_command_reads_run_config(tmp_path, capsys):
     assert "steps = 9" in capsys.readouterr().out
     assert cli.main(["train", str(tmp_path / "config.toml"), "--resume", str(tmp_path)]) == 2
     assert "either EXPERIMENT or --resume" in capsys.readouterr().err
+
+
+def test_load_run_counts_key_registers_a_checkpoint_lacks(tmp_path, caplog):
+    import numpy as np
+    from helpers.gan import make_solver
+
+    from pianoroll_gan.data.keys import KeyNormalizer
+    from pianoroll_gan.data.prepare import SPLITS, pack
+    from pianoroll_gan.spec import get_spec
+    from pianoroll_gan.train.run import fill_key_registers
+
+    spec = get_spec("chorales")
+    train_roll = np.zeros((3, *spec.sample_shape), bool)
+    train_roll[0, 0, :, :, 40] = train_roll[1, 3, :, :, 10] = train_roll[2, 1, 0, 0, 30] = True
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for split in SPLITS:
+        np.save(cache / f"{split}.npy", pack(train_roll))
+        np.save(cache / f"{split}_pitch.npy", np.zeros((3, 2), np.int16))
+    bits = int(np.prod(spec.sample_shape))
+    meta = {"complete": True, "spec": spec.to_dict(), "bits_per_phrase": bits}
+    (cache / "meta.json").write_text(json.dumps(meta))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "meta.json").write_text(json.dumps({"data_cache": str(cache)}))
+
+    solver = make_solver(mode="hybrid", key_normalize=True)  # as loaded from an old checkpoint
+    fill_key_registers(solver, run_dir)
+    expect = KeyNormalizer(spec)
+    expect.normalize(torch.from_numpy(train_roll))
+    assert solver.keys.registers.sum() == 3
+    assert torch.equal(solver.keys.registers, expect.registers)
+    before = solver.keys.registers.clone()
+    fill_key_registers(solver, run_dir)  # counted already: left as it is
+    assert torch.equal(solver.keys.registers, before)
+    solver.keys.registers.zero_()
+    (run_dir / "meta.json").write_text(json.dumps({"data_cache": str(tmp_path / "gone")}))
+    fill_key_registers(solver, run_dir)
+    assert not solver.keys.registers.any()
+    assert "signature counts alone" in caplog.text
