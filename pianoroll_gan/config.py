@@ -25,6 +25,8 @@ __all__ = [
     "merge",
     "check_choice",
     "check_voice_decoding",
+    "EMISSIONS",
+    "Emission",
     "KEY_DRAWS",
     "KeyDraw",
     "VoiceDecodingConfig",
@@ -57,6 +59,11 @@ def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
 KeyDraw = Literal["register", "marginal"]
 KEY_DRAWS: tuple[str, ...] = get_args(KeyDraw)
 
+# How the joint voice decoder reads a voice's cells at a step (pianoroll_gan.decoding.
+# viterbi_voices): each on its own, or as one distribution over the voice's states.
+Emission = Literal["bernoulli", "categorical"]
+EMISSIONS: tuple[str, ...] = get_args(Emission)
+
 
 @dataclass
 class VoiceDecodingConfig:
@@ -69,7 +76,8 @@ class VoiceDecodingConfig:
     octaves, per crossed voice pair and per voice sounding outside its range (the spec's
     ``voice_ranges``, in the key the sample ends in). It only chooses among the model's own
     probabilities (the ``voice_candidates - 1`` most probable pitches of each voice and step,
-    and silence); figures decoded with priors must be reported as such. ``penalty`` is also
+    and silence, scored cell by cell or as one distribution per voice: ``emission``); figures
+    decoded with priors must be reported as such. ``penalty`` is also
     the GAN's per-voice Viterbi (``binarize = "viterbi"``) change penalty.
     """
 
@@ -79,6 +87,7 @@ class VoiceDecodingConfig:
     crossing_prior: float = 0.0
     range_prior: float = 0.0
     voice_candidates: int = 3
+    emission: Emission = "bernoulli"
 
 
 def check_voice_decoding(cfg: Any, section: str) -> None:
@@ -89,6 +98,7 @@ def check_voice_decoding(cfg: Any, section: str) -> None:
         value = getattr(cfg, key)
         if not 0 <= value < float("inf"):
             raise ConfigError(f"{section}.{key} must be a finite value >= 0, got {value}")
+    check_choice(cfg.emission, EMISSIONS, f"{section}.emission")
     if not 2 <= cfg.voice_candidates <= 5:
         raise ConfigError(
             f"{section}.voice_candidates must lie in 2..5 (the tuples number candidates ** "

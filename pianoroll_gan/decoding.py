@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import torch
 
+from .config import EMISSIONS
 from .metrics.voice import chord_sets
 from .models.musegan_layers import keep_top_k
 from .spec import PianorollSpec
@@ -100,6 +101,7 @@ def viterbi_voices(
     range_weight: float = 0.0,
     voice_ranges: torch.Tensor | None = None,
     candidates: int = 3,
+    emission: str = "bernoulli",
     chunk: int = 64,
     eps: float = 1e-6,
 ) -> torch.Tensor:
@@ -141,6 +143,17 @@ def viterbi_voices(
             decoded texture is moved to another key afterwards).
         candidates: states per voice and step (silence and the ``candidates - 1`` most
             probable pitches); the tuples number ``candidates ** voices``.
+        emission: how a voice's cells at a step score its states. ``"bernoulli"``: each
+            cell on its own, ``logit(p_k) - logit(threshold)`` against 0 for silence (as in
+            :func:`viterbi_monophonic`). ``"categorical"``: the cells of the candidate
+            pitches as one distribution over the voice's states: the voice sounds with
+            probability ``s = sum of the candidates' p`` (at most 1), pitch ``k`` with
+            ``p_k / max(s, 1)``, silence with ``1 - s``, scored ``log p_k / max(s, 1) -
+            log(1 - s) - logit(threshold)`` against 0. A model trained to a one-hot row per
+            voice and step with a squared error (the diffusion family's x0) estimates
+            exactly that distribution; read cell by cell, a voice whose probability is
+            spread over several pitches (0.3, 0.3, 0.2) is silent although it sounds with
+            probability 0.8.
         chunk: samples decoded at once (memory grows with ``chunk * candidates ** (2 voices)``).
 
     Returns:
@@ -157,6 +170,8 @@ def viterbi_voices(
         raise ValueError("range_weight needs voice_ranges")
     if chord_weight and chord_sets is None:
         raise ValueError("chord_weight needs chord_sets")
+    if emission not in EMISSIONS:
+        raise ValueError(f"emission: invalid {emission!r}; valid: {', '.join(EMISSIONS)}")
     if voice_ranges is not None:
         voice_ranges = torch.as_tensor(voice_ranges, device=probs.device)
         voice_ranges = voice_ranges.expand(probs.shape[0], probs.shape[1], 2)
@@ -168,7 +183,7 @@ def viterbi_voices(
         ranges = None if voice_ranges is None else voice_ranges[start : start + chunk]
         out[start : start + chunk] = _decode_tuples(
             part, threshold, penalty, lowest_pitch, chord_weight, chord_sets, parallel_weight,
-            crossing_weight, range_weight, ranges, k, eps,
+            crossing_weight, range_weight, ranges, k, emission, eps,
         )  # fmt: skip
     return out
 
@@ -185,6 +200,7 @@ def _decode_tuples(
     range_weight: float,
     voice_ranges: torch.Tensor | None,
     k: int,
+    emission: str,
     eps: float,
 ) -> torch.Tensor:
     n, voices, bars, steps, pitches = probs.shape
@@ -192,10 +208,18 @@ def _decode_tuples(
     device = probs.device
     p = probs.detach().float().clamp(eps, 1 - eps)
     p = p.permute(0, 2, 3, 1, 4).reshape(n, length, voices, pitches)
-    emit = torch.logit(p) - math.log(threshold / (1 - threshold))
-    top = emit.topk(k - 1, dim=-1)
-    silence = torch.zeros_like(top.values[..., :1])
-    cand_score = torch.cat([silence, top.values], -1)  # (n, L, V, k)
+    bias = math.log(threshold / (1 - threshold))
+    top = p.topk(k - 1, dim=-1)  # the candidate pitches: the same under either emission
+    if emission == "categorical":
+        sounding = top.values.sum(-1, keepdim=True)
+        scores = torch.log(top.values / sounding.clamp(min=1)) - torch.log(
+            (1 - sounding).clamp(min=eps)
+        )
+    else:
+        scores = torch.logit(top.values)
+    top_scores = scores - bias
+    silence = torch.zeros_like(top_scores[..., :1])
+    cand_score = torch.cat([silence, top_scores], -1)  # (n, L, V, k)
     cand_pitch = torch.cat([silence.long() - 1, top.indices], -1)  # -1 = silence
     grid = torch.cartesian_prod(*[torch.arange(k, device=device)] * voices)  # (T, V)
     if voices == 1:
@@ -276,6 +300,7 @@ class VoicePriors:
         chord, parallel, crossing, range: the priors on four-part writing (``chord_weight``,
             ``parallel_weight``, ``crossing_weight``, ``range_weight``).
         candidates: states per voice and step (silence and the most probable pitches).
+        emission: ``"bernoulli"`` or ``"categorical"`` (:func:`viterbi_voices`).
     """
 
     threshold: float = 0.5
@@ -285,6 +310,7 @@ class VoicePriors:
     crossing: float = 0.0
     range: float = 0.0
     candidates: int = 3
+    emission: str = "bernoulli"
 
     @classmethod
     def from_settings(cls, cfg: Any, options: Mapping[str, Any]) -> VoicePriors:
@@ -303,6 +329,7 @@ class VoicePriors:
             crossing=get("crossing_prior"),
             range=get("range_prior"),
             candidates=get("voice_candidates"),
+            emission=get("emission"),
         )
 
 
@@ -351,6 +378,7 @@ def decode_voices(
         range_weight=priors.range if ranges is not None else 0.0,
         voice_ranges=ranges,
         candidates=priors.candidates,
+        emission=priors.emission,
     )
 
 

@@ -281,3 +281,47 @@ def test_decode_voices_moves_the_ranges_with_the_later_key_shift():
     assert plain[0, :, 0, :, 2].all()
     with pytest.raises(ValueError, match="voices ordered high to low"):
         decode_voices(p, spec.replace(voices=False, voice_ranges=None), priors)
+
+
+def test_categorical_emission_reads_a_voice_spread_over_pitches_as_sounding():
+    # One voice, three steps: sure of one pitch (0.9); spread over three (0.35 0.2 0.25);
+    # barely there (0.05 0.05): cell by cell only the first step sounds.
+    probs = torch.zeros(1, 1, 1, 3, 8)
+    probs[0, 0, 0, 0, 4] = 0.9
+    probs[0, 0, 0, 1, [2, 4, 6]] = torch.tensor([0.35, 0.2, 0.25])
+    probs[0, 0, 0, 2, [1, 3]] = 0.05
+    cells = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, candidates=4)
+    assert pitches_of(cells[:, 0]) == [4, -1, -1]
+    voice = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, candidates=4, emission="categorical")
+    # Step 1 sounds with probability 0.8: log(0.35) - log(0.2) > 0, at its 0.35 (index 2).
+    # Step 2: log(0.05) - log(0.9) < 0, silent.
+    assert pitches_of(voice[:, 0]) == [4, 2, -1]
+    # Only the candidates count: with one candidate pitch, step 1 is 0.35 against 0.65.
+    one = viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, candidates=2, emission="categorical")
+    assert pitches_of(one[:, 0]) == [4, -1, -1]
+    # A threshold moves the bar as for the cells: at 0.7, log(0.35 / 0.2) = 0.56 < 0.85.
+    high = viterbi_voices(probs, 0.7, 0.0, lowest_pitch=60, candidates=4, emission="categorical")
+    assert pitches_of(high[:, 0]) == [4, -1, -1]  # log(0.9 / 0.1) = 2.20 > logit(0.7) = 0.85
+    with pytest.raises(ValueError, match="emission"):
+        viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, emission="poisson")
+
+
+def test_categorical_emission_scores_match_their_definition_by_brute_force():
+    g = torch.Generator().manual_seed(5)
+    probs = torch.rand(1, 2, 1, 3, 5, generator=g) * 0.6
+    top = probs[0].topk(2, dim=-1)  # (voices, 1, steps, 2)
+    total = top.values.sum(-1, keepdim=True)
+    cat = torch.log(top.values / total.clamp(min=1)) - torch.log((1 - total).clamp(min=1e-6))
+    best, best_path = -math.inf, None
+    for path in itertools.product(*[[-1, 0, 1]] * 6):  # (voice, step) -> candidate
+        states = [path[:3], path[3:]]
+        score = sum(
+            float(cat[v, 0, t, s]) for v in range(2) for t, s in enumerate(states[v]) if s >= 0
+        )
+        pitch = [[-1 if s < 0 else int(top.indices[v, 0, t, s]) for t, s in enumerate(row)]
+                 for v, row in enumerate(states)]  # fmt: skip
+        score -= 0.4 * sum(row[t] != row[t - 1] for row in pitch for t in (1, 2))
+        if score > best:
+            best, best_path = score, pitch
+    notes = viterbi_voices(probs, 0.5, 0.4, lowest_pitch=60, candidates=3, emission="categorical")
+    assert [pitches_of(notes[:, v]) for v in range(2)] == best_path

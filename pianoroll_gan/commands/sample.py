@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
-from ..config import KEY_DRAWS
+from ..config import EMISSIONS, KEY_DRAWS
 from ..diffusion.config import SAMPLERS, DiffusionBinarize
 from ..diffusion.inpaint import MASKS
 from ..gan.config import Binarize
@@ -134,6 +134,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pitches)",
     )
     opts.add_argument(
+        "--emission",
+        choices=EMISSIONS,
+        help="--binarize voices: score each cell on its own ('bernoulli', default) or a "
+        "voice's cells at a step as one distribution over its states ('categorical')",
+    )
+    opts.add_argument(
         "--key-draw",
         choices=KEY_DRAWS,
         help="key-normalized models: draw each sample's key from the training phrases of its "
@@ -173,6 +179,7 @@ OPTION_KEYS = (
     "crossing_prior",
     "range_prior",
     "voice_candidates",
+    "emission",
     "key_draw",
     "sampler",
     "steps",
@@ -192,7 +199,7 @@ OPTION_KEYS = (
 SHARED_OPTIONS = (
     "binarize", "threshold", "penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
-    "key_draw",
+    "emission", "key_draw",
 )  # fmt: skip
 OPTION_FIELDS = {
     "sampler": ("diffusion", "sampler"),

@@ -63,7 +63,7 @@ class DiffusionExperiment(SolverConfig, Protocol):
 SAMPLE_OPTIONS = (
     "sampler", "steps", "eta", "guidance", "resample", "binarize", "threshold",
     "penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior",
-    "voice_candidates", "key_draw",
+    "voice_candidates", "emission", "key_draw",
 )  # fmt: skip
 
 

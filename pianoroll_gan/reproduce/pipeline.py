@@ -63,8 +63,8 @@ class ModelEntry:
 # four-part writing: a row of its own beside the per-voice Viterbi lines of the recipe, so the
 # model's own figures stay in the table (docs/ablations.md has the trials behind the weights).
 JOINT_DECODING: dict[str, Any] = {
-    "binarize": "voices", "penalty": 3.0, "voice_candidates": 4, "chord_prior": 12.0,
-    "parallel_prior": 12.0, "crossing_prior": 4.0, "range_prior": 12.0,
+    "binarize": "voices", "emission": "categorical", "penalty": 7.0, "voice_candidates": 4,
+    "chord_prior": 12.0, "parallel_prior": 12.0, "crossing_prior": 4.0, "range_prior": 12.0,
 }  # fmt: skip
 
 # The diffusion model's voices decoded together from its DDIM images (diffusion.binarize =
