@@ -259,15 +259,17 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     args += ["--ddim-steps", "4", "--set", *tiny]
     assert main(args) == 0
 
-    labels = ["GAN hybrid", "GAN hybrid voices decoded", "GAN jamming", "GAN composer",
+    labels = ["GAN hybrid", "GAN hybrid voices decoded", "GAN hybrid bf16",
+              "GAN hybrid bf16 voices decoded", "GAN jamming", "GAN composer",
               "GAN accompaniment", "diffusion DDPM-20", "diffusion DDIM-4",
-              "diffusion DDIM-4 voices decoded"]  # fmt: skip
-    seeds = [[0, 1], [0, 1], [0], [0], [0], [0, 1], [0, 1], [0, 1]]
+              "diffusion DDIM-4 voices decoded", "diffusion fp32 DDIM-4",
+              "diffusion fp32 DDIM-4 voices decoded"]  # fmt: skip
+    seeds = [[0, 1], [0, 1], [0], [0], [0], [0], [0], [0, 1], [0, 1], [0, 1], [0], [0]]
     report = json.loads((out / "results.json").read_text())
     models = report["models"]
     assert [m["label"] for m in models] == labels and [m["seeds"] for m in models] == seeds
     n = [[r["metrics"]["n_samples"] for r in m["runs"]] for m in models]
-    assert n == [[6, 6], [6, 6], [6], [6], [6], [3, 3], [5, 5], [5, 5]]
+    assert n == [[6, 6], [6, 6], [6], [6], [6], [6], [6], [3, 3], [5, 5], [5, 5], [5], [5]]
     assert report["qn_threshold"] == 2 and report["seeds"] == [0, 1]
 
     # The reference row is the training split, evaluated by the metrics module itself.
@@ -281,8 +283,11 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     # and DDIM share the diffusion run of a seed.
     sources = [[r["source"] for r in m["runs"]] for m in models]
     folders = {s["run_dir"] for per_model in sources for s in per_model}
-    assert len(folders) == 2 + 1 + 1 + 1 + 2 and sources[5] == sources[6] == sources[7]
+    assert len(folders) == 2 + 1 + 1 + 1 + 1 + 2 + 1 and sources[7] == sources[8] == sources[9]
     assert sources[0] == sources[1]  # the decoded row samples the same runs
+    assert sources[2] == sources[3] and sources[10] == sources[11]
+    precision = {m["label"]: m["runs"][0]["source"]["precision"] for m in models}
+    assert precision["GAN hybrid"] == "fp32" and precision["diffusion fp32 DDIM-4"] == "fp32"
     for per_model, model_seeds in zip(sources, seeds):
         for s, seed in zip(per_model, model_seeds):
             assert load_experiment(Path(s["run_dir"]) / "config.toml").train.seed == seed
@@ -326,7 +331,7 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
             assert statuses <= {"pass", "fail", "not measured"} and run["bar_counts"]
     roll = np.load(out / "diffusion_ddim_4" / "seed_1" / "samples.npz")["pianoroll"]
     oa = evaluate(roll, spec, reference=test, qn_threshold=2).distribution["OA"]
-    verdict = [j for j in models[6]["runs"][1]["bar"] if j["metric"] == "OA"]
+    verdict = [j for j in models[8]["runs"][1]["bar"] if j["metric"] == "OA"]
     assert verdict[0]["value"] == pytest.approx(oa["pitch_class_histogram"])
     assert verdict[0]["status"] == ("pass" if oa["pitch_class_histogram"] >= 0.8 else "fail")
     # An item without a value (e.g. no notes after two training steps) never passes.
