@@ -57,7 +57,6 @@ class DiffusionExperiment(SolverConfig, Protocol):
 
     diffusion: DiffusionConfig
 
-
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
 SAMPLE_OPTIONS = (
@@ -125,7 +124,9 @@ def build_denoiser(cfg: DiffusionConfig, spec: PianorollSpec) -> Denoiser:
 class DiffusionSolver(Solver):
     """Polyffusion-style diffusion: ``nets = {"unet": Denoiser}`` plus an EMA copy."""
 
-    def __init__(self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device) -> None:
+    def __init__(
+        self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device
+    ) -> None:
         super().__init__(cfg, spec, device)
         self.dcfg: DiffusionConfig = cfg.diffusion
         divisor = unet_divisor(self.dcfg.unet)
@@ -333,7 +334,9 @@ class DiffusionSolver(Solver):
             )
         return opts
 
-    def _condition_roll(self, condition: np.ndarray, n: int, n_bars: int, first: int) -> np.ndarray:
+    def _condition_roll(
+        self, condition: np.ndarray, n: int, n_bars: int, first: int
+    ) -> np.ndarray:
         """Given roll -> bool ``(n, tracks, n_bars, S, P)``: sample ``first + i`` takes item
         ``(first + i) mod N`` of the ``N`` given."""
         roll = np.asarray(condition)
@@ -383,15 +386,20 @@ class DiffusionSolver(Solver):
         """Set ``frame``'s keys of the samples ``rows`` marked in ``by_register`` to a
         signature drawn by the register of their first window ``image`` (in place), each
         from its sample's key stream."""
-        b = image.shape[0]
-        spec = self.spec
-        probs = image.float().reshape(b, spec.n_tracks, 2, -1, spec.n_pitches).amax(dim=2)
-        probs = probs.reshape(b, spec.n_tracks, -1, spec.steps_per_bar, spec.n_pitches).cpu()
+        probs = self._cell_probs(image)
         index = torch.arange(rows.start, rows.stop)
         mark = by_register[index]
-        streams = sample_streams(seed, first + int(rows.start), b, use=KEY_STREAMS)
+        streams = sample_streams(seed, first + int(rows.start), len(probs), use=KEY_STREAMS)
         k = self.keys.draw_by_register(probs[mark], [g for g, m in zip(streams, mark) if m])
-        frame.shift[index[mark]] = KeyFrame.from_signatures(k, spec).shift
+        frame.shift[index[mark]] = KeyFrame.from_signatures(k, self.spec).shift
+
+    def _cell_probs(self, image: torch.Tensor) -> torch.Tensor:
+        """Images ``(b, 2 * tracks, T, P)`` in [0, 1] -> per-cell probabilities ``(b, tracks,
+        bars, S, P)`` on the CPU: the larger of each cell's onset and sustain channels."""
+        spec = self.spec
+        b, _, _, pitches = image.shape
+        probs = image.float().reshape(b, spec.n_tracks, 2, -1, pitches).amax(dim=2)
+        return probs.clamp(0, 1).reshape(b, spec.n_tracks, -1, spec.steps_per_bar, pitches).cpu()
 
     def _chord_labels(
         self, chords: str | np.ndarray | None, n: int, beats: int, padded: int
@@ -471,13 +479,9 @@ class DiffusionSolver(Solver):
         roll, stats = decode(image, self.spec, opts.threshold)
         if opts.binarize == "threshold":
             return roll, stats
-        spec = self.spec
-        b, _, length, pitches = image.shape
-        probs = image.float().reshape(b, spec.n_tracks, 2, length, pitches).amax(dim=2)
-        probs = probs.clamp(0, 1).reshape(b, spec.n_tracks, -1, spec.steps_per_bar, pitches)
-        probs = probs.cpu()
+        probs = self._cell_probs(image)
         if given is not None:
             values, known = (torch.from_numpy(a) for a in given)
             probs = torch.where(known, values.float(), probs)
         priors = VoicePriors.from_settings(opts, {})
-        return decode_voices(probs, spec, priors, shift).numpy(), stats
+        return decode_voices(probs, self.spec, priors, shift).numpy(), stats
