@@ -13,7 +13,10 @@ Figures printed:
    prints its achieved GFLOP/s (the matmul, convolution and attention FLOPs of one step,
    forward and backward, counted once by ``torch.utils.flop_counter.FlopCounterMode``) and
    their share of the ``torch.mm`` peak of the precision it ran in, measured in the same run;
-2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config;
+2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config, and the wall
+   time of 256 chorale samples by DPM-Solver++(2M) at 20 steps (Lu et al. 2022) against
+   the target of 20 s; the Polyffusion preset's best share of each precision's peak against
+   the target of 60%;
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split
    (``PIANOROLL_GAN_BENCH_SAMPLES`` samples each, default 128; DDPM-1000 of the chorale
@@ -34,7 +37,9 @@ import torch
 from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib, time_call
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16 (issue 5)
+TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16
+TARGET_PEAK_SHARE = 0.6  # the preset's training step against the matmul peak of its precision
+FAST_SAMPLES, FAST_STEPS, FAST_TARGET_S = 256, 20, 20.0  # chorale samples by DPM-Solver++(2M)
 
 
 def allocator() -> str:
@@ -145,6 +150,42 @@ def bench_sampling(cfg, n: int, quick: bool) -> dict:
               f"{per_sample:.3f} s/sample{note}", flush=True)  # fmt: skip
     out["ddim_speedup"] = out["ddpm1000_s_per_sample"] / out["ddim50_s_per_sample"]
     print(f"DDIM-50 is {out['ddim_speedup']:.1f}x faster than DDPM-1000 (target >= 15x)")
+    out["dpm"] = bench_fast_sampling(solver, 32 if quick else FAST_SAMPLES)
+    return out
+
+
+def bench_fast_sampling(solver, n: int) -> dict:
+    """Wall seconds for ``n`` chorale samples by DPM-Solver++(2M) at ``FAST_STEPS`` steps in
+    the recipe's sampling batch, scaled to ``FAST_SAMPLES`` samples against the target."""
+    start = time.perf_counter()
+    solver.sample(n, seed=0, sampler="dpm++", steps=FAST_STEPS)
+    seconds = time.perf_counter() - start
+    scaled = seconds * FAST_SAMPLES / n
+    met = scaled <= FAST_TARGET_S
+    note = f" ({n} timed, scaled)" if n != FAST_SAMPLES else ""
+    verdict = "met" if met else f"missed by {scaled - FAST_TARGET_S:.1f} s"
+    print(f"sample DPM-Solver++(2M)-{FAST_STEPS} (chorales, batch {solver.dcfg.sample_batch}): "
+          f"{scaled:.1f} s for {FAST_SAMPLES} samples{note}; target <= {FAST_TARGET_S:.0f} s "
+          f"({verdict})", flush=True)  # fmt: skip
+    return {"samples": n, "seconds": seconds, f"seconds_per_{FAST_SAMPLES}": scaled,
+            "target_s": FAST_TARGET_S, "target_met": met}  # fmt: skip
+
+
+def peak_share_targets(training: dict) -> dict:
+    """The preset's best share of the matmul peak per precision against ``TARGET_PEAK_SHARE``
+    (printed as met or missed by how many points)."""
+    out = {}
+    for precision in ("fp32", "bf16"):
+        shares = [v["fraction_of_peak"] for k, v in training.items()
+                  if k.startswith("preset/") and v["precision"] == precision]  # fmt: skip
+        if not shares:
+            continue
+        best = max(shares)
+        met = best >= TARGET_PEAK_SHARE
+        gap = "met" if met else f"missed by {100 * (TARGET_PEAK_SHARE - best):.0f} points"
+        print(f"preset training step, {precision}: {100 * best:.0f}% of the {precision} matmul "
+              f"peak; target >= {100 * TARGET_PEAK_SHARE:.0f}% ({gap})")  # fmt: skip
+        out[precision] = {"fraction_of_peak": best, "target": TARGET_PEAK_SHARE, "met": met}
     return out
 
 
@@ -224,6 +265,7 @@ def run(quick: bool = False, peaks: dict | None = None) -> dict:
         print(f"preset best: {best:.2f} samples/s; target with {alloc}: >= {target} "
               f"({'met' if best >= target else 'NOT met'})")  # fmt: skip
         report["preset_target_met"] = best >= target
+        report["peak_share_targets"] = peak_share_targets(report["training"])
     chorales = load_experiment(EXPERIMENTS / "diffusion_chorales.toml")
     report["sampling"] = bench_sampling(chorales, 8 if quick else 16, quick)
     run_dir = os.environ.get("PIANOROLL_GAN_DIFFUSION_RUN")

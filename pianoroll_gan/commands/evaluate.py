@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--name", default=None, help="row label (default: the samples' name)")
     parser.add_argument("--reference-name", default=None, help="reference row label")
+    parser.add_argument(
+        "--bar", default=None, metavar="NAME",
+        help="also judge the samples by a quality bar against --reference (the test split), "
+        "item by item: 'chorales' (the items are in docs/metrics.md)",
+    )  # fmt: skip
 
 
 def load_set(text: str):
@@ -74,9 +79,52 @@ def _label(text: str) -> str:
     return f"{Path(folder).name}:{split}"
 
 
+def _with_bar(text: str, args: argparse.Namespace, results, bar) -> str:
+    """``text`` with the bar's verdicts: a markdown section, a JSON key ``"bar"`` (a list of
+    verdicts), or for CSV a second table after a blank line."""
+    import json
+
+    from ..reproduce import judge
+    from ..reproduce.markdown import judgement_table
+
+    judgements = judge(results, bar)
+    if args.format == "markdown":
+        section = f"\n## Quality bar '{args.bar}' (against {results.reference_name})\n\n"
+        return text.rstrip("\n") + "\n" + section + judgement_table(judgements) + "\n"
+    rows = [j.to_dict() for j in judgements]
+    if args.format == "json":
+        data = json.loads(text)
+        data["bar"] = {"name": args.bar, "verdicts": rows}
+        return json.dumps(data, indent=2) + "\n"
+    import csv
+    import io
+
+    fields = ["item", "metric", "key", "status", "value", "test", "low", "high"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows([["" if row.get(f) is None else row[f] for f in fields] for row in rows])
+    return text.rstrip("\n") + "\n\n" + buffer.getvalue()
+
+
 def run(args: argparse.Namespace) -> int:
     from ..metrics import evaluate
 
+    bar = None
+    if args.bar is not None:
+        from ..reproduce import BARS
+
+        if args.bar not in BARS:
+            raise ValueError(f"--bar {args.bar}: no such quality bar; known: {', '.join(BARS)}")
+        if args.reference is None:
+            raise ValueError(
+                f"--bar {args.bar} judges against the test split: give it as --reference "
+                "(e.g. data/prepared/chorales-1a2b3c4d:test)"
+            )
+        bar = BARS[args.bar]
+        if args.qn_threshold is None:  # count QN at the length the bar's QN item asks
+            asked = [item.qn_threshold for item in bar if item.qn_threshold is not None]
+            args.qn_threshold = asked[0] if asked else None
     roll, spec = load_set(args.samples)
     reference = None
     if args.reference is not None:
@@ -94,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     text = {"markdown": results.to_markdown, "json": results.to_json, "csv": results.to_csv}[
         args.format
     ]()
+    if bar is not None:
+        text = _with_bar(text, args, results, bar)
     if args.out is None:
         print(text, end="")
     else:

@@ -10,7 +10,7 @@ from typing import Any
 from .bar import BarItem, Judgement, count
 from .report import Row, format_spread, metric_groups, metric_value, run_source
 
-__all__ = ["DISPLAY", "bar_section", "metric_tables", "write_markdown"]
+__all__ = ["DISPLAY", "bar_section", "judgement_table", "metric_tables", "write_markdown"]
 
 # (title, scale) of the metrics; scale 100 prints a percentage. Others print as named, x 1.
 DISPLAY: dict[str, tuple[str, float]] = {
@@ -134,6 +134,21 @@ def _failed(judgements: list[Judgement], most: int = 6) -> str:
     failed = [f"{j.metric} {j.key}".strip() for j in judgements if j.status == "fail"]
     more = f" and {len(failed) - most} more" if len(failed) > most else ""
     return ", ".join(failed[:most]) + more
+
+
+def judgement_table(judgements: list[Judgement]) -> str:
+    """One sample set's verdicts: a count line, then every item and key with the test
+    split's value, the limit, the value and the verdict (``evaluate --bar``)."""
+    c = count(judgements)
+    lines = [f"{c['pass']} pass, {c['fail']} fail, {c['not measured']} not measured", ""]
+    body = []
+    for j in judgements:
+        reference = "-" if j.reference is None else f"{j.reference:.2f}"
+        value = "-" if j.value is None or not math.isfinite(j.value) else f"{j.value:.2f}"
+        verdict = j.status + (f" ({j.note})" if j.note else "")
+        body.append([j.label, j.key or "-", reference, _limit(j), value, verdict])
+    lines.append(_table(["item", "key", "test split", "limit", "value", "verdict"], body))
+    return "\n".join(lines)
 
 
 def bar_section(rows: list[Row], items: tuple[BarItem, ...]) -> str:

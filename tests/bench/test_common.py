@@ -111,3 +111,43 @@ def test_diffusion_bench_json_has_flop_fields(fixed_peaks, monkeypatch, tmp_path
     report = json.loads(path.read_text())
     assert report["matmul_peak"]["cpu_fp32_gflops"] == 150.0
     check_rate(report["diffusion"]["training"]["debug/fp32"], 150.0)
+
+
+# Targets ----------------------------------------------------------------------------------
+def test_peak_share_targets_best_case_per_precision(capsys):
+    training = {
+        "chorales/fp32": {"precision": "fp32", "fraction_of_peak": 0.9},  # not the preset
+        "preset/fp32": {"precision": "fp32", "fraction_of_peak": 0.31},
+        "preset/bf16": {"precision": "bf16", "fraction_of_peak": 0.42},
+        "preset/bf16/channels_last": {"precision": "bf16", "fraction_of_peak": 0.65},
+    }
+    out = bench_diffusion.peak_share_targets(training)
+    assert out == {
+        "fp32": {"fraction_of_peak": 0.31, "target": 0.6, "met": False},
+        "bf16": {"fraction_of_peak": 0.65, "target": 0.6, "met": True},
+    }
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "preset training step, fp32: 31% of the fp32 matmul peak; target >= 60% "
+        "(missed by 29 points)",
+        "preset training step, bf16: 65% of the bf16 matmul peak; target >= 60% (met)",
+    ]
+    assert bench_diffusion.peak_share_targets({"chorales/fp32": training["chorales/fp32"]}) == {}
+
+
+def test_fast_sampling_scales_to_256_samples(monkeypatch, capsys):
+    cfg = load_experiment(EXPERIMENTS / "debug_diffusion.toml")
+    solver = bench_diffusion._solver(cfg, "chorales", "fp32")
+    calls = []
+    monkeypatch.setattr(solver, "sample", lambda n, **kw: calls.append((n, kw)))
+    clock = iter([10.0, 12.5])  # 2.5 s for 32 samples -> 20.0 s for 256: on the target
+    monkeypatch.setattr(bench_diffusion.time, "perf_counter", lambda: next(clock))
+    out = bench_diffusion.bench_fast_sampling(solver, 32)
+    assert calls == [(32, {"seed": 0, "sampler": "dpm++", "steps": 20})]
+    assert out == {
+        "samples": 32, "seconds": 2.5, "seconds_per_256": 20.0, "target_s": 20.0,
+        "target_met": True,
+    }  # fmt: skip
+    assert "20.0 s for 256 samples (32 timed, scaled); target <= 20 s (met)" in (
+        capsys.readouterr().out
+    )
