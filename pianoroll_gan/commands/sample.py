@@ -120,6 +120,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument(
         "--penalty", type=float, help="note-change penalty (logits) of --binarize viterbi or voices"
     )
+    opts.add_argument(
+        "--voice-penalty", nargs="+", type=float, metavar="P",
+        help="--binarize voices: one note-change penalty per voice, high to low, in place of "
+        "--penalty (e.g. 7 7 7 10)",
+    )  # fmt: skip
     for key, what in (
         ("chord_prior", "logits per step that is not a complete triad or seventh chord"),
         ("parallel_prior", "logits per pair of voices in parallel fifths or octaves"),
@@ -174,6 +179,7 @@ OPTION_KEYS = (
     "binarize",
     "threshold",
     "penalty",
+    "voice_penalty",
     "chord_prior",
     "parallel_prior",
     "crossing_prior",
@@ -197,7 +203,7 @@ OPTION_KEYS = (
 # Sampler options that share a config field's valid range: option -> (section, field).
 # Decoder options both families have, each a field of the family's own section.
 SHARED_OPTIONS = (
-    "binarize", "threshold", "penalty",
+    "binarize", "threshold", "penalty", "voice_penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
     "emission", "key_draw",
 )  # fmt: skip
@@ -267,6 +273,8 @@ def check_counts(args: argparse.Namespace) -> None:
 def sampler_options(args: argparse.Namespace) -> dict:
     """The sampler options the user gave (others keep the solver's defaults)."""
     options = {k: getattr(args, k) for k in OPTION_KEYS if getattr(args, k, None) is not None}
+    if "voice_penalty" in options:
+        options["voice_penalty"] = tuple(options["voice_penalty"])
     for key in ("bars", "tracks"):  # one list from "1,2", "1 2" or "1, 2"
         if key in options:
             options[key] = [v for part in options[key] for v in part]

@@ -61,8 +61,8 @@ class DiffusionExperiment(SolverConfig, Protocol):
 # the same name; ``steps`` to ``sample_steps``).
 SAMPLE_OPTIONS = (
     "sampler", "steps", "eta", "guidance", "resample", "binarize", "threshold",
-    "penalty", "chord_prior", "parallel_prior", "crossing_prior", "range_prior",
-    "voice_candidates", "emission", "key_draw",
+    "penalty", "voice_penalty", "chord_prior", "parallel_prior", "crossing_prior",
+    "range_prior", "voice_candidates", "emission", "key_draw",
 )  # fmt: skip
 
 

@@ -63,7 +63,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 # Sampling options of :meth:`GANSolver.sample` (each defaults to the GAN config's field).
 SAMPLE_OPTIONS = (
-    "binarize", "threshold", "max_polyphony", "penalty",
+    "binarize", "threshold", "max_polyphony", "penalty", "voice_penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
     "emission", "key_draw",
 )  # fmt: skip
