@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bar", default=None, metavar="NAME",
         help="also judge the samples by a quality bar against --reference (the test split), "
-        "item by item: 'chorales' (the items are in docs/metrics.md)",
+        "item by item: 'chorales' (the items are in docs/reproduce.md)",
     )  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def _label(text: str) -> str:
 
 def _with_bar(text: str, args: argparse.Namespace, results, bar) -> str:
     """``text`` with the bar's verdicts: a markdown section, a JSON key ``"bar"`` (a list of
-    verdicts), or for CSV a second table after a blank line."""
+    verdicts), or for CSV a second table (the columns of ``bar.csv``) after a blank line."""
     import json
 
     from ..reproduce import judge
@@ -91,19 +91,19 @@ def _with_bar(text: str, args: argparse.Namespace, results, bar) -> str:
     if args.format == "markdown":
         section = f"\n## Quality bar '{args.bar}' (against {results.reference_name})\n\n"
         return text.rstrip("\n") + "\n" + section + judgement_table(judgements) + "\n"
-    rows = [j.to_dict() for j in judgements]
     if args.format == "json":
         data = json.loads(text)
-        data["bar"] = {"name": args.bar, "verdicts": rows}
+        data["bar"] = {"name": args.bar, "verdicts": [j.to_dict() for j in judgements]}
         return json.dumps(data, indent=2) + "\n"
     import csv
     import io
 
-    fields = ["item", "metric", "key", "status", "value", "test", "low", "high"]
+    from ..reproduce.report import BAR_COLUMNS, bar_cells
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(fields)
-    writer.writerows([["" if row.get(f) is None else row[f] for f in fields] for row in rows])
+    writer.writerow(BAR_COLUMNS)
+    writer.writerows(bar_cells(j) for j in judgements)
     return text.rstrip("\n") + "\n\n" + buffer.getvalue()
 
 

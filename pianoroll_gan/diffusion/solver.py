@@ -57,6 +57,7 @@ class DiffusionExperiment(SolverConfig, Protocol):
 
     diffusion: DiffusionConfig
 
+
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
 SAMPLE_OPTIONS = (
@@ -124,9 +125,7 @@ def build_denoiser(cfg: DiffusionConfig, spec: PianorollSpec) -> Denoiser:
 class DiffusionSolver(Solver):
     """Polyffusion-style diffusion: ``nets = {"unet": Denoiser}`` plus an EMA copy."""
 
-    def __init__(
-        self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device
-    ) -> None:
+    def __init__(self, cfg: DiffusionExperiment, spec: PianorollSpec, device: torch.device) -> None:
         super().__init__(cfg, spec, device)
         self.dcfg: DiffusionConfig = cfg.diffusion
         divisor = unet_divisor(self.dcfg.unet)
@@ -334,9 +333,7 @@ class DiffusionSolver(Solver):
             )
         return opts
 
-    def _condition_roll(
-        self, condition: np.ndarray, n: int, n_bars: int, first: int
-    ) -> np.ndarray:
+    def _condition_roll(self, condition: np.ndarray, n: int, n_bars: int, first: int) -> np.ndarray:
         """Given roll -> bool ``(n, tracks, n_bars, S, P)``: sample ``first + i`` takes item
         ``(first + i) mod N`` of the ``N`` given."""
         roll = np.asarray(condition)

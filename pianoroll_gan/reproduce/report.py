@@ -22,8 +22,10 @@ import numpy as np
 from .bar import BarItem, Judgement, count
 
 __all__ = [
+    "BAR_COLUMNS",
     "Row",
     "SeedRun",
+    "bar_cells",
     "bar_charts",
     "format_spread",
     "mean_std",
@@ -156,18 +158,24 @@ def write_csv(out: Path, rows: list[Row], reference_label: str) -> None:
     (out / "summary.csv").write_text(buffer.getvalue())
 
 
+BAR_COLUMNS = ["item", "metric", "key", "status", "value", "test", "low", "high", "note"]
+
+
+def bar_cells(judgement: Judgement) -> list[Any]:
+    """One verdict as CSV cells in ``BAR_COLUMNS`` order (empty where not measured)."""
+    d = judgement.to_dict()
+    return ["" if d.get(c) is None else d[c] for c in BAR_COLUMNS]
+
+
 def write_bar_csv(path: Path, rows: list[Row]) -> None:
     """``bar.csv``: ``model,seed,item,metric,key,status,value,test,low,high,note``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    columns = ["item", "metric", "key", "status", "value", "test", "low", "high", "note"]
-    writer.writerow(["model", "seed", *columns])
+    writer.writerow(["model", "seed", *BAR_COLUMNS])
     for row in rows:
         for run in row.runs:
             for j in run.bar or []:
-                d = j.to_dict()
-                writer.writerow([row.label, run.seed, *("" if d.get(c) is None else d.get(c, "")
-                                                        for c in columns)])  # fmt: skip
+                writer.writerow([row.label, run.seed, *bar_cells(j)])
     path.write_text(buffer.getvalue())
 
 

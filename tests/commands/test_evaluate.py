@@ -88,8 +88,8 @@ def test_evaluate_cli_bar(tmp_path, capsys):
     assert ("EB", "Soprano") not in failed and ("QN", "Alto") in failed
     assert main(["evaluate", str(tmp_path / "same.npz"), *ref, "--format", "csv"]) == 0
     table = capsys.readouterr().out.split("\n\n")[-1].splitlines()
-    assert table[0] == "item,metric,key,status,value,test,low,high"
-    assert table[1].startswith("EB within 5 points,EB,Soprano,pass,0.0,0.0,-5.0,5.0")
+    assert table[0] == "item,metric,key,status,value,test,low,high,note"
+    assert table[1] == "EB within 5 points,EB,Soprano,pass,0.0,0.0,-5.0,5.0,"
     assert len(table) == 32
 
 
