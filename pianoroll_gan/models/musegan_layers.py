@@ -190,8 +190,14 @@ class AxisConv(nn.Module):
                 shape[a : a + 1] = [shape[a] // k, k]
                 x = x[(slice(None),) * a + (slice(0, shape[a] * k),)]
                 x = x.reshape(shape).movedim(a + 1, -2)
-            else:  # overlapping windows: (..., L_out, c_in, k) -> (..., L_out, k, c_in)
-                x = x.unfold(a, k, s).transpose(-1, -2)
+            else:  # overlapping pitch windows (axis 3) -> (..., L_out, k, c_in)
+                # Each window is its own stride-long patch plus the head of the next one;
+                # slices and a cat have a far cheaper backward than Tensor.unfold's.
+                n_out = (x.shape[a] - k) // s + 1
+                need = (n_out + 1) * s
+                x = nn.functional.pad(x, (0, 0, 0, max(need - x.shape[a], 0)))[..., :need, :]
+                patches = x.reshape(*x.shape[:a], n_out + 1, s, self.c_in)
+                x = torch.cat([patches[..., :-1, :, :], patches[..., 1:, : k - s, :]], dim=-2)
             y = self._product(x.reshape(*x.shape[:-2], -1))
         return y if self.bias is None else y + self.bias
 

@@ -54,12 +54,16 @@ def test_factorise_rejects_impossible_spec():
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("gi", [3, 16])
 @pytest.mark.parametrize(
-    "axis,kernel,stride", [(3, 12, 12), (3, 16, 12), (2, 3, 3), (1, 4, 4), (3, 1, 1)]
+    "axis,kernel,stride,extra",
+    [(3, 12, 12, 0), (3, 16, 12, 0), (3, 16, 12, 7), (3, 11, 6, 5), (2, 3, 3, 0), (1, 4, 4, 0),
+     (3, 1, 1, 0)],  # fmt: skip
 )
-def test_axis_conv_matches_torch_conv(groups, gi, axis, kernel, stride):
+def test_axis_conv_matches_torch_conv(groups, gi, axis, kernel, stride, extra):
+    # ``extra`` pitches past the last whole window are dropped, as by nn.Conv3d.
     torch.manual_seed(0)
     c_in, c_out = groups * gi, groups * 5
-    shape = [2, 4, 6, 5 * 12 + (kernel - stride) if axis == 3 else 12]  # (N, bars, steps, pitches)
+    pitches = 5 * stride + (kernel - stride) + extra
+    shape = [2, 4, 6, pitches if axis == 3 else 12]  # (N, bars, steps, pitches)
     shape[axis] = 8 if axis != 3 else shape[3]
     k3 = [1, 1, 1]
     k3[axis - 1] = kernel
@@ -72,8 +76,15 @@ def test_axis_conv_matches_torch_conv(groups, gi, axis, kernel, stride):
         w = down.weight.permute(0, 3, 1, 2).reshape(c_out, gi, *k3)
         ref.weight.copy_(w)
         ref.bias.copy_(down.bias)
-    want = ref(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
-    torch.testing.assert_close(down(x), want, atol=1e-5, rtol=1e-5)
+    x_ref = x.clone().requires_grad_()
+    x.requires_grad_()
+    want = ref(x_ref.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
+    got = down(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    upstream = torch.randn_like(want)
+    (got * upstream).sum().backward()
+    (want * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-5, rtol=1e-5)  # windows overlap
 
     up = AxisConv(c_in, c_out, axis, kernel, stride, groups, transposed=True)
     ref_t = nn.ConvTranspose3d(c_in, c_out, k3, s3, groups=groups)
