@@ -10,10 +10,10 @@ from pathlib import Path
 from ..bench.common import machine_info
 
 HELP = (
-    "measure speed and memory (data, metrics, gan, diffusion or all) and print the figures, "
-    "or tabulate the operators of training and sampling (profile)"
+    "measure speed and memory (data, metrics, gan, diffusion, ddp or all) and print the "
+    "figures, or tabulate the operators of training and sampling (profile)"
 )
-PARTS = ("data", "metrics", "gan", "diffusion")
+PARTS = ("data", "metrics", "gan", "diffusion", "ddp")
 FLOP_PARTS = ("gan", "diffusion")  # parts that read their FLOP/s against the matmul peaks
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 PROFILED = ("musegan_chorales.toml", "diffusion_chorales.toml")  # `bench profile` default
@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "part",
         choices=(*PARTS, "all", "profile", "harmonize"),
-        help="which benchmark to run; profile: operator tables of a training step and a "
+        help="which benchmark to run; ddp: the chorale recipes' training step on 1 and 2 "
+        "torchrun processes (gloo); profile: operator tables of a training step and a "
         "sampling call; harmonize: the test split's chorales harmonized from their sopranos "
         "and scored against Bach's",
     )
