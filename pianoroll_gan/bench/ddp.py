@@ -96,6 +96,11 @@ def measure(experiment: Path, processes: int, threads: int, steps: int, warmup: 
         ]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
         done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if not result.exists() and "terminate called" in done.stderr + done.stdout:
+            # A gloo rank sometimes aborts inside libtorch (std::terminate, no Python error);
+            # the measurement is simply run again, once.
+            print(f"torchrun with {processes} processes: a rank aborted; measuring again")
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
         # Rank 0 writes the result after the closing barrier, so the timed steps of every
         # rank are done by then; a failure after it (gloo's teardown) does not void them.
         if not result.exists():

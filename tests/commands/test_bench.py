@@ -74,7 +74,7 @@ def test_all_writes_machine_peak_and_every_part(fake_parts, tmp_path, capsys):
     # The parts that report FLOP/s read them against the peaks measured above.
     assert fake_parts.peaks == {
         "data": None, "metrics": None, "gan": report["matmul_peak"],
-        "diffusion": report["matmul_peak"],
+        "diffusion": report["matmul_peak"], "ddp": None,
     }  # fmt: skip
     out = capsys.readouterr().out
     assert "fp32 151.0 GFLOP/s" in out and "bf16 401.0 GFLOP/s" in out and str(path) in out

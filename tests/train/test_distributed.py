@@ -68,6 +68,10 @@ def torchrun(tmp_path: Path, out: Path, solver: str, steps: int, resume: bool = 
     ] + (["resume"] if resume else [])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if result.returncode != 0 and "terminate called" in result.stderr + result.stdout:
+        # An intermittent abort of a gloo rank inside libtorch (std::terminate, no Python
+        # error), seen about once in five launches with torch 2.13 on a 2-core CPU: once more.
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
