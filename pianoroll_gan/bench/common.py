@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
@@ -130,6 +132,15 @@ def flop_rate(flops: int, seconds: float, precision: str, peaks: dict) -> dict[s
         "peak_gflops": peak,
         "fraction_of_peak": gflops / peak,
     }
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository when inside it, else as given (for report headers
+    that read the same on any machine)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def machine_info() -> dict:

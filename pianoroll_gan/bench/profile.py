@@ -19,9 +19,7 @@ from typing import Any
 
 import torch
 
-from .common import count_flops
-
-REPO = Path(__file__).resolve().parents[2]
+from .common import count_flops, repo_relative
 
 WARMUP = 2
 TOP = 15
@@ -97,14 +95,6 @@ def _random_rolls(n: int, shape: tuple[int, ...]) -> torch.Tensor:
     return (torch.rand(n, *shape, generator=gen) < 0.05).float()  # (n, tracks, bars, S, P)
 
 
-def _shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it, else as given."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
 def profile_experiment(path: Path, steps: int, quick: bool = False) -> dict[str, Any]:
     """Training-step and sampling tables of one experiment file (see the module doc).
 
@@ -154,7 +144,7 @@ def profile_experiment(path: Path, steps: int, quick: bool = False) -> dict[str,
     sample(warm=True)
     sampling = operator_table(sample, 1)
     return {
-        "experiment": _shown(path),
+        "experiment": repo_relative(path),
         "family": cfg.family,
         "spec": spec.name,
         "precision": precision,

@@ -7,7 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
-from ..bench.common import machine_info
+from ..bench.common import machine_info, repo_relative
 
 HELP = (
     "measure speed and memory (data, metrics, gan, diffusion, ddp or all) and print the "
@@ -120,7 +120,7 @@ def _profile(args: argparse.Namespace, report: dict) -> int:
     experiments = args.experiment or [EXPERIMENTS / name for name in PROFILED]
     steps = 3 if args.steps is None else args.steps
     command = ["pianoroll-gan bench profile"]
-    command += [f"--experiment {_shown(path)}" for path in experiments]
+    command += [f"--experiment {repo_relative(path)}" for path in experiments]
     command += [f"--steps {steps}"]
     command += [f"--threads {args.threads}"] if args.threads else []
     command += ["--quick"] if args.quick else []
@@ -130,14 +130,6 @@ def _profile(args: argparse.Namespace, report: dict) -> int:
     if args.json is not None:
         _write_json(args.json, report)
     return 0
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it (a header readable elsewhere)."""
-    try:
-        return str(Path(path).resolve().relative_to(EXPERIMENTS.parent))
-    except ValueError:
-        return str(path)
 
 
 def _write_json(path: Path, report: dict) -> None:

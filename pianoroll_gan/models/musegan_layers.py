@@ -195,7 +195,9 @@ class AxisConv(nn.Module):
                 # slices and a cat have a far cheaper backward than Tensor.unfold's.
                 n_out = (x.shape[a] - k) // s + 1
                 need = (n_out + 1) * s
-                x = nn.functional.pad(x, (0, 0, 0, max(need - x.shape[a], 0)))[..., :need, :]
+                if need > x.shape[a]:  # the last window's unused tail
+                    x = nn.functional.pad(x, (0, 0, 0, need - x.shape[a]))
+                x = x[..., :need, :]
                 patches = x.reshape(*x.shape[:a], n_out + 1, s, self.c_in)
                 x = torch.cat([patches[..., :-1, :, :], patches[..., 1:, : k - s, :]], dim=-2)
             y = self._product(x.reshape(*x.shape[:-2], -1))

@@ -62,10 +62,10 @@ def test_profile_writes_operator_tables(name, tmp_path, capsys):
 
 
 def test_profile_header_names_repository_files_relative_to_it():
-    from pianoroll_gan.commands.bench import _shown
+    from pianoroll_gan.bench.common import repo_relative
 
-    assert _shown(EXPERIMENTS / "debug_gan.toml") == "experiments/debug_gan.toml"
-    assert _shown(Path("/elsewhere/x.toml")) == "/elsewhere/x.toml"
+    assert repo_relative(EXPERIMENTS / "debug_gan.toml") == "experiments/debug_gan.toml"
+    assert repo_relative(Path("/elsewhere/x.toml")) == "/elsewhere/x.toml"
 
 
 @pytest.mark.parametrize(
