@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+from .common import REPO
+
+EXPERIMENTS = REPO / "experiments"
 RECIPES = ("musegan_chorales", "diffusion_chorales")
 LAYOUTS = ((1, 1), (2, 1), (1, 2))  # (processes, threads per process)
 

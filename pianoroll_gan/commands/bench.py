@@ -7,7 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
-from ..bench.common import machine_info, repo_relative
+from ..bench.common import REPO, machine_info, repo_relative
 
 HELP = (
     "measure speed and memory (data, metrics, gan, diffusion, ddp or all) and print the "
@@ -15,7 +15,7 @@ HELP = (
 )
 PARTS = ("data", "metrics", "gan", "diffusion", "ddp")
 FLOP_PARTS = ("gan", "diffusion")  # parts that read their FLOP/s against the matmul peaks
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = REPO / "experiments"
 PROFILED = ("musegan_chorales.toml", "diffusion_chorales.toml")  # `bench profile` default
 
 
