@@ -136,10 +136,7 @@ class GANSolver(Solver):
             scores = D(torch.cat(batch)).float()  # (k * N, n_scores): one forward, see class doc
             s_real, s_fake = scores[:n], scores[n : 2 * n]
             loss = d_loss(g.loss, s_real, s_fake)
-            scale = self.scaler.get_scale() if self.scaler is not None else 1.0
-            gp = (
-                gradient_penalty(scores[2 * n :], x_hat, g.gp_weight, scale) if use_gp else loss * 0
-            )
+            gp = gradient_penalty(scores[2 * n :], x_hat, g.gp_weight) if use_gp else loss * 0
         norm = self.optimize(loss + gp, self.optimizers["D"], self.unwrap(D).parameters())
         return {
             "loss/D": float((loss + gp).detach()),

@@ -20,7 +20,8 @@ class TrainConfig:
     batch_size: int = 64  # per process: with DDP the global batch is batch_size x world size
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present
-    # auto: fp16 on CUDA, fp32 on CPU; bf16-native: bf16 where the hardware has it, else fp32
+    # auto: bf16 on CUDA (fp16 with a gradient scaler before Ampere), fp32 on CPU;
+    # bf16-native: bf16 where the hardware has it natively, else fp32
     precision: Literal["auto", "fp32", "fp16", "bf16", "bf16-native"] = "auto"
     log_every: int = 50  # steps between scalar logs
     eval_every: int = 500  # steps between metric evaluations against the validation split

@@ -28,7 +28,8 @@ def cpu_has_native_bf16() -> bool:
 def setup_precision(solver: Solver, precision: str) -> str:
     """Set ``solver.amp_dtype`` / ``solver.scaler`` from ``train.precision``; return the mode.
 
-    ``auto`` is fp16 autocast with a gradient scaler on CUDA and full precision on CPU.
+    ``auto`` is bf16 autocast on a CUDA device that supports it (Ampere and newer), fp16
+    autocast with a gradient scaler on older GPUs, and full precision on CPU.
     ``bf16`` autocasts without a scaler (bf16 has fp32's exponent range) and works on any
     CPU, but without native support it is emulated and far slower (a warning says so).
     ``bf16-native`` is bf16 where the hardware runs it natively (CUDA, or a CPU passing
@@ -37,7 +38,7 @@ def setup_precision(solver: Solver, precision: str) -> str:
     cuda = solver.device.type == "cuda"
     native_bf16 = (cuda and torch.cuda.is_bf16_supported()) or (not cuda and cpu_has_native_bf16())
     if precision == "auto":
-        precision = "fp16" if cuda else "fp32"
+        precision = ("bf16" if native_bf16 else "fp16") if cuda else "fp32"
     elif precision == "bf16-native":
         precision = "bf16" if native_bf16 else "fp32"
     elif precision == "bf16" and not native_bf16:

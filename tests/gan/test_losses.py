@@ -22,8 +22,6 @@ def test_gradient_penalty_of_a_linear_critic_is_exact():
     x_hat = torch.tensor([[1.0, 0.0], [0.0, 3.0]], requires_grad=True)
     gp = gradient_penalty((x_hat**2).sum(1, keepdim=True) / 2, x_hat, weight=1.0)
     assert gp.item() == pytest.approx(2.0)
-    scaled = gradient_penalty((x_hat**2).sum(1, keepdim=True) / 2, x_hat, 1.0, scale=1024.0)
-    assert scaled.item() == pytest.approx(2.0)  # fp16 loss scaling leaves the value
     gp.backward()  # the penalty is differentiable (double backward)
     assert x_hat.grad is not None
 
