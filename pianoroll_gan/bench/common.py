@@ -157,9 +157,16 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
+    from ..train.precision import cpu_has_native_bf16
+
     return {
         "cpu": cpu,
         "vector_extensions": vector_extensions(flags),
+        # What torch runs, which can be less than the CPU has: ATEN_CPU_CAPABILITY=avx2 and
+        # ONEDNN_MAX_CPU_ISA=AVX2 make an AVX-512 CPU run AVX2-only code (docs/benchmarks.md).
+        "kernels": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "all"),
+        "native_bf16": cpu_has_native_bf16(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -127,3 +127,21 @@ def test_machine_line_names_the_vector_extensions():
     )
     assert vector_extensions({"sse2"}) == "none"
     assert isinstance(machine_info()["vector_extensions"], str)
+
+
+def test_machine_line_says_when_the_kernels_are_capped():
+    # A fresh interpreter: torch reads ATEN_CPU_CAPABILITY once, at import.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    code = (
+        "import json; from pianoroll_gan.bench.common import machine_info; "
+        "print(json.dumps(machine_info()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    info = json.loads(out.stdout)
+    assert info["kernels"] == "DEFAULT" and info["onednn_max_isa"] == "AVX2"
+    assert info["native_bf16"] is False  # oneDNN capped below AVX-512 BF16
