@@ -77,16 +77,16 @@ def gradient_penalty(
     The norm is taken per sample over all of its cells; with several critics (jamming) each
     critic's penalty is computed from its own score column and the penalties are summed.
 
-    Args:
-        scores: critic output ``(N, n_scores)`` at ``x_hat``, still attached to the graph.
-        x_hat: the interpolates ``(N, ...)`` with ``requires_grad=True``.
-        weight: penalty weight (10 in the paper).
-
     Under fp16 autocast the input gradient is taken of the unscaled scores: the penalty holds
     its norm near 1 (per cell about 1e-2 for a chorale phrase, far inside fp16's range), while
     multiplying by the gradient scaler's scale (65536 at the start) overflowed fp16 in the
     double backward and made the first critic loss NaN. The scaler still scales the total
     loss, so the penalty's own parameter gradients are protected as usual.
+
+    Args:
+        scores: critic output ``(N, n_scores)`` at ``x_hat``, still attached to the graph.
+        x_hat: the interpolates ``(N, ...)`` with ``requires_grad=True``.
+        weight: penalty weight (10 in the paper).
     """
     total = scores.new_zeros(())
     for k in range(scores.shape[1]):
