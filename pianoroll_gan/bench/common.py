@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ..train.precision import cpu_has_native_bf16
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -157,8 +159,6 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    from ..train.precision import cpu_has_native_bf16
-
     return {
         "cpu": cpu,
         "vector_extensions": vector_extensions(flags),

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from torch import nn
 
 from pianoroll_gan.experiment import ExperimentConfig, load_experiment
 from pianoroll_gan.spec import PianorollSpec
+from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.solver import Solver, sample_streams, stream_draw
 
 SPEC = PianorollSpec(
@@ -152,3 +154,31 @@ def tiny_cfg(tmp_path: Path, solver="NoisySolver", *extra: str) -> ExperimentCon
 def train_log(run_dir: Path) -> list[dict]:
     lines = (run_dir / "log.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
+
+
+def straight_and_resumed(
+    tmp_path: Path, overrides: list[str], dataset: RollDataset
+) -> tuple[Path, Path]:
+    """Train 4 steps straight (run ``full``) and 2 + 2 from the step-2 checkpoint (run
+    ``cut``) through the real trainer; ``overrides`` must set ``train.steps=4`` and
+    ``train.checkpoint_every=2``. Returns the two run folders."""
+    from pianoroll_gan.train.trainer import train
+
+    def run(name: str, *extra: str, resume: Path | None = None) -> Path:
+        cfg = load_experiment(None, [*overrides, *extra])
+        run_dir = None if resume else tmp_path / name
+        return train(cfg, run_dir=run_dir, resume=resume, dataset=dataset)
+
+    full = run("full")
+    cut = run("cut", "train.steps=2")
+    run("cut", resume=cut)
+    return full, cut
+
+
+def state_tensors(state: dict, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor of a nested state dict, keyed by its dotted path."""
+    for key, value in state.items():
+        if isinstance(value, dict):
+            yield from state_tensors(value, f"{prefix}{key}.")
+        elif isinstance(value, torch.Tensor):
+            yield f"{prefix}{key}", value

@@ -7,18 +7,17 @@ resumed run can be compared with a straight one step by step.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 from helpers.harmonize import DIFFUSION_TINY, GAN_TINY, SPEC
+from helpers.train import state_tensors, straight_and_resumed, train_log
 
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.train import checkpoint as ckpt
 from pianoroll_gan.train.data import RollDataset
 from pianoroll_gan.train.registry import build_solver
-from pianoroll_gan.train.trainer import setup_precision, train
+from pianoroll_gan.train.trainer import setup_precision
 
 DEVICE = "cuda"
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -60,37 +59,12 @@ def voices_roll(n: int = 12, seed: int = 0) -> np.ndarray:
     return roll.reshape(n, *SPEC.sample_shape)
 
 
-def log_lines(run):
-    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-
-
-def tensors(state, prefix=""):
-    for key, value in state.items():
-        if isinstance(value, dict):
-            yield from tensors(value, f"{prefix}{key}.")
-        elif isinstance(value, torch.Tensor):
-            yield f"{prefix}{key}", value
-
-
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_cuda_training_resumes(tmp_path, family, precision):
-    roll = voices_roll()
-
-    def run(name, *extra, resume=None):
-        overrides = [*COMMON, *FAMILIES[family], f"train.precision='{precision}'", *extra]
-        cfg = load_experiment(None, overrides)
-        return train(
-            cfg,
-            run_dir=None if resume else tmp_path / name,
-            resume=resume,
-            dataset=RollDataset(roll, SPEC),
-        )
-
-    full = run("full")
-    cut = run("cut", "train.steps=2")
-    run("cut", resume=cut)
-    full_log, cut_log = log_lines(full), log_lines(cut)
+    overrides = [*COMMON, *FAMILIES[family], f"train.precision='{precision}'"]
+    full, cut = straight_and_resumed(tmp_path, overrides, RollDataset(voices_roll(), SPEC))
+    full_log, cut_log = train_log(full), train_log(cut)
     assert [e["step"] for e in cut_log] == [1, 2, 3, 4]
     rtol, atol = TOLERANCE[precision]
     for a, b in zip(full_log, cut_log):
@@ -108,9 +82,9 @@ def test_cuda_training_resumes(tmp_path, family, precision):
     assert (a["scaler"] is not None) is (precision == "fp16")
     if precision == "fp16":
         assert a["scaler"]["scale"] == b["scaler"]["scale"]
-    b_tensors = dict(tensors(b["solver"]))
+    b_tensors = dict(state_tensors(b["solver"]))
     checked = 0
-    for key, value in tensors(a["solver"]):
+    for key, value in state_tensors(a["solver"]):
         assert value.device.type == "cpu", key  # checkpoints load on machines without CUDA
         torch.testing.assert_close(b_tensors[key], value, rtol=rtol, atol=atol, msg=key)
         checked += 1

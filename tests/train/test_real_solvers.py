@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import EXPERIMENTS
+from helpers.train import state_tensors, straight_and_resumed, train_log
 
 from pianoroll_gan.experiment import load_experiment
 from pianoroll_gan.spec import get_spec
@@ -61,10 +62,6 @@ TINY = {
 }
 
 
-def log_lines(run):
-    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["gan", "diffusion"])
 def test_real_solver_resume_is_exact(tmp_path, family):
@@ -72,34 +69,15 @@ def test_real_solver_resume_is_exact(tmp_path, family):
     spec = get_spec("chorales").replace(n_bars=2, lowest_pitch=48, n_pitches=24)
     roll = np.random.default_rng(0).random((12, *spec.sample_shape)) < 0.05
 
-    def run(name, *extra, resume=None):
-        cfg = load_experiment(None, [*COMMON, *TINY[family], *extra])
-        return train(
-            cfg,
-            run_dir=None if resume else tmp_path / name,
-            resume=resume,
-            dataset=RollDataset(roll, spec),
-        )
-
-    full = run("full")
-    cut = run("cut", "train.steps=2")
-    run("cut", resume=cut)
-    full_log, cut_log = log_lines(full), log_lines(cut)
+    full, cut = straight_and_resumed(tmp_path, [*COMMON, *TINY[family]], RollDataset(roll, spec))
+    full_log, cut_log = train_log(full), train_log(cut)
     assert [e["step"] for e in cut_log] == [1, 2, 3, 4]
     assert cut_log == full_log
     a = ckpt.load_checkpoint(full / "checkpoints" / "step_00000004.pt")["solver"]
     b = ckpt.load_checkpoint(cut / "checkpoints" / "step_00000004.pt")["solver"]
-
-    def tensors(state, prefix=""):
-        for key, value in state.items():
-            if isinstance(value, dict):
-                yield from tensors(value, f"{prefix}{key}.")
-            elif isinstance(value, torch.Tensor):
-                yield f"{prefix}{key}", value
-
-    b_tensors = dict(tensors(b))
+    b_tensors = dict(state_tensors(b))
     checked = 0
-    for key, value in tensors(a):
+    for key, value in state_tensors(a):
         assert torch.equal(value, b_tensors[key]), key
         checked += 1
     assert checked > 10
@@ -142,7 +120,7 @@ def test_debug_experiment_trains_samples_and_evaluates(tmp_path, name):
     path = EXPERIMENTS / f"{name}.toml"
     cfg = load_experiment(path, ["train.device='cpu'"])
     run = train(cfg, run_dir=tmp_path / name)
-    steps = [line["step"] for line in log_lines(run) if "train" in line]
+    steps = [line["step"] for line in train_log(run) if "train" in line]
     assert steps == [1, 2, 3, 4]
     assert load_experiment(run / "config.toml").to_dict() == cfg.to_dict()
     final = json.loads((run / "samples" / "final" / "metrics.json").read_text())
