@@ -85,7 +85,7 @@ def _drop_removed(data: dict[str, Any], where: str) -> dict[str, Any]:
     if isinstance(streams, (list, tuple)) and "key" in streams:
         raise ConfigError(
             f"{where}: gan.d_streams: the critic's 'key' stream was removed; valid streams: "
-            "'chroma', 'onset'"
+            "'chroma', 'onset', 'intervals'"
         )
     return data
 

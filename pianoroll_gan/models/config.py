@@ -15,7 +15,7 @@ from typing import Literal
 __all__ = ["GANNetworkConfig", "UNetConfig", "Mode", "Stream", "Branch"]
 
 Mode = Literal["jamming", "composer", "hybrid"]
-Stream = Literal["chroma", "onset"]
+Stream = Literal["chroma", "onset", "intervals"]
 Branch = Literal["pitch_time", "time_pitch"]
 
 
@@ -60,7 +60,9 @@ class GANNetworkConfig:
     d_paths: tuple[Branch, ...] = ("pitch_time", "time_pitch")
     d_private: int = 16
     d_channels: tuple[int, int] = (64, 128)  # shared convs
-    # Extra critic streams: "chroma" (pitch classes per beat), "onset" (onsets per step).
+    # Extra critic streams: "chroma" (pitch classes per beat), "onset" (onsets per step),
+    # "intervals" (interval classes between every pair of tracks per step; one critic only,
+    # not in jamming mode).
     d_streams: tuple[Stream, ...] = ("chroma", "onset")
     d_stream_channels: int = 32  # channels of each extra stream
     d_merge: int = 256  # width of the merge layer before the output
@@ -91,6 +93,11 @@ class GANNetworkConfig:
             )
         if len(set(self.d_streams)) != len(self.d_streams):
             raise ValueError(f"gan.d_streams has duplicates: {self.d_streams}")
+        if "intervals" in self.d_streams and self.mode == "jamming":
+            raise ValueError(
+                "gan.d_streams: the 'intervals' stream compares tracks, and a jamming critic "
+                "sees one track; use mode 'hybrid' or 'composer' or drop 'intervals'"
+            )
         if len(set(self.condition_tracks)) != len(self.condition_tracks):
             raise ValueError(f"gan.condition_tracks has duplicates: {self.condition_tracks}")
 

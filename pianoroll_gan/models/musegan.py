@@ -26,6 +26,7 @@ from .musegan_layers import (
     down_block,
     factorise,
     group_cat,
+    intervals_per_step,
     onset_per_step,
     up_block,
 )
@@ -276,11 +277,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """MuseGAN critic: per-track private convs, shared convs, chroma and onset streams.
+    """MuseGAN critic: per-track private convs, shared convs, chroma, onset, interval streams.
 
     Private: a pitch-then-time and a time-then-pitch branch per track (grouped convs), merged
     by a 1x1x1 conv; shared: down to ``(beats, 1)`` per bar; streams: pitch-class activity per
-    beat and onset strength per step, each reduced to ``(beats, 1)``; merge: a conv over the
+    beat, onset strength per step and (optionally) the interval classes between every pair of
+    tracks per step, each reduced to ``(beats, 1)``; merge: a conv over the
     beats and a final conv over the bars. LeakyReLU, no normalization (the gradient penalty
     needs per-sample gradients). In jamming mode every layer is per track and there is one
     score per track; each track's critic also sees the given tracks.
@@ -325,6 +327,13 @@ class Discriminator(nn.Module):
             self.streams["chroma"] = down_block(T * c_in, g * cs, 3, 12, groups=g)
         if "onset" in cfg.d_streams:
             self.streams["onset"] = down_block(T * c_in, g * cs, 2, spec.resolution, groups=g)
+        if "intervals" in cfg.d_streams:  # one critic (not jamming), checked by the config
+            if T < 2:
+                raise ValueError("gan.d_streams: the 'intervals' stream needs two or more tracks")
+            self.streams["intervals"] = nn.Sequential(
+                down_block(T * (T - 1) // 2, cs, 3, 12),  # interval classes -> 1
+                down_block(cs, cs, 2, spec.resolution),  # steps -> beats
+            )
         c_merge = c2 + cs * len(self.streams)
         self.merge = down_block(g * c_merge, g * cfg.d_merge, 2, f.beats, groups=g)
         self.out = AxisConv(g * cfg.d_merge, g, 1, B, groups=g)  # over the bars
@@ -353,5 +362,7 @@ class Discriminator(nn.Module):
             feats.append(self.streams["chroma"](chroma_per_beat(xin, self.spec)))
         if "onset" in self.streams:
             feats.append(self.streams["onset"](onset_per_step(xin)))
+        if "intervals" in self.streams:
+            feats.append(self.streams["intervals"](intervals_per_step(xin, self.spec)))
         h = self.merge(group_cat(feats, g))  # (N, bars, 1, 1, g * d_merge)
         return self.out(h).reshape(x.shape[0], g)

@@ -26,6 +26,7 @@ __all__ = [
     "down_block",
     "chroma_per_beat",
     "onset_per_step",
+    "intervals_per_step",
     "binary_neuron",
     "keep_top_k",
 ]
@@ -279,6 +280,35 @@ def onset_per_step(x: torch.Tensor) -> torch.Tensor:
     flat = x.reshape(n, b * s, p, c)
     onsets = nn.functional.relu(flat[:, 1:] - flat[:, :-1]).sum(dim=2)  # (N, b * s - 1, C)
     return nn.functional.pad(onsets, (0, 0, 1, 0)).reshape(n, b, s, 1, c)
+
+
+def intervals_per_step(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Interval classes sounding between every pair of tracks, per step.
+
+    For tracks ``i < j`` and interval class ``k``, the value at a step is
+    ``sum_c chroma_i[c] * chroma_j[(c + k) % 12]``: with {0, 1} rolls the number of note
+    pairs (one in ``i``, one in ``j``) whose pitch classes lie ``k`` semitones apart counted
+    upwards from ``i``; with probabilities its expectation. The joint sonority of the voices
+    (which intervals sound together) is what per-track chroma cannot show.
+
+    Args:
+        x: channels-last ``(N, bars, steps, pitches, tracks)``.
+        spec: gives the pitch of index 0.
+
+    Returns:
+        ``(N, bars, steps, 12, pairs)``, pairs in the order (0, 1), (0, 2), ..., (T-2, T-1).
+    """
+    n_tracks = x.shape[-1]
+    classes = (torch.arange(spec.n_pitches, device=x.device) + spec.lowest_pitch) % OCTAVE
+    to_class = nn.functional.one_hot(classes, OCTAVE).to(x.dtype)  # (pitches, 12)
+    chroma = torch.einsum("nbspt,pc->nbstc", x, to_class)  # (N, bars, steps, T, 12)
+    lower, upper = torch.triu_indices(n_tracks, n_tracks, 1, device=x.device)
+    # outer[..., pair, c, d] = chroma_i[c] * chroma_j[d]; then sum over (d - c) % 12 = k.
+    outer = chroma[:, :, :, lower].unsqueeze(-1) * chroma[:, :, :, upper].unsqueeze(-2)
+    c, d = torch.meshgrid(torch.arange(OCTAVE), torch.arange(OCTAVE), indexing="ij")
+    by_class = nn.functional.one_hot((d - c) % OCTAVE, OCTAVE).reshape(OCTAVE * OCTAVE, OCTAVE)
+    ic = outer.flatten(-2) @ by_class.to(device=x.device, dtype=x.dtype)  # (..., pairs, 12)
+    return ic.transpose(-1, -2)
 
 
 def keep_top_k(notes: torch.Tensor, probs: torch.Tensor, k: int | Literal["all"]) -> torch.Tensor:

@@ -14,6 +14,7 @@ from pianoroll_gan.models.musegan_layers import (
     binary_neuron,
     chroma_per_beat,
     factorise,
+    intervals_per_step,
     onset_per_step,
 )
 from pianoroll_gan.spec import get_spec
@@ -221,3 +222,42 @@ def test_chroma_and_onsets_hand_checked():
     assert chroma[1, 7] == 1 and chroma[1].sum() == 1
     onsets = onset_per_step(x)[0, 0, :6, 0, 0]
     assert onsets.tolist() == [0, 1, 0, 0, 1, 0]  # (step 0 undefined), E at 1, G at 4
+
+
+def test_intervals_hand_checked():
+    spec = get_spec("chorales")
+    x = torch.zeros(1, spec.n_bars, spec.steps_per_bar, spec.n_pitches, 4)
+    for track, pitch in enumerate([67, 64, 60, 48]):  # G4 E4 C4 C3: a C major triad
+        x[0, 0, 0, pitch - 28, track] = 1
+    x[0, 0, 1, 62 - 28, 2] = 1  # step 1: the tenor alone, D4
+    x[0, 0, 1, 66 - 28, 2] = 0.5  # and F#4 at half weight
+    iv = intervals_per_step(x, spec)
+    assert iv.shape == (1, spec.n_bars, spec.steps_per_bar, 12, 6)
+    # Pairs (S,A) (S,T) (S,B) (A,T) (A,B) (T,B); classes counted up from the first voice.
+    first = iv[0, 0, 0]
+    assert [first[:, k].nonzero().flatten().tolist() for k in range(6)] == [
+        [9], [5], [5], [8], [8], [0]
+    ]
+    assert first.sum().item() == 6
+    assert iv[0, 0, 1].sum().item() == 0  # one voice sounding: no pairs
+    x[0, 0, 1, 50 - 28, 3] = 1  # bass D3 under the tenor's D4 and half F#4
+    tb = intervals_per_step(x, spec)[0, 0, 1, :, 5]
+    assert tb.tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0.5, 0, 0, 0]  # from T up to B: F# to D is 8
+    tb_up = intervals_per_step(x.flip(-1), spec)[0, 0, 1, :, 0]  # from B up to T
+    assert tb_up[0] == 1 and tb_up[4] == 0.5 and tb_up.sum() == 1.5
+
+
+def test_intervals_stream_changes_scores_and_is_checked():
+    torch.manual_seed(0)
+    spec = get_spec("chorales")
+    D = Discriminator(spec, tiny(d_streams=("chroma", "onset", "intervals")))
+    assert "intervals" in D.streams
+    x = torch.rand(2, *spec.sample_shape, requires_grad=True)
+    scores = D(x)
+    assert scores.shape == (2, 1)
+    # The gradient penalty's double backward runs through the stream.
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    grad.square().sum().backward()
+    assert D.streams["intervals"][0][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="jamming critic sees one track"):
+        tiny(mode="jamming", d_streams=("intervals",))
