@@ -303,12 +303,12 @@ def intervals_per_step(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
     to_class = nn.functional.one_hot(classes, OCTAVE).to(x.dtype)  # (pitches, 12)
     chroma = torch.einsum("nbspt,pc->nbstc", x, to_class)  # (N, bars, steps, T, 12)
     lower, upper = torch.triu_indices(n_tracks, n_tracks, 1, device=x.device)
-    # outer[..., pair, c, d] = chroma_i[c] * chroma_j[d]; then sum over (d - c) % 12 = k.
-    outer = chroma[:, :, :, lower].unsqueeze(-1) * chroma[:, :, :, upper].unsqueeze(-2)
-    c, d = torch.meshgrid(torch.arange(OCTAVE), torch.arange(OCTAVE), indexing="ij")
-    by_class = nn.functional.one_hot((d - c) % OCTAVE, OCTAVE).reshape(OCTAVE * OCTAVE, OCTAVE)
-    ic = outer.flatten(-2) @ by_class.to(device=x.device, dtype=x.dtype)  # (..., pairs, 12)
-    return ic.transpose(-1, -2)
+    # A circular cross-correlation over the 12 classes, as a product of spectra: about half
+    # the time of summing the 144 class pairs, the gradient penalty's double backward included.
+    low_precision = chroma.dtype in (torch.float16, torch.bfloat16)
+    spectra = torch.fft.rfft(chroma.float() if low_precision else chroma, dim=-1)
+    ic = torch.fft.irfft(spectra[:, :, :, lower].conj() * spectra[:, :, :, upper], n=OCTAVE)
+    return ic.to(x.dtype).transpose(-1, -2)  # (N, bars, steps, 12, pairs)
 
 
 def keep_top_k(notes: torch.Tensor, probs: torch.Tensor, k: int | Literal["all"]) -> torch.Tensor:
