@@ -24,6 +24,7 @@ __all__ = [
     "BatchNormLast",
     "up_block",
     "down_block",
+    "chroma_per_step",
     "chroma_per_beat",
     "onset_per_step",
     "intervals_per_step",
@@ -248,22 +249,32 @@ def down_block(
     )
 
 
-def chroma_per_beat(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
-    """Pitch-class activity per beat.
+def chroma_per_step(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Pitch-class activity per step.
 
     Args:
         x: channels-last ``(N, bars, steps, pitches, C)``.
-        spec: gives the beat length and the pitch of index 0.
+        spec: gives the pitch of index 0.
 
     Returns:
-        ``(N, bars, beats, 12, C)``, pitch class 0 = C, summed over octaves and the beat.
+        ``(N, bars, steps, 12, C)``, pitch class 0 = C, summed over octaves.
     """
     low = spec.lowest_pitch % OCTAVE  # pad below so that bin 0 is a C
     high = -(spec.n_pitches + low) % OCTAVE
     x = nn.functional.pad(x, (0, 0, low, high))
     n, b, s, p, c = x.shape
-    x = x.reshape(n, b, spec.beats_per_bar, spec.resolution, p // OCTAVE, OCTAVE, c)
-    return x.sum(dim=(3, 4))
+    return x.reshape(n, b, s, p // OCTAVE, OCTAVE, c).sum(dim=3)
+
+
+def chroma_per_beat(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
+    """Pitch-class activity per beat: :func:`chroma_per_step` summed over each beat.
+
+    Returns:
+        ``(N, bars, beats, 12, C)``.
+    """
+    chroma = chroma_per_step(x, spec)
+    n, b, s, k, c = chroma.shape
+    return chroma.reshape(n, b, spec.beats_per_bar, spec.resolution, k, c).sum(dim=3)
 
 
 def onset_per_step(x: torch.Tensor) -> torch.Tensor:
@@ -299,9 +310,7 @@ def intervals_per_step(x: torch.Tensor, spec: PianorollSpec) -> torch.Tensor:
         ``(N, bars, steps, 12, pairs)``, pairs in the order (0, 1), (0, 2), ..., (T-2, T-1).
     """
     n_tracks = x.shape[-1]
-    classes = (torch.arange(spec.n_pitches, device=x.device) + spec.lowest_pitch) % OCTAVE
-    to_class = nn.functional.one_hot(classes, OCTAVE).to(x.dtype)  # (pitches, 12)
-    chroma = torch.einsum("nbspt,pc->nbstc", x, to_class)  # (N, bars, steps, T, 12)
+    chroma = chroma_per_step(x, spec).transpose(-1, -2)  # (N, bars, steps, T, 12)
     lower, upper = torch.triu_indices(n_tracks, n_tracks, 1, device=x.device)
     # A circular cross-correlation over the 12 classes, as a product of spectra: about half
     # the time of summing the 144 class pairs, the gradient penalty's double backward included.
