@@ -6,6 +6,7 @@ Uses the tiny solvers of ``helpers.train``. The GAN family's own DDP test lives 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -71,6 +72,10 @@ def torchrun(tmp_path: Path, out: Path, solver: str, steps: int, resume: bool = 
     if result.returncode != 0 and "terminate called" in result.stderr + result.stdout:
         # An intermittent abort of a gloo rank inside libtorch (std::terminate, no Python
         # error), seen about once in five launches with torch 2.13 on a 2-core CPU: once more.
+        # A fresh run starts over in an empty folder (the aborted launch may have claimed it);
+        # a resume picks up from the checkpoints, which are written atomically.
+        if not resume:
+            shutil.rmtree(out / "run", ignore_errors=True)
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
