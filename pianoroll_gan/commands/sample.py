@@ -154,6 +154,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument("--steps", type=_steps, help="diffusion: sampler steps (>= 1) or 'all'")
     opts.add_argument("--eta", type=float, help="diffusion: DDIM eta")
     opts.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance scale")
+    opts.add_argument(
+        "--note-bias",
+        type=float,
+        help="diffusion: logits added to each cell's note probability in every denoising step "
+        "(default: the config's diffusion.note_bias; 0 = the model as is)",
+    )
     chords = opts.add_mutually_exclusive_group()
     chords.add_argument("--chords", help='diffusion: chord progression, e.g. "C G Am F"')
     chords.add_argument("--chords-file", type=Path, help="diffusion: text file with the chords")
@@ -191,6 +197,7 @@ OPTION_KEYS = (
     "steps",
     "eta",
     "guidance",
+    "note_bias",
     "chords",
     "inpaint",
     "bars",
@@ -212,13 +219,15 @@ OPTION_FIELDS = {
     "steps": ("diffusion", "sample_steps"),
     "eta": ("diffusion", "eta"),
     "guidance": ("diffusion", "guidance"),
+    "note_bias": ("diffusion", "note_bias"),
     "resample": ("diffusion", "resample"),
 }
 FAMILY_OPTIONS = {
     "gan": SHARED_OPTIONS,
     "diffusion": (
         *SHARED_OPTIONS,
-        *("sampler", "steps", "eta", "guidance", "chords", "inpaint", "bars", "tracks"),
+        *("sampler", "steps", "eta", "guidance", "note_bias", "chords", "inpaint", "bars"),
+        "tracks",
         *("resample", "long_bars"),
     ),
 }

@@ -67,6 +67,10 @@ class DiffusionConfig(VoiceDecodingConfig):
     sample_steps: int | Literal["all"] = "all"  # sampler steps, or "all" timesteps
     eta: float = 0.0  # DDIM noise (0 = deterministic)
     guidance: float = 1.0  # classifier-free guidance scale s (1 = conditional model as is)
+    # Logits added to each cell's note probability in every step's prediction of x0 while
+    # sampling (0 = the model as is): the denoiser's mean shrinks a cell whose note is
+    # uncertain toward silence, the background of most cells; see GaussianDiffusion.sample.
+    note_bias: float = 0.0
     resample: int = 1  # RePaint resampling rounds per step when inpainting (1 = none)
     threshold: float = 0.5  # decoding threshold on onset / sustain channels
     # Decoding: "threshold" keeps each cell whose onset or sustain clears `threshold`
@@ -100,6 +104,8 @@ class DiffusionConfig(VoiceDecodingConfig):
         check_voice_decoding(self, "diffusion")
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"diffusion.eta must lie in [0, 1] (DDIM noise), got {self.eta}")
+        if not -float("inf") < self.note_bias < float("inf"):
+            raise ValueError(f"diffusion.note_bias must be a finite value, got {self.note_bias}")
         if not 0.0 <= self.guidance < float("inf"):
             raise ValueError(f"diffusion.guidance must be a finite value >= 0, got {self.guidance}")
         if self.min_snr_gamma != "off" and self.min_snr_gamma <= 0:

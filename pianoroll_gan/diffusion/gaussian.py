@@ -79,6 +79,15 @@ def timestep_sequence(timesteps: int, steps: int | Literal["all"]) -> list[int]:
     return [int(t) for t in seq[::-1]]
 
 
+def bias_notes(x0: torch.Tensor, bias: float) -> torch.Tensor:
+    """Add ``bias`` logits to each cell's note probability: ``x0`` in [-1, 1] is read as
+    ``p = (x0 + 1) / 2`` (clipped to [0, 1]) and becomes ``2 p' - 1`` with ``p' = w p / (w p +
+    1 - p)``, ``w = exp(bias)``; cells at exactly 0 or 1 stay where they are."""
+    w = math.exp(bias)
+    p = ((x0 + 1.0) * 0.5).clamp(0.0, 1.0)
+    return 2.0 * (w * p / (1.0 + (w - 1.0) * p)) - 1.0
+
+
 class GaussianDiffusion:
     """Forward process, training loss and samplers for one schedule.
 
@@ -222,13 +231,17 @@ class GaussianDiffusion:
 
     # Reverse process --------------------------------------------------------------------
     def _predict(
-        self, model_fn: ModelFn, x_t: torch.Tensor, t: int
+        self, model_fn: ModelFn, x_t: torch.Tensor, t: int, note_bias: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(eps, x0)`` at step ``t``; with clipping, eps is recomputed from the clipped x0."""
+        """``(eps, x0)`` at step ``t``; with clipping or a note bias, eps is recomputed from
+        the final x0 (:meth:`sample` defines the bias)."""
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
         eps, x0 = self.split_prediction(model_fn(x_t, t_batch).to(x_t.dtype), x_t, t_batch)
-        if self.clip_denoised:
-            x0 = x0.clamp(-1.0, 1.0)
+        if self.clip_denoised or note_bias:
+            if self.clip_denoised:
+                x0 = x0.clamp(-1.0, 1.0)
+            if note_bias:
+                x0 = bias_notes(x0, note_bias)
             ab = self.alpha_bar(t_batch, x_t)
             eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
         return eps, x0
@@ -335,6 +348,7 @@ class GaussianDiffusion:
         known: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         resample: int = 1,
+        note_bias: float = 0.0,
         device: torch.device | str = "cpu",
         progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
@@ -353,6 +367,13 @@ class GaussianDiffusion:
             known: ``(B, C, H, W)`` clean images in [-1, 1] whose ``mask`` region is kept.
             mask: bool, broadcastable to ``shape``; True where ``known`` is given.
             resample: RePaint rounds per step (1 = no resampling).
+            note_bias: logits ``b`` added to every cell's note probability in each step's
+                prediction of ``x0`` (:func:`bias_notes`; 0 = the model as is). Trained to a
+                squared error, the denoiser predicts each cell's posterior mean, which for an
+                uncertain note lies between the note and the silent background; ``b`` is the
+                log of the weight a loss would give note cells over silent ones to move that
+                optimum to the same place (the logit adjustment of Menon et al. 2021 for a
+                class that is rare in the data), here applied at sampling time.
             progress: called as ``progress(i, n)`` after each step.
 
         Returns:
@@ -396,7 +417,7 @@ class GaussianDiffusion:
             t_prev = seq[i + 1] if i + 1 < len(seq) else -1
             rounds = resample if (known is not None and t_prev >= 0) else 1
             for r in range(rounds):
-                eps, x0 = self._predict(model_fn, x, t)
+                eps, x0 = self._predict(model_fn, x, t, note_bias)
                 if sampler == "ddpm":
                     x_prev = self.ddpm_step(eps, x0, x, t, t_prev, randn())
                 elif sampler == "dpm++":

@@ -61,7 +61,7 @@ class DiffusionExperiment(SolverConfig, Protocol):
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
 SAMPLE_OPTIONS = (
-    "sampler", "steps", "eta", "guidance", "resample", "binarize", "threshold",
+    "sampler", "steps", "eta", "guidance", "note_bias", "resample", "binarize", "threshold",
     "penalty", "voice_penalty", "chord_prior", "parallel_prior", "crossing_prior",
     "range_prior", "voice_candidates", "emission", "key_draw",
 )  # fmt: skip
@@ -231,7 +231,8 @@ class DiffusionSolver(Solver):
                 a window (:class:`WindowPlan`).
             options: sampler and decoder settings, each defaulting to the config field of
                 the same name (:data:`SAMPLE_OPTIONS`): ``sampler``, ``steps`` (the config's
-                ``sample_steps``), ``eta``, ``guidance``, ``resample``, ``binarize``,
+                ``sample_steps``), ``eta``, ``guidance``, ``note_bias``, ``resample``,
+                ``binarize``,
                 ``threshold`` and, for ``binarize = "voices"``, ``penalty``,
                 ``chord_prior``, ``parallel_prior``, ``crossing_prior``, ``range_prior``,
                 ``voice_candidates``.
@@ -454,6 +455,7 @@ class DiffusionSolver(Solver):
             known=x_known,
             mask=mask,
             resample=opts.resample,
+            note_bias=opts.note_bias,
             device=self.device,
         )
         return from_model_range(x)

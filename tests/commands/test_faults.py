@@ -568,6 +568,7 @@ SAMPLER_ERRORS = [
     (["--steps", "0"], "--steps must be >= 1 or 'all', got 0"),
     (["--eta", "2"], "--eta must lie in [0, 1] (DDIM noise), got 2.0"),
     (["--guidance", "-1"], "--guidance must be a finite value >= 0, got -1.0"),
+    (["--note-bias", "inf"], "--note-bias must be a finite value, got inf"),
     (["--resample", "0"], "--resample must be >= 1, got 0"),
     (["--penalty", "-1"], "--penalty must be a finite value >= 0, got -1.0"),
     (["--chord-prior", "-1"], "--chord-prior must be a finite value >= 0, got -1.0"),

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pianoroll_gan.diffusion.gaussian import GaussianDiffusion, make_betas, timestep_sequence
+from pianoroll_gan.diffusion.gaussian import (
+    GaussianDiffusion,
+    bias_notes,
+    make_betas,
+    timestep_sequence,
+)
 
 torch.set_num_threads(1)
 
@@ -191,6 +196,34 @@ def test_x0_prediction_sampler_recovers_point_mass(sampler):
         lambda x_t, t: c.expand_as(x_t), (2, 2, 4, 4), generator=g, sampler=sampler, steps=20
     )
     torch.testing.assert_close(x, c.expand(2, -1, -1, -1), rtol=0, atol=1e-4)
+
+
+def test_bias_notes_adds_logits_to_the_note_probability():
+    # x0 = 0 is p = 1/2; + log 3 logits: odds 3, p' = 3/4, x0' = 1/2. x0 = -0.5 is p = 1/4
+    # (odds 1/3): odds 1, p' = 1/2, x0' = 0. Silence and certain notes stay where they are.
+    x0 = torch.tensor([-1.0, -0.5, 0.0, 1.0, 1.5])
+    out = bias_notes(x0, math.log(3))
+    torch.testing.assert_close(out, torch.tensor([-1.0, 0.0, 0.5, 1.0, 1.0]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(bias_notes(out, -math.log(3))[:4], x0[:4], rtol=0, atol=1e-6)
+    assert torch.equal(bias_notes(x0[:4], 0.0), x0[:4])
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++"])
+def test_note_bias_moves_every_step_prediction(sampler):
+    # An x0-predictor that always says "probability 1/2" (x0 = 0): the last step returns the
+    # prediction, so the sample is the biased x0 exactly; no bias leaves it at 0.
+    diffusion = GaussianDiffusion(make_betas("cosine", 100), prediction="x0")
+    shape = (2, 1, 3, 3)
+
+    def run(bias):
+        g = torch.Generator().manual_seed(0)
+        model = lambda x_t, t: torch.zeros_like(x_t)  # noqa: E731
+        return diffusion.sample(
+            model, shape, generator=g, sampler=sampler, steps=10, note_bias=bias
+        )
+
+    torch.testing.assert_close(run(math.log(3)), torch.full(shape, 0.5), rtol=0, atol=1e-6)
+    torch.testing.assert_close(run(0.0), torch.zeros(shape), rtol=0, atol=1e-6)
 
 
 def random_model(x_t, t):

@@ -362,3 +362,15 @@ def test_voice_decoding_keeps_the_given_voice():
     )
     assert np.array_equal(out[:, 0], np.repeat(melody[:, 0], 3, axis=0))
     assert out.sum(-1).max() <= 1
+
+
+def test_note_bias_option_reaches_the_sampler():
+    solver = make_solver()
+    plain = solver.sample(3, seed=2, sampler="ddim", steps=5)
+    assert np.array_equal(solver.sample(3, seed=2, sampler="ddim", steps=5, note_bias=0.0), plain)
+    # An untrained network predicts faint notes everywhere; 6 logits (odds x403) turn them on.
+    biased = solver.sample(3, seed=2, sampler="ddim", steps=5, note_bias=6.0)
+    assert biased.sum() > plain.sum()
+    assert solver.sampling_options(note_bias=0.25).note_bias == 0.25
+    with pytest.raises(ValueError, match="diffusion.note_bias must be a finite value"):
+        solver.sampling_options(note_bias=float("nan"))
