@@ -226,9 +226,8 @@ FAMILY_OPTIONS = {
     "gan": SHARED_OPTIONS,
     "diffusion": (
         *SHARED_OPTIONS,
-        *("sampler", "steps", "eta", "guidance", "note_bias", "chords", "inpaint", "bars"),
-        "tracks",
-        *("resample", "long_bars"),
+        *("sampler", "steps", "eta", "guidance", "chords", "inpaint", "bars", "tracks"),
+        *("resample", "long_bars", "note_bias"),
     ),
 }
 

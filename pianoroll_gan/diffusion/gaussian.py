@@ -237,11 +237,11 @@ class GaussianDiffusion:
         the final x0 (:meth:`sample` defines the bias)."""
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
         eps, x0 = self.split_prediction(model_fn(x_t, t_batch).to(x_t.dtype), x_t, t_batch)
+        if self.clip_denoised:
+            x0 = x0.clamp(-1.0, 1.0)
+        if note_bias:
+            x0 = bias_notes(x0, note_bias)
         if self.clip_denoised or note_bias:
-            if self.clip_denoised:
-                x0 = x0.clamp(-1.0, 1.0)
-            if note_bias:
-                x0 = bias_notes(x0, note_bias)
             ab = self.alpha_bar(t_batch, x_t)
             eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).sqrt()
         return eps, x0

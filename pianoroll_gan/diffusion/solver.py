@@ -232,8 +232,7 @@ class DiffusionSolver(Solver):
             options: sampler and decoder settings, each defaulting to the config field of
                 the same name (:data:`SAMPLE_OPTIONS`): ``sampler``, ``steps`` (the config's
                 ``sample_steps``), ``eta``, ``guidance``, ``note_bias``, ``resample``,
-                ``binarize``,
-                ``threshold`` and, for ``binarize = "voices"``, ``penalty``,
+                ``binarize``, ``threshold`` and, for ``binarize = "voices"``, ``penalty``,
                 ``chord_prior``, ``parallel_prior``, ``crossing_prior``, ``range_prior``,
                 ``voice_candidates``.
 
