@@ -74,12 +74,13 @@ JOINT_DECODING: dict[str, Any] = {
 # "voices"): a cell's probability is the larger of its onset and sustain channels. Sampled
 # with a note bias of 0.3 logits (diffusion.note_bias): without it the ODE follows the
 # denoiser's mean into silence where a voice's pitch is uncertain, and the inner voices rest
-# on a third of their steps. The alto and bass pay more per change of note, which keeps their
-# notes long under the chord prior (docs/ablations.md has the trials behind the weights).
+# on a third of their steps. Five candidate pitches per voice and step give the chord and
+# parallel priors room; the alto and bass pay more per change of note, which keeps their notes
+# long under the chord prior (docs/ablations.md has the trials behind the weights).
 DIFFUSION_DECODING: dict[str, Any] = {
     "sampler": "ddim", "note_bias": 0.3, "binarize": "voices",
-    "voice_penalty": (6.0, 10.0, 8.0, 11.0), "voice_candidates": 4, "chord_prior": 16.0,
-    "parallel_prior": 12.0, "crossing_prior": 4.0, "range_prior": 12.0,
+    "voice_penalty": (8.0, 12.0, 10.0, 14.0), "voice_candidates": 5, "chord_prior": 16.0,
+    "parallel_prior": 16.0, "crossing_prior": 4.0, "range_prior": 16.0,
 }  # fmt: skip
 
 SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
