@@ -107,7 +107,6 @@ def test_chorale_setting_covers_the_issue_models():
     assert entries["diffusion fp32"].variants == diffusion[1:]  # DDPM left out: 1,000 steps
 
 
-
 def test_diffusion_decoding_is_a_valid_setting_of_the_recipe():
     """Every option of the decoded diffusion row is a sampling option the recipe's config
     accepts (names and ranges), and it samples with the note bias it is documented with."""
@@ -123,6 +122,7 @@ def test_diffusion_decoding_is_a_valid_setting_of_the_recipe():
     assert len(opts.voice_penalty) == 4 and opts.voice_candidates == 5
     with pytest.raises(ValueError, match="voice_candidates"):
         dataclasses.replace(cfg, **{**DIFFUSION_DECODING, "voice_candidates": 0})
+
 
 def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides: str) -> Path:
     """A fake run folder: the resolved config of ``overrides``, a checkpoint at ``steps``."""
