@@ -101,11 +101,12 @@ def export_model(
     checkpoint: str | Path = "best",
     overrides: Sequence[str] = (),
 ) -> Path:
-    """Write the model file of a run folder's checkpoint.
+    """Write the model file of a run folder's checkpoint, or rewrite a model file's settings.
 
     Args:
-        run_dir: a run folder written by ``train``.
-        path: the model file to write (``.pt``).
+        run_dir: a run folder written by ``train``, or a model file (whose weights are kept
+            and whose config gets ``overrides``; ``checkpoint`` is then not used).
+        path: the model file to write (``.pt``; it may be ``run_dir`` itself).
         checkpoint: ``"best"``, ``"last"`` or a checkpoint file of the run.
         overrides: ``section.key=value`` applied to the run's config, for settings that do
             not change the weights (e.g. the sampler and decoder defaults the model file
@@ -113,12 +114,17 @@ def export_model(
 
     Returns:
         ``path``.
+
+    Raises:
+        ValueError: an override that changes the networks, so the weights no longer fit.
     """
     from ..experiment import load_experiment
     from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
     from ..train.run import load_run, run_spec
 
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return _rewrite_model_file(run_dir, Path(path), overrides)
     if not (run_dir / "config.toml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: config.toml is missing")
     cfg = load_experiment(run_dir / "config.toml", list(overrides))
@@ -139,6 +145,34 @@ def export_model(
         "version": __version__,
     }
     return atomic_save(model, path)
+
+
+def _rewrite_model_file(source: Path, path: Path, overrides: Sequence[str]) -> Path:
+    """A model file's weights with its config under ``overrides``, written to ``path``
+    (checked by building the networks and loading the weights before writing)."""
+    from ..config import merge, parse_overrides
+    from ..experiment import experiment_from_dict
+    from ..train.checkpoint import atomic_save, load_checkpoint
+    from ..train.registry import build_solver
+
+    state = load_checkpoint(source, map_location="cpu")
+    if state.get("format") != FORMAT or "config" not in state:
+        raise ValueError(
+            f"{source}: not a model file of format {FORMAT}; give a run folder or a model "
+            "file written by export_model"
+        )
+    data = merge(dict(state["config"]), parse_overrides(list(overrides)))
+    cfg = experiment_from_dict(data, f"{source} with overrides {list(overrides)}")
+    spec = PianorollSpec.from_dict(state["spec"])
+    try:
+        build_solver(cfg, spec, "cpu").load_state_dict(state["solver"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ValueError(
+            f"{source}: the overrides {list(overrides)} change the networks, so the file's "
+            f"weights do not fit ({first}); override sampling and decoding settings only"
+        ) from None
+    return atomic_save({**state, "config": cfg.to_dict(), "version": __version__}, path)
 
 
 def ship_model(

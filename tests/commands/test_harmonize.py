@@ -170,6 +170,22 @@ def test_shipped_models_load_by_name_and_check_spec_and_format(runs, tmp_path, s
     assert "family 'diffusion' (expected 'gan')" in err and "\n" not in err
 
 
+def test_a_model_file_takes_new_decoder_settings_and_keeps_its_weights(runs, tmp_path):
+    first = models.export_model(runs["gan"], tmp_path / "m.pt", "last")
+    decoding = ("gan.voice_candidates=5", "gan.voice_penalty=[7.0, 8.0, 9.0, 9.0]")
+    models.export_model(first, tmp_path / "m.pt", overrides=decoding)  # in place
+    state = load_checkpoint(tmp_path / "m.pt")
+    assert state["config"]["gan"]["voice_candidates"] == 5
+    assert tuple(state["config"]["gan"]["voice_penalty"]) == (7.0, 8.0, 9.0, 9.0)
+    trained = load_model(runs["gan"], checkpoint="last").solver.nets["G"].state_dict()
+    rewritten = load_model(str(tmp_path / "m.pt")).solver.nets["G"].state_dict()
+    assert all(torch.equal(rewritten[k], v) for k, v in trained.items())
+    # A setting that changes the networks is refused, and the file is left as it was.
+    with pytest.raises(ValueError, match="change the networks, so the file's weights do not"):
+        models.export_model(tmp_path / "m.pt", tmp_path / "m.pt", overrides=["gan.latent_dim=24"])
+    assert load_checkpoint(tmp_path / "m.pt")["config"] == state["config"]
+
+
 def test_harmonize_experiment_conditions_on_the_soprano():
     cfg = load_experiment("experiments/musegan_chorales_harmonize.toml")
     base = load_experiment("experiments/musegan_chorales.toml")
