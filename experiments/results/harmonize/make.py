@@ -1,4 +1,4 @@
-"""Harmonize the sopranos of the chorale test split (4-bar phrases) and score the results.
+"""Harmonize the sopranos of a chorale split (4-bar phrases) and score the results.
 
 Run from the repository root after `pianoroll-gan prepare chorales`:
 
@@ -7,15 +7,22 @@ Run from the repository root after `pianoroll-gan prepare chorales`:
 Writes `results.md` and `results.json` beside this file: for each harmonizer (the shipped
 diffusion model inpainting alto, tenor and bass, the shipped GAN with its joint decoding, the
 same network with per-voice Viterbi lines, the rule-based baseline), the metric tables
-against the test split (Bach's own alto, tenor and bass) and the share of beats whose chord
+against the split (Bach's own alto, tenor and bass) and the share of beats whose chord
 label (root and quality) agrees with Bach's harmonization.
+
+Decoder trials run the same way on another split with some harmonizers and other sampling
+options, e.g. (the table prints; nothing is written without `--out`):
+
+    python experiments/results/harmonize/make.py data/prepared/chorales-07954e16 --split valid \
+        --only gan --gan voice_candidates=5 voice_penalty=7,8,9,9
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +31,15 @@ from pianoroll_gan.harmonize.models import load_model
 from pianoroll_gan.harmonize.voices import rule_based_rolls
 from pianoroll_gan.metrics import evaluate, render_markdown
 from pianoroll_gan.metrics.chords import chord_labels
+from pianoroll_gan.reproduce import BARS, judge
 
 HERE = Path(__file__).resolve().parent
+NAMES = {
+    "diffusion": "shipped diffusion, inpainted",
+    "gan": "shipped GAN, voices decoded",
+    "gan-lines": "shipped GAN, per-voice lines",
+    "rules": "rule-based baseline",
+}
 
 
 def agreement(roll: np.ndarray, bach: np.ndarray, spec) -> float:
@@ -36,47 +50,131 @@ def agreement(roll: np.ndarray, bach: np.ndarray, spec) -> float:
     return float(((r1 == r0) & (q1 == q0))[known].mean())
 
 
-def main(cache: str) -> None:
-    test, spec = load_split(cache, "test")
-    model = load_model("chorales-gan")
-    diffusion = load_model("chorales-diffusion")
-    rows, summary = [], {}
-    sets = {
-        "shipped diffusion, inpainted": diffusion.solver.sample(
-            len(test), seed=0, condition=test, inpaint="tracks",
-            tracks=list(spec.track_names[1:]),
-        ),  # fmt: skip
-        "shipped GAN, voices decoded": model.solver.sample(len(test), seed=0, condition=test),
-        "shipped GAN, per-voice lines": model.solver.sample(
-            len(test), seed=0, condition=test, binarize="viterbi"
-        ),
-        "rule-based baseline": rule_based_rolls(test[:, 0], spec),
-    }
-    for name, roll in sets.items():
-        assert np.array_equal(roll[:, 0], test[:, 0]), name  # the melody is kept exactly
-        res = evaluate(roll, spec, reference=test, qn_threshold=2, name=name,
-                       reference_name="test split (Bach)")  # fmt: skip
+def missed_targets(metrics: dict, bach: dict) -> list[str]:
+    """The voice-leading targets of the chorale models a harmonization misses: chords on at
+    least 75% of sonorities, all voices sounding within 10 points of Bach's, parallel fifths
+    at most 1.5 and octaves at most 1.0 per 100 changes, voice crossing at most 5%, each
+    voice's notes out of range at most Bach's + 2 points."""
+    missed = []
+    checks = [
+        ("chords", metrics["chords"]["all"] < 0.75),
+        ("all sound", metrics["all_sounding"]["all"] < bach["all_sounding"]["all"] - 0.10),
+        ("par. 5ths", metrics["parallel_fifths"]["all"] > 0.015),
+        ("par. 8ves", metrics["parallel_octaves"]["all"] > 0.010),
+        ("crossing", metrics["voice_crossing"]["all"] > 0.05),
+    ]
+    missed += [name for name, miss in checks if miss]
+    for voice, share in metrics["out_of_range"].items():
+        if share > bach["out_of_range"][voice] + 0.02:
+            missed.append(f"out of range {voice}")
+    return missed
+
+
+def options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` sampling options: numbers, and comma lists as tuples of floats."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not value:
+            raise SystemExit(f"option {pair!r}: write KEY=VALUE, e.g. voice_candidates=5")
+        if "," in value:
+            out[key] = tuple(float(v) for v in value.split(","))
+        else:
+            try:
+                out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def harmonize(name: str, split: np.ndarray, spec, gan: dict, diffusion: dict) -> np.ndarray:
+    if name == "rules":
+        return rule_based_rolls(split[:, 0], spec)
+    if name == "diffusion":
+        model = load_model("chorales-diffusion")
+        tracks = list(spec.track_names[1:])
+        return model.solver.sample(
+            len(split), seed=0, condition=split, inpaint="tracks", tracks=tracks, **diffusion
+        )
+    extra = {"binarize": "viterbi"} if name == "gan-lines" else {}
+    return load_model("chorales-gan").solver.sample(
+        len(split), seed=0, condition=split, **{**gan, **extra}
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cache", help="the prepared chorales, e.g. data/prepared/chorales-<hash>")
+    parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    parser.add_argument("--only", nargs="+", choices=list(NAMES), default=list(NAMES))
+    parser.add_argument("--gan", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="sampling options for the GAN rows")  # fmt: skip
+    parser.add_argument("--diffusion", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="sampling options for the diffusion row")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="folder for results.md and .json")
+    args = parser.parse_args()
+    default = args.split == "test" and args.only == list(NAMES) and not args.gan + args.diffusion
+    out = args.out or (HERE if default else None)
+    bach, spec = load_split(args.cache, args.split)
+    gan, diffusion = options(args.gan), options(args.diffusion)
+    rows, summary, verdicts = [], {}, []
+    own = evaluate(bach, spec, qn_threshold=2).metrics  # Bach's figures, for the targets
+    for key in args.only:
+        name = NAMES[key]
+        roll = harmonize(key, bach, spec, gan, diffusion)
+        assert np.array_equal(roll[:, 0], bach[:, 0]), name  # the melody is kept exactly
+        res = evaluate(roll, spec, reference=bach, qn_threshold=2, name=name,
+                       reference_name=f"{args.split} split (Bach)")  # fmt: skip
         rows.append((name, res))
         summary[name] = {
-            "chord_agreement": agreement(roll, test, spec),
+            "chord_agreement": agreement(roll, bach, spec),
             **json.loads(res.to_json()),
         }
+        judged = judge(res, BARS["chorales"])
+        failed = [f"{j.label} ({j.key}: {j.value:.2f})" for j in judged if j.status == "fail"]
+        passed = sum(j.status == "pass" for j in judged)
+        missed = ", ".join(missed_targets(res.metrics, own)) or "-"
+        verdicts.append(
+            f"| {name} | {passed} of {len(judged)} | {'; '.join(failed) or '-'} | {missed} |"
+        )
+    command = "python experiments/results/harmonize/make.py " + " ".join(
+        [args.cache]
+        + ([f"--split {args.split}"] if args.split != "test" else [])
+        + ([f"--only {' '.join(args.only)}"] if args.only != list(NAMES) else [])
+        + ([f"--gan {' '.join(args.gan)}"] if args.gan else [])
+        + ([f"--diffusion {' '.join(args.diffusion)}"] if args.diffusion else [])
+    )
     lines = [
-        "# Harmonizing the test split's sopranos",
+        "# Harmonizing the sopranos of the chorales' " + args.split + " split",
         "",
-        f"Made by `python experiments/results/harmonize/make.py {cache}`: the soprano of each of "
-        f"the {len(test)} four-bar phrases of the chorale test split is given, alto, tenor and "
-        "bass are generated (sampling seed 0) and compared with Bach's.",
+        f"Made by `{command}`: the soprano of each of the {len(bach)} four-bar phrases of the "
+        f"chorale {args.split} split is given, alto, tenor and bass are generated (sampling "
+        "seed 0) and compared with Bach's.",
         "",
         "| harmonizer | beats whose chord (root and quality) is Bach's |",
         "|---|---|",
         *[f"| {k} | {100 * v['chord_agreement']:.1f}% |" for k, v in summary.items()],
         "",
+        f"The chorale quality bar (`--bar chorales`) against the {args.split} split, and the "
+        "voice-leading targets missed (chords at least 75% of sonorities, all voices sounding "
+        "within 10 points of Bach's, parallel fifths at most 1.5 and octaves at most 1.0 per "
+        "100 changes, crossing at most 5%, notes out of each voice's range at most Bach's + "
+        "2 points):",
+        "",
+        "| harmonizer | checks passed | checks failed | targets missed |",
+        "|---|---|---|---|",
+        *verdicts,
+        "",
         render_markdown(rows),
     ]
-    (HERE / "results.md").write_text("\n".join(lines) + "\n")
-    (HERE / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
+    text = "\n".join(lines) + "\n"
+    if out is None:
+        print(text)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()
