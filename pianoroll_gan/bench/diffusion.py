@@ -15,8 +15,9 @@ Figures printed:
    their share of the ``torch.mm`` peak of the precision it ran in, measured in the same run;
 2. sampling time per sample of DDPM-1000 and DDIM-50 with the chorale config, and the wall
    time of 256 chorale samples by DPM-Solver++(2M) at 20 steps (Lu et al. 2022) against
-   the target of 20 s; the Polyffusion preset's best share of each precision's peak against
-   the target of 60%;
+   the target of 20 s, and of the joint voice decoder on 64 chorale samples with
+   ``reproduce``'s diffusion decoding; the Polyffusion preset's best share of each
+   precision's peak against the target of 60%;
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split
    (``PIANOROLL_GAN_BENCH_SAMPLES`` samples each, default 128; DDPM-1000 of the chorale
@@ -39,6 +40,7 @@ from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib, time_cal
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16
 TARGET_PEAK_SHARE = 0.6  # the preset's training step against the matmul peak of its precision
+DECODE_SAMPLES = 64  # chorale samples per voice-decoder timing
 FAST_SAMPLES, FAST_STEPS, FAST_TARGET_S = 256, 20, 20.0  # chorale samples by DPM-Solver++(2M)
 
 
@@ -151,7 +153,34 @@ def bench_sampling(cfg, n: int, quick: bool) -> dict:
     out["ddim_speedup"] = out["ddpm1000_s_per_sample"] / out["ddim50_s_per_sample"]
     print(f"DDIM-50 is {out['ddim_speedup']:.1f}x faster than DDPM-1000 (target >= 15x)")
     out["dpm"] = bench_fast_sampling(solver, 32 if quick else FAST_SAMPLES)
+    out["voice_decoding"] = bench_voice_decoding(8 if quick else DECODE_SAMPLES)
     return out
+
+
+def bench_voice_decoding(n: int) -> dict:
+    """Wall seconds of the joint voice decoder (``pianoroll_gan.decoding.decode_voices``) on
+    ``n`` chorale probability images with ``reproduce``'s diffusion decoding (five candidates
+    per voice, all four priors), scaled to ``DECODE_SAMPLES``. The images are random: the
+    decoder's work is the same for any probabilities of one shape."""
+    from ..decoding import VoicePriors, decode_voices
+    from ..diffusion.config import DiffusionConfig
+    from ..reproduce.pipeline import DIFFUSION_DECODING
+    from ..spec import get_spec
+
+    spec = get_spec("chorales")
+    options = {k: v for k, v in DIFFUSION_DECODING.items() if k not in ("sampler", "binarize")}
+    priors = VoicePriors.from_settings(DiffusionConfig(), options)
+    probs = torch.rand((n, *spec.sample_shape), generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    decode_voices(probs, spec, priors)
+    seconds = time.perf_counter() - start
+    scaled = seconds * DECODE_SAMPLES / n
+    note = f" ({n} timed, scaled)" if n != DECODE_SAMPLES else ""
+    print(f"decode voices ({priors.candidates} candidates per voice, chord, parallel, crossing "
+          f"and range priors): {scaled:.1f} s for {DECODE_SAMPLES} chorale samples{note}",
+          flush=True)  # fmt: skip
+    return {"samples": n, "seconds": seconds, f"seconds_per_{DECODE_SAMPLES}": scaled,
+            "candidates": priors.candidates}  # fmt: skip
 
 
 def bench_fast_sampling(solver, n: int) -> dict:

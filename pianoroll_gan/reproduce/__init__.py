@@ -20,7 +20,7 @@ they were started (``pianoroll-gan train FILE train.seed=S`` included).
 ``reproduce lpd5 --data PATH`` runs the paper's setting (three multitrack modes) on LPD-5.
 """
 
-from .bar import BARS, CHORALE_BAR, BarItem, Judgement, judge
+from .bar import BARS, CHORALE_BAR, CHORALE_TARGETS, TARGETS, BarItem, Judgement, judge
 from .pipeline import (
     SETTINGS,
     ModelEntry,
@@ -34,11 +34,13 @@ from .pipeline import (
 __all__ = [
     "BARS",
     "CHORALE_BAR",
+    "CHORALE_TARGETS",
     "BarItem",
     "Judgement",
     "ModelEntry",
     "ReproduceOptions",
     "SETTINGS",
+    "TARGETS",
     "find_run",
     "judge",
     "reproduce",

@@ -17,7 +17,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["BarItem", "Judgement", "CHORALE_BAR", "BARS", "judge", "count"]
+__all__ = [
+    "BarItem",
+    "Judgement",
+    "CHORALE_BAR",
+    "CHORALE_TARGETS",
+    "BARS",
+    "TARGETS",
+    "judge",
+    "count",
+]
 
 Scope = Literal["track", "pair", "all"]
 Rule = Literal["within", "within_relative", "at_least", "at_most"]
@@ -247,5 +256,65 @@ CHORALE_BAR: tuple[BarItem, ...] = (
     BarItem("chord sonorities % within 10 points", "chords", "all", "within", 10.0, scale=100),
 )
 
-#: The bar each setting is judged by (settings without one have no bar section).
-BARS: dict[str, tuple[BarItem, ...]] = {"chorales": CHORALE_BAR}
+# The harmony and voice-leading targets of the chorale models, stricter than the bar's own
+# voice-leading items and judged beside it: sonorities that are triads or seventh chords on
+# at least 75% of steps (Bach about 83%), all four voices sounding within 10 points of the
+# test split, at most 1.5 parallel fifths and 1.0 parallel octaves or unisons per 100 changes,
+# voice crossing on at most 5% of sonorities, each voice's notes out of its range at most
+# the test split's + 2 points (definitions: docs/metrics.md).
+CHORALE_TARGETS: tuple[BarItem, ...] = (
+    BarItem("chord sonorities % at least 75", "chords", "all", "at_least", 75.0, scale=100),
+    BarItem(
+        "all voices sounding % within 10 points",
+        "all_sounding",
+        "all",
+        "within",
+        10.0,
+        scale=100,
+    ),  # fmt: skip
+    BarItem(
+        "parallel fifths per 100 changes at most 1.5",
+        "parallel_fifths",
+        "all",
+        "at_most",
+        1.5,
+        factor=0.0,
+        scale=100,
+    ),  # fmt: skip
+    BarItem(
+        "parallel octaves per 100 changes at most 1.0",
+        "parallel_octaves",
+        "all",
+        "at_most",
+        1.0,
+        factor=0.0,
+        scale=100,
+    ),  # fmt: skip
+    BarItem(
+        "voice crossing % at most 5",
+        "voice_crossing",
+        "all",
+        "at_most",
+        5.0,
+        factor=0.0,
+        scale=100,
+    ),  # fmt: skip
+    BarItem(
+        "out-of-range notes % at most test + 2 points",
+        "out_of_range",
+        "track",
+        "at_most",
+        2.0,
+        factor=1.0,
+        scale=100,
+    ),  # fmt: skip
+)
+
+#: The bar each setting is judged by (settings without one have no bar section), and the
+#: bars ``evaluate --bar`` knows by name.
+BARS: dict[str, tuple[BarItem, ...]] = {
+    "chorales": CHORALE_BAR,
+    "chorales-targets": CHORALE_TARGETS,
+}
+#: The targets each setting is judged by beside its bar (a second section of the report).
+TARGETS: dict[str, tuple[BarItem, ...]] = {"chorales": CHORALE_TARGETS}

@@ -151,15 +151,25 @@ def judgement_table(judgements: list[Judgement]) -> str:
     return "\n".join(lines)
 
 
-def bar_section(rows: list[Row], items: tuple[BarItem, ...]) -> str:
-    """The quality bar against the test split: a summary per row and seed, then per row
-    every item and key with the test split's value, the limit and each seed's verdict."""
-    judged = [row for row in rows if any(run.bar is not None for run in row.runs)]
+def bar_section(
+    rows: list[Row],
+    items: tuple[BarItem, ...],
+    which: str = "bar",
+    title: str = "Quality bar (against the test split)",
+) -> str:
+    """The quality bar (``which="bar"``) or the targets (``"targets"``) against the test
+    split: a summary per row and seed, then per row every item and key with the test split's
+    value, the limit and each seed's verdict."""
+
+    def verdicts(run: Any) -> list[Any] | None:
+        return getattr(run, which)
+
+    judged = [row for row in rows if any(verdicts(run) is not None for run in row.runs)]
     if not judged:
         return ""
     seeds = sorted({s for row in judged for s in row.seeds})
     lines = [
-        "## Quality bar (against the test split)",
+        f"## {title}",
         "",
         f"{len(items)} items, each judged on every seed of every row; values on a limit "
         "pass; an item whose metric is not among the results is 'not measured', not passed.",
@@ -167,7 +177,7 @@ def bar_section(rows: list[Row], items: tuple[BarItem, ...]) -> str:
     ]
     summary = []
     for row in judged:
-        by_seed = {run.seed: run.bar or [] for run in row.runs}
+        by_seed = {run.seed: verdicts(run) or [] for run in row.runs}
         cells = []
         for s in seeds:
             if s not in by_seed:
@@ -182,13 +192,13 @@ def bar_section(rows: list[Row], items: tuple[BarItem, ...]) -> str:
     lines += [_table(["row"] + [f"seed {s}" for s in seeds], summary), ""]
     for row in judged:
         lines += [f"### {row.title}", ""]
-        runs = [run for run in row.runs if run.bar is not None]
+        runs = [run for run in row.runs if verdicts(run) is not None]
         body, notes = [], []
-        for i, j in enumerate(runs[0].bar or []):
+        for i, j in enumerate(verdicts(runs[0]) or []):
             reference = "-" if j.reference is None else f"{j.reference:.2f}"
             cells = [j.label, j.key or "-", reference, _limit(j)]
             for run in runs:
-                verdict = (run.bar or [])[i]
+                verdict = (verdicts(run) or [])[i]
                 if verdict.status == "not measured":
                     cells.append("not measured")
                 else:
@@ -210,9 +220,10 @@ def write_markdown(
     header: dict[str, Any],
     charts: Path,
     bar: tuple[BarItem, ...] | None = None,
+    targets: tuple[BarItem, ...] | None = None,
 ) -> None:
     """``results.md``: how it was made, where each seed's run came from, the tables (mean ±
-    std over seeds), the quality bar per seed, the figures."""
+    std over seeds), the quality bar and the targets per seed, the figures."""
     out = path.parent
     first = rows[0].runs[0].results
     short = _short_names(tuple(first.spec.track_names))
@@ -251,6 +262,9 @@ def write_markdown(
     lines += ["", metric_tables(rows, header["reference_label"]), ""]
     if bar is not None:
         lines += [bar_section(rows, bar), ""]
+    if targets is not None:
+        title = "Harmony and voice-leading targets (against the test split)"
+        lines += [bar_section(rows, targets, "targets", title), ""]
     lines += ["## Figures", "", f"![metric bar charts]({charts.relative_to(out).as_posix()})", ""]
     for row in rows:
         for run in row.runs:

@@ -461,7 +461,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
     from ..data.prepare import ensure_prepared, load_split
     from ..metrics import evaluate
     from ..train.run import git_commit, write_samples
-    from .bar import BARS, judge
+    from .bar import BARS, TARGETS, judge
     from .report import Row, SeedRun, write_report
 
     if setting not in SETTINGS:
@@ -500,6 +500,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
         qn_threshold = CHORALES_QN_THRESHOLD
     reference_label = "training data" if opts.reference == "train" else f"{opts.reference} split"
     bar = BARS.get(setting) if len(test_roll) else None
+    targets = TARGETS.get(setting) if len(test_roll) else None
     if BARS.get(setting) and bar is None:
         log.warning("the test split is empty: the quality bar is not judged")
     out = opts.out
@@ -525,7 +526,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
                 commit=str(info["commit"]),
                 train_seed=seed,
             )
-            judgements = None
+            judgements = verdicts = None
             if bar is not None:
                 against_test = results
                 if opts.reference != "test":
@@ -538,6 +539,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
                         reference_name="test split",
                     )
                 judgements = judge(against_test, bar)
+                verdicts = judge(against_test, targets) if targets else None
             grid = out / "figures" / f"samples_{_slug(label)}_seed{seed}.png"
             source = f"{Path(info['run_dir']).name} @ {str(info['commit'])[:8]}"
             titles = [f"{label}, seed {seed} ({source})"]
@@ -549,7 +551,9 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
                     given = ", ".join(cfg.gan.condition_tracks)
                     extra["condition"] = f"{given} from the test split"
                 rows[label] = Row(label, options, extra=extra)
-            rows[label].runs.append(SeedRun(seed, info, results, folder, grid, judgements))
+            rows[label].runs.append(
+                SeedRun(seed, info, results, folder, grid, judgements, verdicts)
+            )
             log.info("%s, seed %d: %d samples in %s", label, seed, len(roll), folder)
 
     header = {
@@ -571,7 +575,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
             (row.runs[0].results.qn_threshold for row in rows.values()), qn_threshold
         ),
     }
-    write_report(out, list(rows.values()), header, bar)
+    write_report(out, list(rows.values()), header, bar, targets)
     if opts.page_samples:
         write_listening_page(out, list(rows.values()), spec, header, opts)
     return out

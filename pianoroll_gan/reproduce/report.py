@@ -42,7 +42,8 @@ __all__ = [
 
 @dataclass
 class SeedRun:
-    """One training seed of a row: its run, its samples' results and the bar's verdicts."""
+    """One training seed of a row: its run, its samples' results and the verdicts of the bar
+    and of the targets judged beside it."""
 
     seed: int
     info: dict[str, Any]  # run folder, commit, trained steps, checkpoint, reused, experiment
@@ -50,6 +51,7 @@ class SeedRun:
     folder: Path  # the sample set's folder
     grid: Path  # its sample grid
     bar: list[Judgement] | None = None  # against the test split; None: no bar judged
+    targets: list[Judgement] | None = None  # the setting's targets (TARGETS), likewise
 
 
 @dataclass
@@ -167,14 +169,15 @@ def bar_cells(judgement: Judgement) -> list[Any]:
     return ["" if d.get(c) is None else d[c] for c in BAR_COLUMNS]
 
 
-def write_bar_csv(path: Path, rows: list[Row]) -> None:
-    """``bar.csv``: ``model,seed,item,metric,key,status,value,test,low,high,note``."""
+def write_bar_csv(path: Path, rows: list[Row], which: str = "bar") -> None:
+    """``bar.csv`` (``which="targets"``: ``targets.csv``):
+    ``model,seed,item,metric,key,status,value,test,low,high,note``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "seed", *BAR_COLUMNS])
     for row in rows:
         for run in row.runs:
-            for j in run.bar or []:
+            for j in getattr(run, which) or []:
                 writer.writerow([row.label, run.seed, *bar_cells(j)])
     path.write_text(buffer.getvalue())
 
@@ -184,9 +187,10 @@ def write_json(
     rows: list[Row],
     header: dict[str, Any],
     bar: tuple[BarItem, ...] | None = None,
+    targets: tuple[BarItem, ...] | None = None,
 ) -> None:
-    """Header, the reference row once, and per model each seed's source, metrics and bar
-    verdicts plus the mean and deviation over seeds."""
+    """Header, the reference row once, and per model each seed's source, metrics, bar and
+    target verdicts plus the mean and deviation over seeds."""
     reference = None
     test = None
     models = []
@@ -201,6 +205,9 @@ def write_json(
                 entry["bar"] = [j.to_dict() for j in run.bar]
                 entry["bar_counts"] = count(run.bar)
                 test = test or _bar_reference(run.bar)
+            if run.targets is not None:
+                entry["targets"] = [j.to_dict() for j in run.targets]
+                entry["targets_counts"] = count(run.targets)
             runs.append(entry)
         models.append({"label": row.label, "n_seeds": len(row.runs), "seeds": row.seeds,
                        "sample_options": row.options, **row.extra, "runs": runs,
@@ -209,6 +216,9 @@ def write_json(
     if bar is not None:
         payload["bar"] = {"against": "test split", "test_split": test,
                           "items": [asdict(item) for item in bar]}  # fmt: skip
+    if targets is not None:
+        payload["targets"] = {"against": "test split",
+                              "items": [asdict(item) for item in targets]}  # fmt: skip
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
@@ -295,18 +305,24 @@ def bar_charts(path: Path, rows: list[Row], reference_label: str) -> None:
 
 
 def write_report(
-    out: Path, rows: list[Row], header: dict[str, Any], bar: tuple[BarItem, ...] | None
+    out: Path,
+    rows: list[Row],
+    header: dict[str, Any],
+    bar: tuple[BarItem, ...] | None,
+    targets: tuple[BarItem, ...] | None = None,
 ) -> None:
     """Every report file: results.md, results.csv, summary.csv, results.json, bar.csv (with a
-    bar) and figures/metrics.png."""
+    bar), targets.csv (with targets) and figures/metrics.png."""
     from .markdown import write_markdown
 
     if not rows:
         raise ValueError("the report needs at least one model row")
     charts = out / "figures" / "metrics.png"
     bar_charts(charts, rows, header["reference_label"])
-    write_markdown(out / "results.md", rows, header, charts, bar)
+    write_markdown(out / "results.md", rows, header, charts, bar, targets)
     write_csv(out, rows, header["reference_label"])
-    write_json(out / "results.json", rows, header, bar)
+    write_json(out / "results.json", rows, header, bar, targets)
     if bar is not None:
         write_bar_csv(out / "bar.csv", rows)
+    if targets is not None:
+        write_bar_csv(out / "targets.csv", rows, "targets")

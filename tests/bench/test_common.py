@@ -151,3 +151,25 @@ def test_fast_sampling_scales_to_256_samples(monkeypatch, capsys):
     assert "20.0 s for 256 samples (32 timed, scaled); target <= 20 s (met)" in (
         capsys.readouterr().out
     )
+
+
+def test_voice_decoding_bench_decodes_with_reproduce_settings_and_scales(monkeypatch, capsys):
+    import pianoroll_gan.decoding as decoding
+
+    seen = []
+    real = decoding.decode_voices
+
+    def spy(probs, spec, priors, shift=None):
+        seen.append((tuple(probs.shape), priors))
+        return real(probs, spec, priors, shift)
+
+    monkeypatch.setattr(decoding, "decode_voices", spy)
+    clock = iter([3.0, 3.5])  # 0.5 s for 2 samples -> 16.0 s for 64
+    monkeypatch.setattr(bench_diffusion.time, "perf_counter", lambda: next(clock))
+    out = bench_diffusion.bench_voice_decoding(2)
+    ((shape, priors),) = seen
+    assert shape == (2, 4, 4, 16, 64)
+    assert (priors.candidates, priors.penalty, priors.chord, priors.parallel) == (
+        5, (8.0, 12.0, 10.0, 14.0), 16.0, 16.0)  # fmt: skip
+    assert out == {"samples": 2, "seconds": 0.5, "seconds_per_64": 16.0, "candidates": 5}
+    assert "16.0 s for 64 chorale samples (2 timed, scaled)" in capsys.readouterr().out

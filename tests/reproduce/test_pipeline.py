@@ -354,6 +354,14 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
     # An item without a value (e.g. no notes after two training steps) never passes.
     verdicts = [j for m in models for r in m["runs"] for j in r["bar"]]
     assert all(j["status"] != "pass" for j in verdicts if j["value"] is None)
+    # ... and so are the harmony and voice-leading targets, in their own section and file.
+    from pianoroll_gan.reproduce.bar import CHORALE_TARGETS
+
+    assert "## Harmony and voice-leading targets (against the test split)" in md
+    assert all(len(run["targets"]) == 9 for model in models for run in model["runs"])
+    with (out / "targets.csv").open() as f:
+        targets = list(csv.DictReader(f))
+    assert {r["item"] for r in targets} == {item.label for item in CHORALE_TARGETS}
     with (out / "bar.csv").open() as f:
         assert {(r["model"], r["seed"]) for r in csv.DictReader(f)} == {
             (label, str(s)) for label, model_seeds in zip(labels, seeds) for s in model_seeds

@@ -113,7 +113,7 @@ def _bar_results(changes=None):
         if value is None:
             model.pop(metric, None) if key is None else model[metric].pop(key)
         else:
-            (distribution if metric == "OA" else model)[metric][key] = value
+            (distribution if metric == "OA" else model).setdefault(metric, {})[key] = value
     return _results(model, test, distribution)
 
 
@@ -144,6 +144,44 @@ def test_chorale_bar_passes_on_each_limit_and_fails_just_beyond():
         assert failed == [where], where
     verdicts = judge(_bar_results({("UPC", "Alto"): float("nan")}), CHORALE_BAR)
     assert [j.status for j in verdicts if j.key == "Alto" and j.metric == "UPC"] == ["fail"]
+
+
+def test_chorale_targets_pass_on_each_limit_and_fail_just_beyond():
+    from pianoroll_gan.reproduce.bar import CHORALE_TARGETS, count, judge
+
+    tracks = ("Soprano", "Alto", "Tenor", "Bass")
+    base = {
+        ("chords", "all"): 0.75,
+        ("all_sounding", "all"): 0.767,
+        ("parallel_fifths", "all"): 0.015,
+        ("parallel_octaves", "all"): 0.010,
+        ("voice_crossing", "all"): 0.05,
+    } | {("out_of_range", t): 0.03 for t in tracks}
+    results = _bar_results(base)
+    results.reference["all_sounding"] = {"all": 0.867}  # Bach: 86.7% -> 76.7 to 96.7
+    verdicts = judge(results, CHORALE_TARGETS)
+    assert count(verdicts) == {"pass": 9, "fail": 0, "not measured": 0}
+    by = {(j.metric, j.key): j for j in verdicts}
+    assert (by[("all_sounding", "all")].low, by[("all_sounding", "all")].high) == pytest.approx(
+        (76.7, 96.7))  # fmt: skip
+    assert by[("chords", "all")].low == 75.0
+    # Fixed limits, whatever the test split's rate (0.3 fifths, 0.1 octaves per 100 there).
+    assert by[("parallel_fifths", "all")].high == pytest.approx(1.5)
+    assert by[("parallel_octaves", "all")].high == pytest.approx(1.0)
+    assert by[("voice_crossing", "all")].high == pytest.approx(5.0)
+    assert by[("out_of_range", "Bass")].high == pytest.approx(3.0)  # 1% + 2 points
+    beyond = {("chords", "all"): 0.749, ("all_sounding", "all"): 0.766,
+              ("parallel_fifths", "all"): 0.0151, ("parallel_octaves", "all"): 0.0101,
+              ("voice_crossing", "all"): 0.0501, ("out_of_range", "Alto"): 0.0301}  # fmt: skip
+    for where, value in beyond.items():
+        results = _bar_results(base | {where: value})
+        results.reference["all_sounding"] = {"all": 0.867}
+        failed = [(j.metric, j.key) for j in judge(results, CHORALE_TARGETS) if j.status == "fail"]
+        assert failed == [where], where
+    too_full = _bar_results(base | {("all_sounding", "all"): 0.968})
+    too_full.reference["all_sounding"] = {"all": 0.867}
+    assert [j.status for j in judge(too_full, CHORALE_TARGETS) if j.metric == "all_sounding"] \
+        == ["fail"]  # fmt: skip
 
 
 def test_bar_items_without_their_metric_are_not_measured():
