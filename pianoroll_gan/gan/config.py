@@ -27,6 +27,10 @@ class GANConfig(GANNetworkConfig, VoiceDecodingConfig):
     loss: Loss = "wgan-gp"
     gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP); 0 disables the penalty
     n_critic: int = 5  # discriminator updates per generator update
+    # Lazy regularization (Karras et al. 2020, Sec. 3.1): the gradient penalty on every
+    # gp_every-th critic update only (counted over the whole run), weighted gp_every x
+    # gp_weight there so its mean weight stays gp_weight. 1 = every update (Gulrajani et al.).
+    gp_every: int = 1
     # Real data of the n_critic D updates of one train step: "fresh" = a new batch for each
     # (as in the paper; the trainer then loads n_critic batches per step), "reuse" = the same
     # batch each time (fresh noise and interpolates; n_critic times less data loading).
@@ -60,7 +64,7 @@ class GANConfig(GANNetworkConfig, VoiceDecodingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the network's settings
-        for key in ("n_critic", "sample_batch"):
+        for key in ("n_critic", "gp_every", "sample_batch"):
             if getattr(self, key) < 1:
                 raise ValueError(f"gan.{key} must be >= 1, got {getattr(self, key)}")
         if self.gp_weight < 0 or self.lr <= 0:

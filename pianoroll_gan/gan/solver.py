@@ -119,7 +119,8 @@ class GANSolver(Solver):
         return torch.sigmoid(logits.float())
 
     # Training --------------------------------------------------------------------------
-    def _critic_step(self, x: torch.Tensor) -> dict[str, float]:
+    def _critic_step(self, x: torch.Tensor, update: int) -> dict[str, float]:
+        """One critic update; ``update`` counts the run's critic updates (lazy penalty)."""
         g, D = self.gcfg, self.nets["D"]
         G = self.unwrap(self.nets["G"])
         n = x.shape[0]
@@ -128,7 +129,7 @@ class GANSolver(Solver):
         with torch.no_grad(), self.autocast():
             fake = G(z, cond).float()
         batch = [x, fake]
-        use_gp = g.gp_weight > 0
+        use_gp = g.gp_weight > 0 and update % g.gp_every == 0
         if use_gp:
             x_hat = interpolates(x, fake).requires_grad_(True)
             batch.append(x_hat)
@@ -137,14 +138,18 @@ class GANSolver(Solver):
             s_real, s_fake = scores[:n], scores[n : 2 * n]
             loss = d_loss(g.loss, s_real, s_fake)
             gp = gradient_penalty(scores[2 * n :], x_hat, g.gp_weight) if use_gp else loss * 0
-        norm = self.optimize(loss + gp, self.optimizers["D"], self.unwrap(D).parameters())
-        return {
-            "loss/D": float((loss + gp).detach()),
-            "gp": float(gp.detach()),
+        norm = self.optimize(
+            loss + gp * g.gp_every, self.optimizers["D"], self.unwrap(D).parameters()
+        )
+        out = {
+            "loss/D": float((loss + gp * g.gp_every).detach()),
             "score/real": float(s_real.mean().detach()),
             "score/fake": float(s_fake.mean().detach()),
             "grad_norm/D": norm,
         }
+        if use_gp:  # the penalty at weight gp_weight, averaged over the updates that apply it
+            out["gp"] = float(gp.detach())
+        return out
 
     def _generator_step(self, x: torch.Tensor) -> dict[str, float]:
         G, D = self.nets["G"], self.unwrap(self.nets["D"])
@@ -191,8 +196,13 @@ class GANSolver(Solver):
             chunks = list(x.chunk(self.batches_per_step))
         else:
             chunks = [x] * g.n_critic
-        critic = [self._critic_step(chunk) for chunk in chunks]
-        out = {key: sum(c[key] for c in critic) / len(critic) for key in critic[0]}
+        first = step * g.n_critic  # the run's count of critic updates before this step
+        critic = [self._critic_step(chunk, first + i) for i, chunk in enumerate(chunks)]
+        out = {
+            key: sum(c[key] for c in critic if key in c) / sum(key in c for c in critic)
+            for key in dict.fromkeys(k for c in critic for k in c)
+        }
+        out.setdefault("gp", 0.0)  # no update of this step applied the penalty
         out.update(self._generator_step(chunks[-1]))
         if self.ema is not None:
             ema_update(self.ema, self.unwrap(self.nets["G"]), g.ema_decay, self.ema_updates)

@@ -63,6 +63,50 @@ def test_train_step_reports_and_updates_both_nets():
         solver.train_step(real_batch(n=5), 1)
 
 
+def test_lazy_penalty_on_every_kth_critic_update_at_k_times_the_weight(monkeypatch):
+    import pianoroll_gan.gan.solver as gan_solver
+
+    calls = []
+    real = gan_solver.gradient_penalty
+
+    def spy(scores, x_hat, weight):
+        calls.append(weight)
+        return real(scores, x_hat, weight)
+
+    monkeypatch.setattr(gan_solver, "gradient_penalty", spy)
+    # Two critic updates per step, the penalty on every third: updates 0 and 3 of steps 0-2.
+    solver = make_solver(gp_every=3, gp_weight=10.0)
+    seen = []
+    for step in range(3):
+        before = len(calls)
+        out = solver.train_step(real_batch(n=6), step)
+        seen.append((len(calls) - before, out["gp"]))
+    assert [n for n, _ in seen] == [1, 1, 0]
+    assert seen[2][1] == 0.0 and seen[0][1] > 0
+    assert calls == [10.0, 10.0]  # the penalty itself is taken at gp_weight ...
+    # ... and enters the critic's loss k times.
+    solver = make_solver(gp_every=3)
+    out = solver.train_step(real_batch(n=6), 0)
+    critic_loss = out["score/fake"] - out["score/real"]  # mean over both updates
+    assert out["loss/D"] == pytest.approx(critic_loss + 3 * out["gp"] / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="gp_every must be >= 1"):
+        make_solver(gp_every=0)
+
+
+def test_penalty_on_every_update_is_the_default_path():
+    x = real_batch(n=6)
+    a = make_solver()
+    torch.manual_seed(1)
+    out_a = a.train_step(x, 0)
+    b = make_solver(gp_every=1)
+    torch.manual_seed(1)
+    out_b = b.train_step(x, 0)
+    assert a.gcfg.gp_every == 1 and out_a["gp"] > 0
+    assert out_a == out_b
+    for p, q in zip(a.nets["D"].parameters(), b.nets["D"].parameters()):
+        assert torch.equal(p, q)
+
+
 @pytest.mark.parametrize("loss", ["nonsaturating", "hinge"])
 def test_other_losses_without_penalty(loss):
     solver = make_solver(loss=loss, gp_weight=0.0, critic_batches="reuse", mode="jamming")
