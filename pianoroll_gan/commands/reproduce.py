@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="like --reuse, but never train: stop, naming them, if runs are missing",
     )
     parser.add_argument(
+        "--reuse-samples",
+        action="store_true",
+        help="like --reuse, and take each sample set from the report folder (--out) when its "
+        "samples file records the same run, checkpoint, sampling options, number and seed: "
+        "the metrics, the bar and the report are computed again, nothing is drawn twice",
+    )
+    parser.add_argument(
         "--page",
         type=int,
         default=4,
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         seeds=seeds,
         no_train=args.no_train,
+        reuse_samples=args.reuse_samples,
         n_samples=args.n,
         ddpm_samples=args.ddpm_samples,
         ddim_samples=args.ddim_samples,

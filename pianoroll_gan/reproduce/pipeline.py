@@ -144,6 +144,10 @@ class ReproduceOptions:
     reuse: bool = False  # use finished run folders trained as asked (find_run) if present
     seeds: tuple[int, ...] = (0,)  # training seeds (train.seed), one run per seed and model
     no_train: bool = False  # only reuse (implies reuse); stop, naming them, if runs are missing
+    # Take each sample set from the report folder when its samples file records the same run,
+    # checkpoint step, sampling options, number and sampling seed (implies reuse): the
+    # metrics, the bar and the report are computed again, nothing is sampled twice.
+    reuse_samples: bool = False
     n_samples: int = 1000  # samples per model (MuseGAN-style evaluation set)
     ddpm_samples: int = 64  # samples drawn with DDPM (each costs all diffusion steps)
     ddim_samples: int | None = None  # samples drawn with DDIM (default: n_samples)
@@ -385,37 +389,84 @@ def _variant_label(label: str, suffix: str, options: dict[str, Any]) -> str:
     return f"{label} {head}-{options['steps']}" + (f" {rest}" if rest else "")
 
 
+def sampling_record(
+    info: dict[str, Any], options: dict[str, Any], n: int, seed: int, conditioned: bool
+) -> str:
+    """What a sample set was drawn from and how, as canonical JSON (kept in its samples file):
+    run folder, the run's commit, checkpoint step, sampling options, number, sampling seed and
+    whether test-split phrases were given."""
+    record = {
+        "run_dir": str(info["run_dir"]),
+        "commit": str(info["commit"]),
+        "step": info["step"],
+        "options": options,
+        "n": n,
+        "seed": seed,
+        "condition": "test split" if conditioned else "",
+    }
+    return json.dumps(record, sort_keys=True, default=list)
+
+
+def drawn_before(folder: Path, record: str) -> np.ndarray | None:
+    """The roll of ``folder/samples.npz`` if its sampling record is ``record``, else None."""
+    from .. import io as pio
+
+    path = folder / "samples.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        kept = str(data["sampling"]) if "sampling" in data.files else None
+    if kept != record:
+        why = "no sampling record" if kept is None else "drawn otherwise"
+        log.info("%s: %s; sampling again", path, why)
+        return None
+    roll, _ = pio.load_samples(path)
+    log.info("%s: the same run and sampling; reused", path)
+    return roll
+
+
 def sample_model(
     entry: ModelEntry,
     cfg: Any,
     run_dir: Path,
     opts: ReproduceOptions,
     condition: np.ndarray,
-) -> list[tuple[str, dict[str, Any], np.ndarray]]:
-    """Draw every sample set of ``entry``: ``[(row label, sample options, roll)]``.
+    previous: Any = None,
+    info: dict[str, Any] | None = None,
+) -> list[tuple[str, dict[str, Any], np.ndarray, str]]:
+    """Draw every sample set of ``entry``: ``[(row label, sample options, roll, record)]``.
 
     Accompaniment models get their given tracks from ``condition`` (real phrases of the test
-    split, cycled), so their rows show what they add to real lines.
+    split, cycled), so their rows show what they add to real lines. ``previous(label,
+    record)`` may return a set drawn before (:func:`drawn_before`), which is then not drawn
+    again; ``record`` is :func:`sampling_record`; ``info`` is :func:`run_info` of ``run_dir``.
     """
     from ..train.run import generate, load_run
 
-    _, spec, solver = load_run(run_dir, "best", device=opts.device)
+    info = info if info is not None else run_info(run_dir)
     conditioned = bool(cfg.family == "gan" and cfg.gan.condition_tracks)
+    solver = None
     sets = []
     for suffix, options in entry.variants:
         options = _sample_options(cfg, options, opts)
         n = {"ddpm": opts.ddpm_samples, "ddim": opts.ddim_samples}.get(options.get("sampler"))
         n = n or opts.n_samples
-        batch = cfg.gan.sample_batch if cfg.family == "gan" else cfg.diffusion.sample_batch
-        roll = generate(
-            solver,
-            n,
-            seed=opts.seed,
-            batch=batch,
-            condition=condition if conditioned else None,
-            **options,
-        )
-        sets.append((_variant_label(entry.label, suffix, options), options, roll))
+        label = _variant_label(entry.label, suffix, options)
+        record = sampling_record(info, options, n, opts.seed, conditioned)
+        roll = previous(label, record) if previous is not None else None
+        if roll is None:
+            if solver is None:
+                _, _, solver = load_run(run_dir, "best", device=opts.device)
+            batch = cfg.gan.sample_batch if cfg.family == "gan" else cfg.diffusion.sample_batch
+            roll = generate(
+                solver,
+                n,
+                seed=opts.seed,
+                batch=batch,
+                condition=condition if conditioned else None,
+                **options,
+            )
+        sets.append((label, options, roll, record))
     return sets
 
 
@@ -509,9 +560,15 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
 
     rows: dict[str, Row] = {}
     for entry, seed, cfg in plan:
-        run_dir, reused = train_or_reuse(cfg, opts.reuse or opts.no_train)
+        run_dir, reused = train_or_reuse(cfg, opts.reuse or opts.no_train or opts.reuse_samples)
         info = {**run_info(run_dir), "reused": reused, "experiment": entry.experiment}
-        for label, options, roll in sample_model(entry, cfg, run_dir, opts, condition):
+
+        def previous(label: str, record: str, seed: int = seed) -> np.ndarray | None:
+            return drawn_before(out / _slug(label) / f"seed_{seed}", record)
+
+        reusing = previous if opts.reuse_samples else None
+        drawn = sample_model(entry, cfg, run_dir, opts, condition, reusing, info)
+        for label, options, roll, record in drawn:
             folder = out / _slug(label) / f"seed_{seed}"
             results = write_samples(
                 folder,
@@ -525,6 +582,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
                 run_dir=str(run_dir),
                 commit=str(info["commit"]),
                 train_seed=seed,
+                sampling=record,
             )
             judgements = verdicts = None
             if bar is not None:

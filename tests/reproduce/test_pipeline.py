@@ -264,7 +264,7 @@ def test_only_rejects_unknown_models(capsys):
 
 
 @pytest.mark.slow
-def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
+def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path, monkeypatch):
     from pianoroll_gan.data.prepare import load_split
     from pianoroll_gan.metrics import evaluate
 
@@ -396,3 +396,25 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path):
         first = np.load(out / "gan_hybrid" / f"seed_{seed}" / "samples.npz")["pianoroll"]
         second = np.load(again / "gan_hybrid" / f"seed_{seed}" / "samples.npz")["pianoroll"]
         np.testing.assert_array_equal(second, first)
+
+    # --reuse-samples judges the sets of that report again without drawing any; a set asked
+    # for with other options (here fewer samples) is drawn anew.
+    import pianoroll_gan.train.run as train_run
+
+    real_generate, drawn = train_run.generate, []
+
+    def counting(solver, n, **kw):
+        drawn.append(n)
+        return real_generate(solver, n, **kw)
+
+    monkeypatch.setattr(train_run, "generate", counting)
+    before = json.loads((again / "results.json").read_text())["models"][0]["runs"]
+    args = ["reproduce", "chorales", "--out", str(again), *common, "--reuse-samples"]
+    args += ["--steps-scale", "0.001", "--seed-list", "0,1,2", "--only", "GAN hybrid"]
+    assert main([*args, "--n", "6", "--set", *tiny]) == 0
+    assert drawn == []
+    after = json.loads((again / "results.json").read_text())["models"][0]["runs"]
+    assert [r["metrics"] for r in after] == [r["metrics"] for r in before]
+    assert [r["source"]["run_dir"] for r in after] == [r["source"]["run_dir"] for r in before]
+    assert main([*args, "--n", "4", "--set", *tiny]) == 0
+    assert drawn == [4] * 6  # two rows (raw and decoded) of three seeds
