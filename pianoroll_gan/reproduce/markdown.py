@@ -168,11 +168,13 @@ def bar_section(
     if not judged:
         return ""
     seeds = sorted({s for row in judged for s in row.seeds})
+    checks = max(len(verdicts(run) or []) for row in judged for run in row.runs)
     lines = [
         f"## {title}",
         "",
-        f"{len(items)} items, each judged on every seed of every row; values on a limit "
-        "pass; an item whose metric is not among the results is 'not measured', not passed.",
+        f"{len(items)} items ({checks} checks: an item per voice, voice pair or texture), each "
+        "judged on every seed of every row; values on a limit pass; an item whose metric is "
+        "not among the results is 'not measured', not passed.",
         "",
     ]
     summary = []

@@ -208,6 +208,7 @@ def test_report_marks_each_bar_item_per_seed(tmp_path):
             {("QN", "Alto"): 0.5}), _bar_results({("chords", None): None}))):  # fmt: skip
         run.bar = judge(results, CHORALE_BAR)
     text = bar_section(rows, CHORALE_BAR)
+    assert "11 items (27 checks: an item per voice, voice pair or texture), each judged" in text
     assert (
         "| GAN hybrid (3 seeds) | 27 pass, 0 fail, 0 not measured | 26 pass, 1 fail, "
         "0 not measured (QN Alto) | 26 pass, 0 fail, 1 not measured |" in text
