@@ -44,8 +44,6 @@ class DiffusionConfig(VoiceDecodingConfig):
     timesteps: int = 1000  # diffusion steps T
     prediction: Prediction = "eps"  # network target (noise, velocity or x0)
     lr: float = 5e-5  # Adam learning rate (Polyffusion)
-    # Linear decay of the learning rate to 0 at train.steps, from this step (>= 1), or "off".
-    lr_decay_start: int | Literal["off"] = "off"
     ema_decay: float = 0.999  # EMA of weights used for sampling (warm-up: (1+k)/(10+k))
     grad_clip: float = 10.0  # gradient-norm clipping (Polyffusion: 10)
     # Min-SNR-gamma loss weighting (Hang et al. 2023; 5 in the paper), or "off": plain MSE.
@@ -89,11 +87,6 @@ class DiffusionConfig(VoiceDecodingConfig):
             raise ValueError(f"diffusion.timesteps must be >= 2, got {self.timesteps}")
         if not 0.0 <= self.cond_drop_prob <= 1.0:
             raise ValueError("diffusion.cond_drop_prob must lie in [0, 1]")
-        if self.lr_decay_start != "off" and self.lr_decay_start < 1:
-            raise ValueError(
-                f"diffusion.lr_decay_start must be a step >= 1 or 'off', got "
-                f"{self.lr_decay_start!r}"
-            )
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError("diffusion.ema_decay must lie in (0, 1)")
         for key in ("resample", "sample_batch"):

@@ -26,14 +26,7 @@ from ..decoding import VoicePriors, decode_voices
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..theory import CHORD_QUALITIES as QUALITIES
-from ..train.solver import (
-    KEY_STREAMS,
-    Solver,
-    SolverConfig,
-    ema_update,
-    linear_decay,
-    sample_streams,
-)
+from ..train.solver import KEY_STREAMS, Solver, SolverConfig, ema_update, sample_streams
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import DiffusionConfig
 from .gaussian import GaussianDiffusion
@@ -147,7 +140,6 @@ class DiffusionSolver(Solver):
         self.ema = copy.deepcopy(model).requires_grad_(False).eval()
         self.ema_updates = 0
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.dcfg.lr)
-        self.lr_factor = linear_decay(self.dcfg.lr_decay_start, cfg.train.steps)
         self.last_stats = DecodeStats(0, 0)  # integrity of the last sample() call
         self.keys = KeyNormalizer(spec) if self.dcfg.key_normalize else None
 
@@ -159,9 +151,6 @@ class DiffusionSolver(Solver):
     def train_step(self, x: torch.Tensor, step: int) -> dict[str, float]:
         net = self.nets["unet"]
         net.train()
-        lr = self.dcfg.lr * self.lr_factor(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         if self.keys is not None:
             x, _ = self.keys.normalize(x)
         x0 = to_model_range(encode(x)).to(self.device)  # (B, 2 * tracks, T, P) in {-1, 1}
@@ -180,7 +169,7 @@ class DiffusionSolver(Solver):
             loss = self.diffusion.training_losses(model_fn, x0, t, chords).mean()
         norm = self.optimize(loss, self.optimizer, net.parameters(), self.dcfg.grad_clip)
         self.update_ema()
-        return {"loss": float(loss.detach()), "grad_norm/unet": norm, "lr": lr}
+        return {"loss": float(loss.detach()), "grad_norm/unet": norm, "lr": self.dcfg.lr}
 
     def update_ema(self) -> None:
         """One EMA step of the weights used for sampling (:func:`~..train.solver.ema_update`)."""

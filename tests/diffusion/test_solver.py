@@ -28,18 +28,6 @@ def test_train_step_updates_weights_and_ema_warmup():
         torch.testing.assert_close(ema, 0.1 * old + 0.9 * new.detach())
 
 
-def test_learning_rate_decays_linearly_to_zero_at_the_last_step():
-    # train.steps 10, decay from step 6: steps 0-5 at 1e-3, then (10 - s) / 4 of it.
-    solver = make_solver("train.steps=10", "diffusion.lr_decay_start=6")
-    x = torch.from_numpy(tiny_roll()).float()
-    seen = {s: solver.train_step(x, s)["lr"] for s in (0, 5, 6, 8, 9)}
-    assert seen == pytest.approx({0: 1e-3, 5: 1e-3, 6: 1e-3, 8: 5e-4, 9: 2.5e-4})
-    assert solver.optimizer.param_groups[0]["lr"] == pytest.approx(2.5e-4)
-    assert make_solver().train_step(x, 10_000)["lr"] == 1e-3  # "off": constant
-    with pytest.raises(ValueError, match="lr_decay_start must be a step >= 1 or 'off'"):
-        make_solver("diffusion.lr_decay_start=0")
-
-
 def test_state_dict_round_trip_and_deterministic_sampling():
     solver = make_solver()
     for step in range(2):
