@@ -193,6 +193,18 @@ def count(judgements: list[Judgement]) -> dict[str, int]:
     return counts
 
 
+# Shared by the bar and the targets: each voice's notes out of its range, at most the test
+# split's share + 2 points.
+OUT_OF_RANGE = BarItem(
+    "out-of-range notes % at most test + 2 points",
+    "out_of_range",
+    "track",
+    "at_most",
+    2.0,
+    factor=1.0,
+    scale=100,
+)
+
 # The chorale quality bar, each item against the test split (4 steps per beat). The
 # voice-leading items count changes of sonority (two consecutive different SATB sonorities).
 CHORALE_BAR: tuple[BarItem, ...] = (
@@ -244,15 +256,7 @@ CHORALE_BAR: tuple[BarItem, ...] = (
         factor=2.0,
         scale=100,
     ),  # fmt: skip
-    BarItem(
-        "out-of-range notes % at most test + 2 points",
-        "out_of_range",
-        "track",
-        "at_most",
-        2.0,
-        factor=1.0,
-        scale=100,
-    ),  # fmt: skip
+    OUT_OF_RANGE,
     BarItem("chord sonorities % within 10 points", "chords", "all", "within", 10.0, scale=100),
 )
 
@@ -299,15 +303,7 @@ CHORALE_TARGETS: tuple[BarItem, ...] = (
         factor=0.0,
         scale=100,
     ),  # fmt: skip
-    BarItem(
-        "out-of-range notes % at most test + 2 points",
-        "out_of_range",
-        "track",
-        "at_most",
-        2.0,
-        factor=1.0,
-        scale=100,
-    ),  # fmt: skip
+    OUT_OF_RANGE,
 )
 
 #: The bar each setting is judged by (settings without one have no bar section), and the
