@@ -6,12 +6,12 @@ mode); losses are averaged over samples and summed over critics.
 
 from __future__ import annotations
 
-from typing import get_args
+from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 from torch.nn import functional as F
 
-from ..train.solver import linear_decay
 from .config import Loss
 
 __all__ = [
@@ -96,3 +96,19 @@ def gradient_penalty(
         norm = grad.float().flatten(1).norm(2, dim=1)
         total = total + ((norm - 1) ** 2).mean()
     return weight * total
+
+
+def linear_decay(start: int | Literal["off"], end: int) -> Callable[[int], float]:
+    """Learning-rate factor: 1 until ``start``, then linear to 0 at ``end`` (v3 schedule).
+
+    ``start = "off"`` disables the decay (factor 1 throughout).
+    """
+
+    def factor(step: int) -> float:
+        if start == "off" or step < start:
+            return 1.0
+        if end <= start:
+            return 0.0
+        return max(0.0, (end - step) / (end - start))
+
+    return factor

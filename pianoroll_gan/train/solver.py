@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ __all__ = [
     "Solver",
     "SolverConfig",
     "ema_update",
-    "linear_decay",
     "sample_streams",
     "stream_draw",
 ]
@@ -196,19 +195,3 @@ class Solver(abc.ABC):
                 supports conditioning.
             options: family-specific sampler options (binarization, sampler, guidance, ...).
         """
-
-
-def linear_decay(start: int | Literal["off"], end: int) -> Callable[[int], float]:
-    """Learning-rate factor: 1 until ``start``, then linear to 0 at ``end`` (v3 schedule).
-
-    ``start = "off"`` disables the decay (factor 1 throughout).
-    """
-
-    def factor(step: int) -> float:
-        if start == "off" or step < start:
-            return 1.0
-        if end <= start:
-            return 0.0
-        return max(0.0, (end - step) / (end - start))
-
-    return factor
