@@ -77,9 +77,7 @@ class Denoiser(nn.Module):
     ``forward(x_t, t, chords=None, keep=None)``: without an encoder the U-Net runs
     unconditionally; with one, ``chords=None`` means "no condition" (null token). With
     ``positions`` (``(K, H, W)``, e.g. :func:`~.representation.position_channels`) these
-    constant channels are appended to every input. With ``fold`` (``(P, P)``, e.g.
-    :func:`~.representation.pitch_class_fold`) each track's pitch-class profile follows:
-    the mean of its onset and sustain channels, times ``fold`` (one channel per track).
+    constant channels are appended to every input.
     """
 
     def __init__(
@@ -87,25 +85,12 @@ class Denoiser(nn.Module):
         unet: nn.Module,
         encoder: ChordEncoder | None = None,
         positions: torch.Tensor | None = None,
-        fold: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.unet = unet
         self.encoder = encoder
-        # Not saved in checkpoints: functions of the spec, rebuilt with the model.
+        # Not saved in checkpoints: a function of the spec, rebuilt with the model.
         self.register_buffer("positions", positions, persistent=False)
-        self.register_buffer("fold", fold, persistent=False)
-
-    def extra_channels(self, x_t: torch.Tensor) -> torch.Tensor:
-        """The U-Net's input: ``x_t`` followed by the position and pitch-class channels."""
-        parts = [x_t]
-        if self.positions is not None:
-            parts.append(self.positions.to(x_t.dtype).expand(x_t.shape[0], *self.positions.shape))
-        if self.fold is not None:
-            b, c, steps, pitches = x_t.shape
-            voices = x_t.reshape(b, c // 2, 2, steps, pitches).mean(2)
-            parts.append(voices @ self.fold.to(x_t.dtype))
-        return torch.cat(parts, 1) if len(parts) > 1 else x_t
 
     def forward(
         self,
@@ -114,7 +99,9 @@ class Denoiser(nn.Module):
         chords: torch.Tensor | None = None,
         keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x_t = self.extra_channels(x_t)
+        if self.positions is not None:
+            where = self.positions.to(x_t.dtype).expand(x_t.shape[0], *self.positions.shape)
+            x_t = torch.cat([x_t, where], 1)
         if self.encoder is None:
             if chords is not None:
                 raise ValueError("this model was trained without chord conditioning")

@@ -63,11 +63,6 @@ class DiffusionConfig(VoiceDecodingConfig):
     # Append constant position channels (pitch class, pitch, place in beat and bar) to the
     # U-Net's input: convolutions alone cannot tell a C from a C sharp (representation.py).
     position_channels: bool = False
-    # Append each voice's pitch-class profile to the U-Net's input: every cell also sees the
-    # mean of its track's cells of the same pitch class in all octaves at that step (a fixed
-    # linear fold of the noisy image), so the first layer already hears every voice's
-    # pitch classes beside its own (representation.pitch_class_fold).
-    pitch_class_channels: bool = False
     sampler: Sampler = "ddpm"  # default sampler
     sample_steps: int | Literal["all"] = "all"  # sampler steps, or "all" timesteps
     eta: float = 0.0  # DDIM noise (0 = deterministic)

@@ -30,7 +30,6 @@ __all__ = [
     "from_model_range",
     "roll_to_image_mask",
     "position_channels",
-    "pitch_class_fold",
 ]
 
 
@@ -176,19 +175,3 @@ def position_channels(spec: PianorollSpec) -> torch.Tensor:
         for wave in (torch.cos(angle), torch.sin(angle)):
             channels.append(wave.float()[:, None].expand(-1, spec.n_pitches))
     return torch.stack(channels).contiguous()
-
-
-def pitch_class_fold(spec: PianorollSpec) -> torch.Tensor:
-    """The ``(P, P)`` matrix that maps a row of pitches to its pitch-class profile.
-
-    Entry ``[p, q]`` is ``1 / n(q)`` where pitches ``p`` and ``q`` share a pitch class and
-    ``n(q)`` is how many pitches of the spec's range have ``q``'s class, else 0; so
-    ``row @ fold`` gives every pitch the mean of the row over the pitches of its class (all
-    octaves). Applied to each track's image it hands a U-Net, at its first layer, what its
-    3x3 kernels would need many layers to gather: which pitch classes each voice holds at a
-    step, wherever in the range they lie (the chroma that MuseGAN's and this project's
-    critics are given, Dong et al. 2018; docs/models.md).
-    """
-    pc = (torch.arange(spec.n_pitches) + spec.lowest_pitch) % 12
-    same = (pc[:, None] == pc[None, :]).float()
-    return (same / same.sum(0, keepdim=True)).contiguous()

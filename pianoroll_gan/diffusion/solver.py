@@ -37,7 +37,6 @@ from .representation import (
     encode,
     from_model_range,
     image_shape,
-    pitch_class_fold,
     position_channels,
     roll_to_image_mask,
     to_model_range,
@@ -118,11 +117,9 @@ def build_denoiser(cfg: DiffusionConfig, spec: PianorollSpec) -> Denoiser:
         encoder = ChordEncoder(len(QUALITIES), max_beats, cfg.chord_dim)
     channels = image_shape(spec)[0]
     positions = position_channels(spec) if cfg.position_channels else None
-    fold = pitch_class_fold(spec) if cfg.pitch_class_channels else None
     in_channels = channels + (0 if positions is None else positions.shape[0])
-    in_channels += 0 if fold is None else spec.n_tracks
     unet = UNet(in_channels, unet_cfg, out_channels=channels)
-    return Denoiser(unet, encoder, positions=positions, fold=fold)
+    return Denoiser(unet, encoder, positions=positions)
 
 
 class DiffusionSolver(Solver):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from pianoroll_gan.diffusion.representation import (
     decode,
     encode,
     image_shape,
-    pitch_class_fold,
     roll_to_image_mask,
 )
 from pianoroll_gan.spec import get_spec
@@ -60,20 +58,3 @@ def test_image_mask_shares_cells():
     image_mask = roll_to_image_mask(mask)
     assert image_mask.shape == (1, 4, 4, 3)
     assert image_mask[0, 2, 2, 1] and image_mask[0, 3, 2, 1] and image_mask.sum() == 2
-
-
-def test_pitch_class_fold_means_over_octaves():
-    spec = get_spec("chorales")  # MIDI 28-91: six E's (28, 40, ..., 88), five D sharps
-    fold = pitch_class_fold(spec)
-    assert fold.shape == (64, 64)
-    assert fold[0, 0] == fold[0, 12] == fold[60, 0] == pytest.approx(1 / 6)
-    assert fold[11, 11] == fold[59, 11] == pytest.approx(1 / 5)  # D sharp 39 and 87
-    assert fold[0, 1] == 0 and fold[0, 11] == 0
-    torch.testing.assert_close(fold.sum(0), torch.ones(64))
-    row = torch.zeros(64)
-    row[12] = 1.0  # E2 (40)
-    expected = torch.zeros(64)
-    expected[[0, 12, 24, 36, 48, 60]] = 1 / 6
-    torch.testing.assert_close(row @ fold, expected)
-    # The model range's silent background (-1) folds to itself.
-    torch.testing.assert_close(-torch.ones(64) @ fold, -torch.ones(64))

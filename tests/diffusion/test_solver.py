@@ -274,43 +274,6 @@ def test_position_channels_values_and_model_input():
     assert all(torch.equal(x[:, 4:], expected) for x in seen) and len(seen) == 4
 
 
-def test_pitch_class_channels_fold_each_voice_into_the_model_input():
-    from pianoroll_gan.diffusion.representation import pitch_class_fold
-
-    spec = PianorollSpec(
-        track_names=("Soprano", "Bass"),
-        programs=(52, 52),
-        is_drum=(False, False),
-        resolution=2,
-        beats_per_bar=2,
-        n_bars=1,
-        lowest_pitch=48,
-        n_pitches=14,
-        name="tiny-octave",
-    )  # images (4, 4, 14): C and C sharp twice (48/60, 49/61)
-    solver = make_solver("diffusion.pitch_class_channels=true", spec=spec)
-    assert solver.model.unet.down[0][0].in_channels == 4 + 2
-    assert "fold" not in solver.state_dict()["ema"]  # rebuilt from the spec, not saved
-    x = -torch.ones(1, 4, 4, 14)
-    x[0, 0, 1, 0] = 1.0  # the soprano's onset on C4 (48) at step 1
-    x[0, 3, 2, 13] = 1.0  # the bass's sustain on C sharp 5 (61) at step 2
-    extra = solver.ema.extra_channels(x)[:, 4:]
-    expected = -torch.ones(1, 2, 4, 14)
-    # Onset and sustain averaged (0 at the note), then the mean over both C's: -0.5.
-    expected[0, 0, 1, [0, 12]] = -0.5
-    expected[0, 1, 2, [1, 13]] = -0.5
-    torch.testing.assert_close(extra, expected)
-    # While sampling, the U-Net sees the fold of each step's own image.
-    seen = []
-    solver.ema.unet.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
-    solver.sample(2, seed=0)
-    fold = pitch_class_fold(spec)
-    for inp in seen:
-        voices = inp[:, :4].reshape(2, 2, 2, 4, 14).mean(2)
-        torch.testing.assert_close(inp[:, 4:], voices @ fold)
-    assert len(seen) == 4
-
-
 VOICE_SPEC = PianorollSpec(
     track_names=("Soprano", "Alto", "Tenor", "Bass"),
     programs=(52, 52, 52, 52),
