@@ -14,9 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .allocator import restart_under_tcmalloc
 from .config import one_line
 
 COMMANDS = ("prepare", "show", "evaluate", "train", "sample", "harmonize", "bench", "reproduce")
+# Commands that run networks: the console command restarts them under tcmalloc (allocator.py).
+HEAVY = ("train", "sample", "harmonize", "bench", "reproduce")
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.overrides = [*args.overrides, *extra]
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if argv is None and args.command in HEAVY:  # the console command, not a Python call
+        try:
+            restart_under_tcmalloc(sys.argv[1:])
+        except ValueError as err:
+            print(f"pianoroll-gan {args.command}: error: {err}", file=sys.stderr)
+            return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

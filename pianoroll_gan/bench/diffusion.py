@@ -26,7 +26,6 @@ Figures printed:
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ..allocator import current as current_allocator
 from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib, time_call
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -42,17 +42,6 @@ TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16
 TARGET_PEAK_SHARE = 0.6  # the preset's training step against the matmul peak of its precision
 DECODE_SAMPLES = 64  # chorale samples per voice-decoder timing
 FAST_SAMPLES, FAST_STEPS, FAST_TARGET_S = 256, 20, 20.0  # chorale samples by DPM-Solver++(2M)
-
-
-def allocator() -> str:
-    """Which malloc serves this process: ``tcmalloc``, ``jemalloc`` or ``glibc``."""
-    names = os.environ.get("LD_PRELOAD", "")
-    with contextlib.suppress(OSError):
-        names += Path("/proc/self/maps").read_text()
-    for name in ("tcmalloc", "jemalloc"):
-        if name in names:
-            return name
-    return "glibc"
 
 
 def _rss_mib() -> float:
@@ -271,7 +260,7 @@ def run(quick: bool = False, peaks: dict | None = None) -> dict:
     from ..experiment import load_experiment
 
     peaks = peaks if peaks is not None else matmul_peaks(quick)
-    alloc = allocator()
+    alloc = current_allocator()
     print(f"allocator: {alloc}; torch threads: {torch.get_num_threads()}; attention: fused "
           "F.scaled_dot_product_attention")  # fmt: skip
     report: dict = {"allocator": alloc, "training": {}}

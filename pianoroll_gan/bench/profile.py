@@ -166,7 +166,7 @@ def render(results: list[dict[str, Any]], header: dict[str, Any]) -> str:
         f"- command: `{header['command']}`",
         f"- commit: {header.get('commit') or 'unknown'}",
         f"- machine: {m['cpu']} ({m['vector_extensions']}), {m['cores']} cores, "
-        f"{m['device']}, allocator {m.get('allocator', 'default')}",
+        f"{m['device']}, allocator {m.get('allocator', 'glibc')}",
         f"- torch {m['torch']}, {torch.get_num_threads()} threads, python {m['python']}",
         "",
         "Self CPU time per step or call under `torch.profiler` (CPU activities); shares are of "

@@ -7,6 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
+from ..allocator import current as current_allocator
 from ..bench.common import REPO, machine_info, repo_relative
 
 HELP = (
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return run_command(args)
     parts = PARTS if args.part == "all" else (args.part,)
     report: dict = {"machine": machine_info()}
-    report["machine"]["allocator"] = os.environ.get("LD_PRELOAD") or "default"
+    report["machine"]["allocator"] = current_allocator()
     # Other processes on a shared machine slow every figure: record how busy it was.
     report["machine"]["load_average_start"] = list(os.getloadavg())
     report["started"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..allocator import current as current_allocator
 from ..io.files import FolderError, check_writable
 from ..io.provenance import git_commit
 from ..io.sample_set import check_sample_folder, load_condition, write_sample_set
@@ -247,6 +248,7 @@ def new_meta(**extra: Any) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "host": platform.node(),
+        "allocator": current_allocator(),
         "command": sys.argv,
         "start_time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         **extra,
