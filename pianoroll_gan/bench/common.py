@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import resource
@@ -95,6 +96,12 @@ CPU_ATTENTION_FLOPS = {
 }
 
 
+class _GlobalOnly(contextlib.nullcontext):
+    """Stands in for ``FlopCounterMode``'s module tracker: no hooks, one parent, "Global"."""
+
+    parents = ("Global",)
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call of ``fn()``, counted by ``torch.utils.flop_counter.FlopCounterMode``.
 
@@ -107,6 +114,11 @@ def count_flops(fn: Callable[[], object]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
+    # Totals only: the per-module table's tracker puts gradient hooks on every module input,
+    # and on a leaf input they break `torch.autograd.grad` (the GAN's gradient penalty feeds
+    # its interpolates, a leaf, straight to the critic). Every count then goes to "Global".
+    if hasattr(counter, "mod_tracker"):
+        counter.mod_tracker = _GlobalOnly()
     with counter:
         fn()
     return counter.get_total_flops()

@@ -41,6 +41,20 @@ def test_linear_layer_flops_by_hand():
         assert common.count_flops(lambda: layer(x)) == 120
 
 
+def test_input_gradient_of_a_leaf_is_counted():
+    # The GAN's gradient penalty: autograd.grad of a module's output with respect to its own
+    # leaf input, with a graph for the double backward.
+    layer = torch.nn.Linear(3, 5)
+    x = torch.randn(4, 3, requires_grad=True)
+
+    def penalty():
+        (grad,) = torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+        return grad
+
+    # Forward 120; the input gradient 120 (a 4 x 5 @ 5 x 3 product).
+    assert common.count_flops(penalty) == 240
+
+
 def test_convolution_flops_by_hand():
     conv = torch.nn.Conv2d(2, 3, 3, padding=1)
     x = torch.randn(1, 2, 5, 5, requires_grad=True)
