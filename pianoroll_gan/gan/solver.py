@@ -75,13 +75,13 @@ class GANSolver(Solver):
     Networks: ``nets["G"]`` (:class:`Generator`) and ``nets["D"]`` (:class:`Discriminator`),
     each with its own Adam optimiser. A critic update runs the critic on ``[real, fake]`` and,
     for the gradient penalty, separately on the interpolates: the penalty's input gradient and
-    its double backward then pass through a third of the batch. Through one forward on all
-    three, both would run over the whole batch with zero gradients for the real and fake
-    rows, and the update took 1.45x as long (the critic has no batch statistics, so the two
-    forwards compute the same function). Under DistributedDataParallel the critic runs once
-    per update on ``[real, fake, interpolates]`` concatenated, so the reducer sees one
-    forward and one backward; the generator update calls the bare critic with its parameters
-    frozen, so only G's gradients are reduced.
+    its double backward then pass through a third of the phrases. Through one forward on all
+    three they ran over the whole batch with zero gradients for the real and fake rows, and
+    the step took 1.45x as long (the critic has no batch statistics, so both compute the same
+    function). The interpolates go through the bare critic: under DistributedDataParallel the
+    reducer then sees one forward per backward, and each parameter's gradient, the sum of
+    both paths, is averaged once when autograd accumulates it. The generator update calls
+    the bare critic with its parameters frozen, so only G's gradients are reduced.
     """
 
     def __init__(self, cfg: GANExperiment, spec: PianorollSpec, device: torch.device) -> None:
@@ -136,17 +136,14 @@ class GANSolver(Solver):
         use_gp = g.gp_weight > 0 and update % g.gp_every == 0
         if use_gp:
             x_hat = interpolates(x, fake).requires_grad_(True)
-            batch.append(x_hat)
         with self.autocast():
-            if use_gp and D is self.unwrap(D):  # the penalty's own forward: see class doc
-                scores = D(torch.cat(batch[:2])).float()
-                s_hat = D(x_hat).float()
-            else:
-                scores = D(torch.cat(batch)).float()  # (k * N, n_scores): one forward
-                s_hat = scores[2 * n :]
-            s_real, s_fake = scores[:n], scores[n : 2 * n]
+            scores = D(torch.cat(batch)).float()  # (2 N, n_scores)
+            s_real, s_fake = scores[:n], scores[n:]
             loss = d_loss(g.loss, s_real, s_fake)
-            gp = gradient_penalty(s_hat, x_hat, g.gp_weight) if use_gp else loss * 0
+            if use_gp:  # the interpolates through the bare critic: see class doc
+                gp = gradient_penalty(self.unwrap(D)(x_hat).float(), x_hat, g.gp_weight)
+            else:
+                gp = loss * 0
         norm = self.optimize(
             loss + gp * g.gp_every, self.optimizers["D"], self.unwrap(D).parameters()
         )

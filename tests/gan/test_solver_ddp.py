@@ -68,7 +68,11 @@ def test_two_ranks_end_with_identical_weights(tmp_path, mode):
 
     fresh = GANSolver(cfg, get_spec("chorales"), torch.device("cpu"))
     for name in ("G", "D"):
-        init = list(fresh.nets[name].parameters())
-        for p0, p1, p_init in zip(r0["params"][name], r1["params"][name], init):
+        named = list(fresh.nets[name].named_parameters())
+        for p0, p1, (key, p_init) in zip(r0["params"][name], r1["params"][name], named):
             torch.testing.assert_close(p0, p1, rtol=1e-5, atol=1e-6)
-            assert not torch.equal(p0, p_init)  # and they trained
+            # ... and they trained. The Wasserstein loss's gradient for a critic's output
+            # bias cancels between the real and fake halves (the penalty ignores it), so
+            # that bias moves only by rounding, which Adam's first steps scale up to lr.
+            if not (name == "D" and key.endswith("out.bias")):
+                assert not torch.equal(p0, p_init), key
