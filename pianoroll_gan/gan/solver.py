@@ -132,12 +132,11 @@ class GANSolver(Solver):
         z = torch.randn(n, self.latent_dim, device=self.device)
         with torch.no_grad(), self.autocast():
             fake = G(z, cond).float()
-        batch = [x, fake]
         use_gp = g.gp_weight > 0 and update % g.gp_every == 0
         if use_gp:
             x_hat = interpolates(x, fake).requires_grad_(True)
         with self.autocast():
-            scores = D(torch.cat(batch)).float()  # (2 N, n_scores)
+            scores = D(torch.cat([x, fake])).float()  # (2 N, n_scores)
             s_real, s_fake = scores[:n], scores[n:]
             loss = d_loss(g.loss, s_real, s_fake)
             if use_gp:  # the interpolates through the bare critic: see class doc
