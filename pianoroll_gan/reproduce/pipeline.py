@@ -65,7 +65,7 @@ class ModelEntry:
 # the upper voices, which keeps their notes long under the chord prior (docs/ablations.md has
 # the trials behind the weights).
 JOINT_DECODING: dict[str, Any] = {
-    "binarize": "voices", "emission": "categorical", "voice_penalty": (7.0, 7.0, 9.0, 8.0),
+    "binarize": "voices", "emission": "categorical", "voice_penalty": (7.0, 7.0, 9.0, 10.0),
     "voice_candidates": 4, "chord_prior": 14.0, "parallel_prior": 14.0, "crossing_prior": 4.0,
     "range_prior": 12.0,
 }  # fmt: skip
