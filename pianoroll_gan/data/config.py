@@ -19,6 +19,7 @@ class DataConfig:
     cache_dir: str = "data/prepared"  # prepared datasets live under here
     hop_bars: int = 1  # (cache) window hop in bars when cutting phrases
     min_notes_per_track: int = 1  # (cache) phrases with fewer notes in a non-drum track dropped
+    drop_silent_bars: bool = False  # (cache) drop phrases where a non-drum track rests a whole bar
     valid_fraction: float = 0.1  # (cache) share of pieces (not phrases) in the validation split
     test_fraction: float = 0.1  # (cache) share of pieces in the test split
     seed: int = 0  # (cache) seed of the split

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..spec import PianorollSpec
 from .piece import SkipFile, describe
-from .segment import count_notes
+from .segment import count_notes, rests_whole_bar
 
 __all__ = ["MUSEGAN_TRACKS", "read_musegan", "reroll"]
 
@@ -86,9 +86,16 @@ def _check(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
 
 
 def read_musegan(
-    path: Path, spec: PianorollSpec, hop_bars: int, min_notes: int, chunk: int = 2048
+    path: Path,
+    spec: PianorollSpec,
+    hop_bars: int,
+    min_notes: int,
+    chunk: int = 2048,
+    drop_silent_bars: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]]:
-    """Yield phrases of the spec's shape cut from MuseGAN's file, chunk by chunk.
+    """Yield phrases of the spec's shape cut from MuseGAN's file, chunk by chunk, dropped
+    as :func:`~pianoroll_gan.data.segment.segment` drops them (``min_notes``,
+    ``drop_silent_bars``).
 
     Yields:
         ``(phrases bool (n, *spec.sample_shape), source phrase index (n,), bar offset (n,),
@@ -155,10 +162,15 @@ def read_musegan(
             "bars_meter_skipped": 0,
             "notes_cropped": cropped,
             "phrases_dropped_min_notes": 0,
+            "phrases_dropped_silent_bars": 0,
         }
         if min_notes > 0:
             per_track = count_notes(phrases)[:, ~np.asarray(spec.is_drum)]
             keep = (per_track >= min_notes).all(axis=1)
             counts["phrases_dropped_min_notes"] = int((~keep).sum())
+            phrases, src_index, bar = phrases[keep], src_index[keep], bar[keep]
+        if drop_silent_bars:
+            keep = ~rests_whole_bar(phrases, spec)
+            counts["phrases_dropped_silent_bars"] = int((~keep).sum())
             phrases, src_index, bar = phrases[keep], src_index[keep], bar[keep]
         yield phrases, src_index, bar, counts

@@ -62,6 +62,8 @@ HASHED_FIELDS = (
     "include",
     "max_files",
 )
+# Counts of the phrases each filter dropped.
+DROPPED = ("phrases_dropped_min_notes", "phrases_dropped_silent_bars")
 
 
 def _settings(cfg: DataConfig) -> dict[str, Any]:
@@ -73,6 +75,8 @@ def _settings(cfg: DataConfig) -> dict[str, Any]:
     settings["include"] = list(cfg.include)
     # Hashed as written before "all" was its spelling, so that prepared caches keep their names.
     settings["max_files"] = 0 if cfg.max_files == "all" else cfg.max_files
+    if cfg.drop_silent_bars:  # hashed only when on, so that earlier caches keep their names
+        settings["drop_silent_bars"] = True
     return {"format": FORMAT, "spec": get_spec(cfg.spec).to_dict(), "source": source, **settings}
 
 
@@ -120,8 +124,12 @@ def pack(phrases: np.ndarray) -> np.ndarray:
 _JOB: dict[str, Any] = {}
 
 
-def _init_worker(spec: PianorollSpec, kind: str, hop_bars: int, min_notes: int) -> None:
-    _JOB.update(spec=spec, kind=kind, hop_bars=hop_bars, min_notes=min_notes)
+def _init_worker(
+    spec: PianorollSpec, kind: str, hop_bars: int, min_notes: int, drop_silent_bars: bool
+) -> None:
+    _JOB.update(
+        spec=spec, kind=kind, hop_bars=hop_bars, min_notes=min_notes, silent=drop_silent_bars
+    )
 
 
 def _no_phrase_reason(seg: Any, piece: Any, spec: PianorollSpec, min_notes: int) -> str:
@@ -148,13 +156,16 @@ def _work(task: tuple[int, Path, str]) -> tuple[int, str, str | None, Any]:
     spec = _JOB["spec"]
     try:
         piece = read_file(path, piece_id, _JOB["kind"], spec)
-        seg = segment(piece, spec, _JOB["hop_bars"], _JOB["min_notes"])
+        seg = segment(piece, spec, _JOB["hop_bars"], _JOB["min_notes"], _JOB["silent"])
     except SkipFile as err:
         return index, piece_id, str(err), None
     except Exception as err:  # keep going: one odd file must not stop a long prepare
         return index, piece_id, f"unexpected {describe(err)}", None
     packed = pack(seg.phrases)
-    reason = None if len(seg.phrases) else _no_phrase_reason(seg, piece, spec, _JOB["min_notes"])
+    # A piece whose phrases all rest a whole bar somewhere is kept as a piece without
+    # phrases, so that turning drop_silent_bars on does not move the split of the others.
+    kept = len(seg.phrases) or seg.counts["phrases_dropped_silent_bars"]
+    reason = None if kept else _no_phrase_reason(seg, piece, spec, _JOB["min_notes"])
     return (
         index,
         piece_id,
@@ -167,7 +178,7 @@ def _read_files(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: 
     from tqdm import tqdm
 
     tasks = [(i, f, source.piece_id(f)) for i, f in enumerate(source.files)]
-    init = (spec, source.kind, cfg.hop_bars, cfg.min_notes_per_track)
+    init = (spec, source.kind, cfg.hop_bars, cfg.min_notes_per_track, cfg.drop_silent_bars)
     results = []
     bar = tqdm(total=len(tasks), desc=f"prepare {spec.name}", unit="file", disable=not progress)
     workers = min(cfg.prepare_workers, len(tasks))
@@ -196,7 +207,7 @@ def _read_files(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: 
 def _collect(results: list, source: Source) -> dict:
     pieces, packed, piece_of, bars, extents, skipped, notes_log = [], [], [], [], [], [], []
     keys = ("bars", "bars_regrouped", "bars_meter_skipped", "notes", "notes_cropped")
-    counts = dict.fromkeys((*keys, "phrases_dropped_min_notes"), 0)
+    counts = dict.fromkeys((*keys, *DROPPED), 0)
     meter_skipped = 0
     for _, piece_id, reason, result in results:
         if result is not None:
@@ -204,7 +215,7 @@ def _collect(results: list, source: Source) -> dict:
             for key in counts:
                 counts[key] += c.get(key, 0)
             notes_log += [f"{piece_id}: {line}" for line in lines]
-            if len(p):
+            if len(p) or c.get("phrases_dropped_silent_bars"):
                 piece_of.append(np.full(len(p), len(pieces)))
                 pieces.append(piece_id)
                 packed.append(p)
@@ -234,9 +245,12 @@ def _read_musegan(cfg: DataConfig, spec: PianorollSpec, source: Source, progress
     path = source.files[0]
     out = {"pieces": [], "packed": [], "piece_of": [], "bars": [], "extents": [], "log": []}
     counts = dict.fromkeys(("bars", "bars_regrouped", "bars_meter_skipped", "notes_cropped"), 0)
-    counts["phrases_dropped_min_notes"] = 0
+    counts.update(dict.fromkeys(DROPPED, 0))
     try:
-        chunks = read_musegan(path, spec, cfg.hop_bars, cfg.min_notes_per_track)
+        chunks = read_musegan(
+            path, spec, cfg.hop_bars, cfg.min_notes_per_track,
+            drop_silent_bars=cfg.drop_silent_bars,
+        )  # fmt: skip
         desc = f"prepare {spec.name}"
         for phrases, src_index, bar, c in tqdm(chunks, desc, unit="chunk", disable=not progress):
             for key in counts:
@@ -438,7 +452,12 @@ def summary_lines(meta: dict[str, Any], folder: str | Path) -> list[str]:
         f"(pieces skipped for meter {c['pieces_meter_skipped']}); "
         f"notes outside the pitch range {c['notes_cropped']}"
         + (f" of {c['notes']}" if "notes" in c else "")
-        + f"; phrases dropped (min notes) {c['phrases_dropped_min_notes']}",
+        + f"; phrases dropped (min notes) {c['phrases_dropped_min_notes']}"
+        + (
+            f", (a track resting a whole bar) {c['phrases_dropped_silent_bars']}"
+            if c.get("phrases_dropped_silent_bars")
+            else ""
+        ),
     ]
     if meta["skipped"]:
         lines.append(f"skipped {len(meta['skipped'])} file(s):")

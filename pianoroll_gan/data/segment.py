@@ -17,6 +17,7 @@ __all__ = [
     "spec_bars_per_bar",
     "segment",
     "count_notes",
+    "rests_whole_bar",
     "pitch_extent",
 ]
 
@@ -32,7 +33,8 @@ class Segments:
         counts: ``bars`` (the piece's own bars), ``bars_regrouped`` (bars split into
             several spec bars), ``bars_meter_skipped`` (bars whose time signature neither is
             the spec's nor regroups into it), ``notes``, ``notes_cropped`` (outside the
-            spec's pitch range), ``phrases_dropped_min_notes``.
+            spec's pitch range), ``phrases_dropped_min_notes``,
+            ``phrases_dropped_silent_bars``.
         meters: time signatures of the bars skipped for meter.
     """
 
@@ -90,6 +92,23 @@ def count_notes(phrases: np.ndarray) -> np.ndarray:
     onsets = x.copy()
     onsets[:, :, 1:] &= ~x[:, :, :-1]
     return onsets.sum(axis=(2, 3), dtype=np.int64)
+
+
+def rests_whole_bar(phrases: np.ndarray, spec: PianorollSpec) -> np.ndarray:
+    """Whether a non-drum track sounds at no step of one of the phrase's bars.
+
+    In the Bach chorales such phrases come mostly from the few chorales with instrumental
+    interludes, where all four voices rest for bars at a time; a four-part phrase has none.
+
+    Args:
+        phrases: bool ``(n, tracks, bars, S, P)``.
+        spec: the phrases' spec (which tracks are drums).
+
+    Returns:
+        bool ``(n,)``.
+    """
+    pitched = phrases[:, ~np.asarray(spec.is_drum, dtype=bool)]
+    return (~pitched.any(axis=(3, 4))).any(axis=(1, 2))
 
 
 def pitch_extent(phrases: np.ndarray, spec: PianorollSpec) -> np.ndarray:
@@ -166,14 +185,21 @@ def regroup(piece: Piece, spec: PianorollSpec) -> tuple[Piece, int]:
     return replace(piece, bars=bars, bar_beats=beats, meters=meters), int(split.sum())
 
 
-def segment(piece: Piece, spec: PianorollSpec, hop_bars: int, min_notes: int) -> Segments:
+def segment(
+    piece: Piece,
+    spec: PianorollSpec,
+    hop_bars: int,
+    min_notes: int,
+    drop_silent_bars: bool = False,
+) -> Segments:
     """Phrases of ``spec.n_bars`` bars starting on real downbeats, every ``hop_bars`` bars.
 
     A bar can be part of a phrase when its time signature has ``spec.beats_per_bar`` beats
     and it is complete (a pickup or a short final bar is not); a complete bar of a meter
     that holds several spec bars is first split into them (:func:`regroup`). Windows only
     span runs of such bars. Phrases in which a non-drum track has fewer than ``min_notes``
-    notes are dropped.
+    notes are dropped, and with ``drop_silent_bars`` those in which a non-drum track rests
+    through a whole bar (:func:`rests_whole_bar`).
     """
     meter_ok = spec_bars_per_bar(piece, spec) >= 1
     n_source_bars = len(piece.bars)
@@ -190,6 +216,7 @@ def segment(piece: Piece, spec: PianorollSpec, hop_bars: int, min_notes: int) ->
         "notes": len(notes),
         "notes_cropped": int((~inside).sum()),
         "phrases_dropped_min_notes": 0,
+        "phrases_dropped_silent_bars": 0,
     }
 
     nb = spec.n_bars
@@ -219,5 +246,9 @@ def segment(piece: Piece, spec: PianorollSpec, hop_bars: int, min_notes: int) ->
         per_track = count_notes(phrases)[:, ~np.asarray(spec.is_drum)]
         keep = (per_track >= min_notes).all(axis=1)
         counts["phrases_dropped_min_notes"] = int((~keep).sum())
+        phrases, first = phrases[keep], first[keep]
+    if drop_silent_bars:
+        keep = ~rests_whole_bar(phrases, spec)
+        counts["phrases_dropped_silent_bars"] = int((~keep).sum())
         phrases, first = phrases[keep], first[keep]
     return Segments(np.ascontiguousarray(phrases), first, counts, meters)

@@ -219,6 +219,16 @@ def test_npz_tree_and_musegan_sources(make_files, tmp_path):
     with pytest.raises(ValueError, match="phrases have 4 bars; spec 'piano8bar' needs 8"):
         prepare(bad, tmp_path / "c3", progress=False)
 
+    # drop_silent_bars: the pitched tracks sound in every bar but phrase 3's bass in bar 1.
+    full = np.zeros((4, 4, 48, 84, 5), bool)
+    full[:, :, ::12, 36, 1:] = True
+    full[3, 1, :, :, 3] = False
+    make_files.musegan(tmp_path / "full.npz", full)
+    cfg = DataConfig(spec="lpd5", source=str(tmp_path / "full.npz"), drop_silent_bars=True)
+    meta = read_meta(prepare(cfg, tmp_path / "c4", progress=False))
+    assert sum(meta["counts"]["phrases"].values()) == 3
+    assert meta["counts"]["phrases_dropped_silent_bars"] == 1
+
 
 def test_default_path_and_dataset_refs(chorale_cache, tmp_path):
     cfg = DataConfig(cache_dir=str(tmp_path), include=("bwv10.7.mxl",), prepare_workers=1)

@@ -1,4 +1,5 @@
-"""Regrouping bars of a meter that holds several spec bars (4/2 into 4/4, 6/4 into 3/4)."""
+"""Cutting pieces into phrases: regrouping bars of a meter that holds several spec bars (4/2
+into 4/4, 6/4 into 3/4) and the filters that drop phrases."""
 
 import json
 
@@ -7,7 +8,7 @@ import pytest
 
 from pianoroll_gan.cli import main
 from pianoroll_gan.data.piece import Piece
-from pianoroll_gan.data.segment import regroup, segment, spec_bars_per_bar
+from pianoroll_gan.data.segment import regroup, rests_whole_bar, segment, spec_bars_per_bar
 from pianoroll_gan.data.sources import read_midi, read_music21
 from pianoroll_gan.spec import get_spec
 
@@ -148,3 +149,74 @@ def test_prepare_cli_counts_regrouped_bars(make_files, tmp_path, capsys):
     ]
     assert "bars regrouped: 5," in printed
     assert "c.mid: meter 5/4 does not match the spec's 4 beats per bar" in printed
+
+
+def test_rests_whole_bar_counts_pitched_tracks_only():
+    x = np.ones((4, 4, 4, 16, 64), bool)
+    x[1, 1, 2] = False  # the alto rests through bar 2
+    x[2, 1, 2] = False
+    x[2, 1, 2, 15, 30] = True  # ... but sounds on its last step
+    x[3, :, 0] = False  # every voice rests through bar 0 (an interlude)
+    assert rests_whole_bar(x, CHORALES).tolist() == [False, True, False, True]
+    lpd5 = get_spec("lpd5")  # Drums, Piano, Guitar, Bass, Strings
+    y = np.ones((2, 5, *lpd5.sample_shape[1:]), bool)
+    y[0, 0, 1] = False  # the drums rest a bar: not a pitched track
+    y[1, 3, 3] = False
+    assert rests_whole_bar(y, lpd5).tolist() == [False, True]
+
+
+def _interlude_midi(make_files, path, rest_beats):
+    """Eight 4/4 bars of SATB whole notes with every voice resting through ``rest_beats``."""
+    tracks = [
+        (name, 52, False, [(base, 4 * b, 4 * b + 4) for b in range(8) if 4 * b not in rest_beats])
+        for name, base in VOICES
+    ]
+    make_files.midi(path, tracks)
+    return path
+
+
+def test_segment_drops_phrases_with_a_silent_bar(make_files, tmp_path):
+    path = _interlude_midi(make_files, tmp_path / "interlude.mid", rest_beats={16})
+    piece = read_midi(path, "interlude.mid", CHORALES)
+    kept = segment(piece, CHORALES, hop_bars=1, min_notes=1)
+    assert kept.bar_offsets.tolist() == [0, 1, 2, 3, 4]
+    assert kept.counts["phrases_dropped_silent_bars"] == 0
+    # Bar 4 is silent: every window over it (starting at bars 1-4) goes.
+    seg = segment(piece, CHORALES, hop_bars=1, min_notes=1, drop_silent_bars=True)
+    assert seg.bar_offsets.tolist() == [0]
+    assert seg.counts["phrases_dropped_silent_bars"] == 4
+    assert np.array_equal(seg.phrases[0], kept.phrases[0])
+
+
+def test_prepare_drop_silent_bars_counts_and_skips(make_files, tmp_path, capsys):
+    from pianoroll_gan.data.config import DataConfig
+    from pianoroll_gan.data.prepare import default_cache_path
+
+    src = tmp_path / "midi"
+    src.mkdir()
+    _interlude_midi(make_files, src / "a.mid", rest_beats={16})
+    _interlude_midi(make_files, src / "b.mid", rest_beats={4, 20})  # bars 1 and 5: no window
+    for i in range(4):
+        _interlude_midi(make_files, src / f"c{i}.mid", rest_beats=())
+    args = ["prepare", "chorales", "--source", str(src), "--quiet", "test_fraction=0.3"]
+    assert main([*args, "--out", str(tmp_path / "all")]) == 0
+    assert main([*args, "--out", str(tmp_path / "out"), "drop_silent_bars=true"]) == 0
+    printed = capsys.readouterr().out
+    full = json.loads((tmp_path / "all" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert sum(full["counts"]["phrases"].values()) == 6 * 5
+    assert sum(meta["counts"]["phrases"].values()) == 1 + 4 * 5
+    assert meta["counts"]["phrases_dropped_silent_bars"] == 4 + 5
+    assert "(a track resting a whole bar) 9" in printed
+    # b.mid stays a piece (without phrases): the split of the pieces does not move.
+    assert meta["skipped"] == [] and meta["pieces"] == full["pieces"]
+    assert meta["pieces"][:2] == ["a.mid", "b.mid"]
+    dropped = {(0, bar) for bar in (1, 2, 3, 4)} | {(1, bar) for bar in range(5)}
+    for split in ("train", "valid", "test"):
+        assert meta["counts"]["pieces"][split] == full["counts"]["pieces"][split]
+        pairs = list(zip(full["splits"][split]["piece"], full["splits"][split]["bar"]))
+        kept = [pair for pair in pairs if pair not in dropped]
+        assert list(zip(meta["splits"][split]["piece"], meta["splits"][split]["bar"])) == kept
+    # Off (the default), the setting leaves the cache's name as it was before it existed.
+    assert default_cache_path(DataConfig()).name == "chorales-07954e16"
+    assert default_cache_path(DataConfig(drop_silent_bars=True)).name != "chorales-07954e16"
