@@ -16,7 +16,7 @@ import numpy as np
 
 from ..spec import PianorollSpec
 from .piece import SkipFile, describe
-from .segment import count_notes, rests_whole_bar
+from .segment import keep_phrases
 
 __all__ = ["MUSEGAN_TRACKS", "read_musegan", "reroll"]
 
@@ -161,16 +161,8 @@ def read_musegan(
             "bars_regrouped": 0,
             "bars_meter_skipped": 0,
             "notes_cropped": cropped,
-            "phrases_dropped_min_notes": 0,
-            "phrases_dropped_silent_bars": 0,
         }
-        if min_notes > 0:
-            per_track = count_notes(phrases)[:, ~np.asarray(spec.is_drum)]
-            keep = (per_track >= min_notes).all(axis=1)
-            counts["phrases_dropped_min_notes"] = int((~keep).sum())
-            phrases, src_index, bar = phrases[keep], src_index[keep], bar[keep]
-        if drop_silent_bars:
-            keep = ~rests_whole_bar(phrases, spec)
-            counts["phrases_dropped_silent_bars"] = int((~keep).sum())
-            phrases, src_index, bar = phrases[keep], src_index[keep], bar[keep]
+        keep, dropped = keep_phrases(phrases, spec, min_notes, drop_silent_bars)
+        counts.update(dropped)
+        phrases, src_index, bar = phrases[keep], src_index[keep], bar[keep]
         yield phrases, src_index, bar, counts

@@ -32,7 +32,7 @@ import numpy as np
 from ..spec import PianorollSpec, get_spec
 from .config import DataConfig
 from .piece import SkipFile, describe
-from .segment import pitch_extent, segment
+from .segment import DROPPED, pitch_extent, segment
 from .sources import Source, read_file, resolve_source
 
 __all__ = [
@@ -62,8 +62,6 @@ HASHED_FIELDS = (
     "include",
     "max_files",
 )
-# Counts of the phrases each filter dropped.
-DROPPED = ("phrases_dropped_min_notes", "phrases_dropped_silent_bars")
 
 
 def _settings(cfg: DataConfig) -> dict[str, Any]:
@@ -215,7 +213,7 @@ def _collect(results: list, source: Source) -> dict:
             for key in counts:
                 counts[key] += c.get(key, 0)
             notes_log += [f"{piece_id}: {line}" for line in lines]
-            if len(p) or c.get("phrases_dropped_silent_bars"):
+            if reason is None:  # phrases, or a piece kept without them (see _work)
                 piece_of.append(np.full(len(p), len(pieces)))
                 pieces.append(piece_id)
                 packed.append(p)

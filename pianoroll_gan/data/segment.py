@@ -18,6 +18,8 @@ __all__ = [
     "segment",
     "count_notes",
     "rests_whole_bar",
+    "keep_phrases",
+    "DROPPED",
     "pitch_extent",
 ]
 
@@ -109,6 +111,35 @@ def rests_whole_bar(phrases: np.ndarray, spec: PianorollSpec) -> np.ndarray:
     """
     pitched = phrases[:, ~np.asarray(spec.is_drum, dtype=bool)]
     return (~pitched.any(axis=(3, 4))).any(axis=(1, 2))
+
+
+# Counts of the phrases each filter of :func:`keep_phrases` dropped.
+DROPPED = ("phrases_dropped_min_notes", "phrases_dropped_silent_bars")
+
+
+def keep_phrases(
+    phrases: np.ndarray, spec: PianorollSpec, min_notes: int, drop_silent_bars: bool
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which phrases the filters keep, and how many each dropped (keys :data:`DROPPED`).
+
+    A phrase goes when a non-drum track has fewer than ``min_notes`` notes, or, with
+    ``drop_silent_bars``, when one rests through a whole bar (:func:`rests_whole_bar`); a
+    phrase both filters would drop counts for the first.
+
+    Returns:
+        bool ``(n,)`` and the counts.
+    """
+    keep = np.ones(len(phrases), bool)
+    dropped = dict.fromkeys(DROPPED, 0)
+    if min_notes > 0:
+        few = (count_notes(phrases)[:, ~np.asarray(spec.is_drum)] < min_notes).any(axis=1)
+        dropped["phrases_dropped_min_notes"] = int(few.sum())
+        keep &= ~few
+    if drop_silent_bars:
+        silent = rests_whole_bar(phrases, spec) & keep
+        dropped["phrases_dropped_silent_bars"] = int(silent.sum())
+        keep &= ~silent
+    return keep, dropped
 
 
 def pitch_extent(phrases: np.ndarray, spec: PianorollSpec) -> np.ndarray:
@@ -215,8 +246,7 @@ def segment(
         "bars_meter_skipped": int((~meter_ok).sum()),
         "notes": len(notes),
         "notes_cropped": int((~inside).sum()),
-        "phrases_dropped_min_notes": 0,
-        "phrases_dropped_silent_bars": 0,
+        **dict.fromkeys(DROPPED, 0),
     }
 
     nb = spec.n_bars
@@ -242,13 +272,7 @@ def segment(
     index = step0[:, None] + np.arange(spec.n_steps)[None, :]  # (n, n_steps)
     phrases = roll[:, index].transpose(1, 0, 2, 3)  # (n, tracks, n_steps, P)
     phrases = phrases.reshape(len(first), *spec.sample_shape)
-    if min_notes > 0:
-        per_track = count_notes(phrases)[:, ~np.asarray(spec.is_drum)]
-        keep = (per_track >= min_notes).all(axis=1)
-        counts["phrases_dropped_min_notes"] = int((~keep).sum())
-        phrases, first = phrases[keep], first[keep]
-    if drop_silent_bars:
-        keep = ~rests_whole_bar(phrases, spec)
-        counts["phrases_dropped_silent_bars"] = int((~keep).sum())
-        phrases, first = phrases[keep], first[keep]
+    keep, dropped = keep_phrases(phrases, spec, min_notes, drop_silent_bars)
+    counts.update(dropped)
+    phrases, first = phrases[keep], first[keep]
     return Segments(np.ascontiguousarray(phrases), first, counts, meters)
