@@ -22,6 +22,7 @@ __all__ = [
     "Piece",
     "assign_tracks",
     "lpd5_family",
+    "notes_table",
     "roll_to_notes",
     "to_steps",
 ]
@@ -201,3 +202,15 @@ def assign_tracks(
     if dropped:
         log.append(f"dropped parts {', '.join(repr(str(d)) for d in dropped)} (no spec track)")
     return targets, log
+
+
+def notes_table(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], targets: list[int]
+) -> np.ndarray:
+    """Stack per-part ``(pitch, start, end)`` into ``[track, pitch, start, end]`` rows."""
+    rows = [
+        np.stack([np.full_like(p, k), p, s, e], axis=1)
+        for (p, s, e), k in zip(parts, targets)
+        if k >= 0 and len(p)
+    ]
+    return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 4), np.int64)

@@ -186,6 +186,10 @@ def _read_files(cfg: DataConfig, spec: PianorollSpec, source: Source, progress: 
         import pretty_midi  # noqa: F401
     if ".npz" in suffixes:
         import pypianoroll  # noqa: F401
+    if source.kind == "music21":
+        from .scores import load_archive
+
+        load_archive()  # read once here: forked workers inherit it
     if workers > 1:
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:

@@ -26,7 +26,15 @@ from typing import Literal
 import numpy as np
 
 from ..spec import PianorollSpec
-from .piece import Piece, SkipFile, assign_tracks, describe, roll_to_notes, to_steps
+from .piece import (
+    Piece,
+    SkipFile,
+    assign_tracks,
+    describe,
+    notes_table,
+    roll_to_notes,
+    to_steps,
+)
 
 __all__ = ["Source", "resolve_source", "read_file"]
 
@@ -124,122 +132,22 @@ def read_file(path: Path, piece_id: str, kind: str, spec: PianorollSpec) -> Piec
     return read_npz(path, piece_id, spec)
 
 
-def _notes_table(
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], targets: list[int]
-) -> np.ndarray:
-    """Stack per-part ``(pitch, start, end)`` into ``[track, pitch, start, end]`` rows."""
-    rows = [
-        np.stack([np.full_like(p, k), p, s, e], axis=1)
-        for (p, s, e), k in zip(parts, targets)
-        if k >= 0 and len(p)
-    ]
-    return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 4), np.int64)
-
-
 # music21 corpus -------------------------------------------------------------------------
-def _timed_notes(part):
-    """``(offset in quarters, note or chord)`` of a part, in time order per voice.
-
-    Walks measures and their voices directly: ``part.flatten()`` gives the same notes but
-    re-sorts every element and took most of the time spent outside music21's parser.
-    """
-    measures = list(part.getElementsByClass("Measure"))
-    if not measures:
-        return [(float(n.offset), n) for n in part.flatten().notes]
-    timed = []
-    for m in measures:
-        base = float(m.offset)
-        timed += [(base + float(n.offset), n) for n in m.notes]
-        for voice in m.voices:
-            vbase = base + float(voice.offset)
-            timed += [(vbase + float(n.offset), n) for n in voice.notes]
-    timed.sort(key=lambda item: item[0])
-    return timed
-
-
 def read_music21(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
-    """Parse a score from music21's corpus.
+    """A score of music21's corpus (or any file music21 parses) on the spec's grid.
 
-    Bars come from the measures of the first part: a pickup measure (``paddingLeft`` > 0)
-    is shorter than its time signature's bar, so no window starts in it. Tied notes are
-    merged into one note.
+    The score comes from the package's archive of parsed corpus scores when the file is the
+    one archived (same name, size and CRC-32; :mod:`.scores`), else from music21's parser:
+    the two give the same piece. Bars come from the measures of the first part: a pickup
+    measure is shorter than its time signature's bar, so no window starts in it. Tied notes
+    are merged into one note.
     """
-    from music21 import converter
+    from .scores import archived_score, parse_score
 
-    try:
-        score = converter.parse(path, forceSource=True)
-    except Exception as err:  # music21 raises many types on bad input
-        raise SkipFile(f"music21 cannot parse it ({describe(err)})") from err
-    parts = list(getattr(score, "parts", [])) or [score]
-    res = spec.resolution
-    part_notes, names, programs, mean_pitches = [], [], [], []
-    for part in parts:
-        pitches: list[int] = []
-        starts: list[float] = []
-        ends: list[float] = []
-        open_note: dict[int, int] = {}  # pitch -> index of the note a tie may extend
-        for start, n in _timed_notes(part):
-            length = float(n.duration.quarterLength)
-            if length <= 0:  # grace notes take no time in the grid
-                continue
-            tie = n.tie.type if n.tie is not None else None
-            for p in n.pitches:
-                midi = int(p.midi)
-                j = open_note.get(midi)
-                if tie in ("stop", "continue") and j is not None and abs(ends[j] - start) < 1e-6:
-                    ends[j] = start + length
-                else:
-                    open_note[midi] = len(pitches)
-                    pitches.append(midi)
-                    starts.append(start)
-                    ends.append(start + length)
-        s = to_steps(np.asarray(starts), 1.0, res)
-        e = np.maximum(to_steps(np.asarray(ends), 1.0, res), s + 1)
-        part_notes.append((np.asarray(pitches, np.int64), s, e))
-        names.append(part.partName)
-        inst = part.getInstrument(returnDefault=False)
-        programs.append(getattr(inst, "midiProgram", None))
-        mean_pitches.append(float(np.mean(pitches)) if pitches else 0.0)
-    targets, log = assign_tracks(spec, names, programs, [False] * len(parts), mean_pitches)
-    missing = [t for k, t in enumerate(spec.track_names) if k not in targets]
-    if missing:
-        shown = ", ".join(repr(n) if n else "unnamed" for n in names)
-        raise SkipFile(f"{len(parts)} part(s) ({shown}) give no {'/'.join(missing)} track")
-    notes = _notes_table(part_notes, targets)
-    if len(notes) == 0:
-        raise SkipFile("score has no notes")
-
-    measures = list(parts[0].getElementsByClass("Measure"))
-    if not measures:
-        raise SkipFile("score has no measures, so its bars are unknown")
-    starts, lengths, beats, meters = [], [], [], []
-    ts = None
-    for m in measures:
-        ts = m.timeSignature or ts
-        if ts is None:
-            ts = m.getContextByClass("TimeSignature")
-        nominal = float(ts.barDuration.quarterLength) if ts is not None else float("nan")
-        start, length = float(m.offset), float(m.duration.quarterLength)
-        # Chorales split a bar at phrase ends and repeat signs (3 beats + a 1-beat pickup
-        # with the same bar number); the two halves make one real bar on the downbeat grid.
-        if (
-            starts
-            and lengths[-1] < beats[-1]
-            and length < nominal
-            and beats[-1] == nominal
-            and abs(starts[-1] + lengths[-1] - start) < 1e-6
-            and lengths[-1] + length <= nominal + 1e-6
-        ):
-            lengths[-1] += length
-            continue
-        starts.append(start)
-        lengths.append(length)
-        beats.append(nominal)
-        meters.append(ts.ratioString if ts is not None else "?")
-    bar_start = to_steps(np.asarray(starts), 1.0, res)
-    bar_end = to_steps(np.asarray(starts) + np.asarray(lengths), 1.0, res)
-    bars = np.stack([bar_start, bar_end - bar_start], axis=1)
-    return Piece(piece_id, notes, bars, np.asarray(beats), meters, log)
+    score = archived_score(path)
+    if score is None:
+        score = parse_score(path)
+    return score.to_piece(piece_id, spec)
 
 
 # MIDI -----------------------------------------------------------------------------------
@@ -273,7 +181,7 @@ def read_midi(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     if not part_notes:
         raise SkipFile("MIDI file has no notes")
     targets, log = assign_tracks(spec, names, programs, drums, mean_pitches)
-    notes = _notes_table(part_notes, targets)
+    notes = notes_table(part_notes, targets)
     if len(notes) == 0:
         raise SkipFile(f"no track maps to the spec's tracks {list(spec.track_names)}")
 
@@ -335,7 +243,7 @@ def read_npz(path: Path, piece_id: str, spec: PianorollSpec) -> Piece:
     if not part_notes:
         raise SkipFile("piano roll has no notes")
     targets, log = assign_tracks(spec, names, programs, drums, mean_pitches)
-    notes = _notes_table(part_notes, targets)
+    notes = notes_table(part_notes, targets)
     if len(notes) == 0:
         raise SkipFile(f"no track maps to the spec's tracks {list(spec.track_names)}")
 
