@@ -214,6 +214,9 @@ class Trainer:
         self._reference = reference
         self._test_reference = test_reference
         self._splits: dict[str, np.ndarray | None] = {}
+        # (step, samples) drawn at the last step by _draw, for its evaluation, previews and
+        # final samples
+        self._drawn: tuple[int, np.ndarray | None] = (-1, None)
         check_best_metric(cfg, self.spec, self._split("valid"))
 
         # Solver: identical initial weights on every rank (same seed), then per-rank noise.
@@ -446,13 +449,45 @@ class Trainer:
             self._splits[split] = given
         return self._splits[split]
 
+    def _drawn_at_step(self, n: int) -> np.ndarray | None:
+        """The first ``n`` samples drawn at this step by :meth:`_draw`, if it drew that many."""
+        step, roll = self._drawn
+        return roll[:n] if step == self.step and roll is not None and len(roll) >= n else None
+
+    def _draw(self, n: int) -> np.ndarray:
+        """``n`` samples of the sampling weights (sampling seed ``train.seed``).
+
+        Every call draws sample ``i`` from the same stream (:func:`generate`), so the
+        evaluation, the previews and the final samples of one step share their first samples.
+        At the last step the final samples are drawn here, once, and the step's evaluation
+        and previews take their first ``n`` instead of drawing them again (for a diffusion
+        model, an evaluation's worth of denoising).
+        """
+        tc = self.cfg.train
+        drawn = self._drawn_at_step(n)
+        if drawn is not None:
+            return drawn
+        with self.sampling():
+            if self.step == tc.steps and n <= tc.final_samples:
+                try:
+                    roll = generate(
+                        self.solver,
+                        tc.final_samples,
+                        seed=tc.seed,
+                        stop=lambda: self.stop_requested,
+                    )
+                except SamplingStopped:  # stopping: the loop saves and stops after this step
+                    return generate(self.solver, n, seed=tc.seed)
+                self._drawn = (self.step, roll)
+                return roll[:n]
+            return generate(self.solver, n, seed=tc.seed)
+
     def evaluate(self) -> dict[str, float]:
         """Metrics of ``eval_samples`` samples against the validation split; maybe ``best.pt``."""
         from ..metrics import evaluate
 
         tc = self.cfg.train
-        with self.sampling():
-            roll = generate(self.solver, tc.eval_samples, seed=tc.seed)
+        roll = self._draw(tc.eval_samples)
         results = evaluate(
             roll,
             self.spec,
@@ -476,8 +511,7 @@ class Trainer:
         tc = self.cfg.train
         if not tc.preview_samples:
             return
-        with self.sampling():
-            roll = generate(self.solver, tc.preview_samples, seed=tc.seed)
+        roll = self._draw(tc.preview_samples)
         self.monitor.previews(self.step, roll, self.spec)
         from .. import io
 
@@ -488,13 +522,15 @@ class Trainer:
         """Samples, MIDI, grid and the metric table against the test split in ``samples/final``."""
         tc = self.cfg.train
         try:
-            with self.sampling():
-                roll = generate(
-                    self.solver,
-                    tc.final_samples,
-                    seed=tc.seed,
-                    stop=lambda: self.stop_requested,
-                )
+            roll = self._drawn_at_step(tc.final_samples)
+            if roll is None:
+                with self.sampling():
+                    roll = generate(
+                        self.solver,
+                        tc.final_samples,
+                        seed=tc.seed,
+                        stop=lambda: self.stop_requested,
+                    )
         except SamplingStopped as err:
             raise TrainingInterrupted(
                 f"interrupted while drawing the final samples ({err.drawn} of {err.total} "

@@ -154,3 +154,49 @@ def test_train_command_exit_codes(tmp_path, monkeypatch, capsys):
     assert "step 5: loss = nan" in capsys.readouterr().err
     monkeypatch.setattr(trainer, "train", failing(TrainingInterrupted))
     assert cli.main(["train", str(exp)]) == 130
+
+
+# Samples of the last step --------------------------------------------------------------------
+def test_last_step_draws_its_samples_once(tmp_path):
+    """The last step's evaluation and previews take the first final samples, which every
+    sample stream makes the very samples a separate draw gives; earlier steps draw their own."""
+    from helpers.train import LinearSolver
+
+    from pianoroll_gan import io
+    from pianoroll_gan.metrics import evaluate
+
+    extra = [
+        "train.eval_samples=4",
+        "train.eval_every=3",
+        "train.preview_samples=2",
+        "train.sample_every=3",
+        "train.final_samples=300",
+    ]
+    data = RollDataset(tiny_roll(), SPEC)
+    LinearSolver.calls.clear()
+    run = train(tiny_cfg(tmp_path, "LinearSolver", *extra), dataset=data)
+    drawn = [(c["n"], c["first"]) for c in LinearSolver.calls]
+    # Step 3: evaluation and previews; step 6: the final samples in chunks of 256, once.
+    assert drawn == [(4, 0), (2, 0), (256, 0), (44, 256)]
+
+    final, _ = io.load_samples(run / "samples" / "final" / "samples.npz")
+    assert {c["seed"] for c in LinearSolver.calls} == {0}
+    last_eval = [e for e in train_log(run) if "eval" in e][-1]
+    assert last_eval["step"] == 6
+    want = evaluate(final[:4], SPEC).scalars()
+    assert last_eval["eval"] == pytest.approx(
+        {k: float(v) for k, v in want.items() if v is not None}
+    )
+
+
+def test_sigterm_while_the_last_step_draws_keeps_the_evaluation(tmp_path):
+    """Stopping during the last step's draw: that step's evaluation draws only its own
+    samples and is logged, the checkpoint is saved, and the run stops at the final samples
+    (as when the signal comes while they are drawn) with the resume command."""
+    extra = ["train.eval_samples=4", "train.eval_every=2", "train.final_samples=600"]
+    cfg = tiny_cfg(tmp_path, "FinalTermSolver", "train.steps=2", *extra)
+    run = tmp_path / "r"
+    with pytest.raises(TrainingInterrupted, match=r"while drawing the final samples \(256 of"):
+        train(cfg, run_dir=run, dataset=RollDataset(tiny_roll(), SPEC))
+    assert [e["step"] for e in train_log(run) if "eval" in e] == [2]
+    assert not (run / "samples" / "final").exists()
