@@ -214,8 +214,8 @@ class Trainer:
         self._reference = reference
         self._test_reference = test_reference
         self._splits: dict[str, np.ndarray | None] = {}
-        # (step, samples) drawn at the last step by _draw, for its evaluation, previews and
-        # final samples
+        # (step, final samples) drawn by _final_draw, shared by that step's evaluation,
+        # previews and final samples
         self._drawn: tuple[int, np.ndarray | None] = (-1, None)
         check_best_metric(cfg, self.spec, self._split("valid"))
 
@@ -449,37 +449,38 @@ class Trainer:
             self._splits[split] = given
         return self._splits[split]
 
-    def _drawn_at_step(self, n: int) -> np.ndarray | None:
-        """The first ``n`` samples drawn at this step by :meth:`_draw`, if it drew that many."""
+    def _final_draw(self) -> np.ndarray:
+        """The final samples of the current step's weights, drawn once per step (raises
+        :class:`SamplingStopped` when a stop is requested between chunks)."""
+        tc = self.cfg.train
         step, roll = self._drawn
-        return roll[:n] if step == self.step and roll is not None and len(roll) >= n else None
+        if step != self.step or roll is None:
+            with self.sampling():
+                roll = generate(
+                    self.solver,
+                    tc.final_samples,
+                    seed=tc.seed,
+                    stop=lambda: self.stop_requested,
+                )
+            self._drawn = (self.step, roll)
+        return roll
 
     def _draw(self, n: int) -> np.ndarray:
         """``n`` samples of the sampling weights (sampling seed ``train.seed``).
 
         Every call draws sample ``i`` from the same stream (:func:`generate`), so the
         evaluation, the previews and the final samples of one step share their first samples.
-        At the last step the final samples are drawn here, once, and the step's evaluation
-        and previews take their first ``n`` instead of drawing them again (for a diffusion
-        model, an evaluation's worth of denoising).
+        At the last step the final samples are drawn here, once (:meth:`_final_draw`), and the
+        step's evaluation and previews take their first ``n`` instead of drawing them again
+        (for a diffusion model, an evaluation's worth of denoising).
         """
         tc = self.cfg.train
-        drawn = self._drawn_at_step(n)
-        if drawn is not None:
-            return drawn
+        if self.step == tc.steps and n <= tc.final_samples:
+            try:
+                return self._final_draw()[:n]
+            except SamplingStopped:  # stopping: the loop saves and stops after this step
+                pass
         with self.sampling():
-            if self.step == tc.steps and n <= tc.final_samples:
-                try:
-                    roll = generate(
-                        self.solver,
-                        tc.final_samples,
-                        seed=tc.seed,
-                        stop=lambda: self.stop_requested,
-                    )
-                except SamplingStopped:  # stopping: the loop saves and stops after this step
-                    return generate(self.solver, n, seed=tc.seed)
-                self._drawn = (self.step, roll)
-                return roll[:n]
             return generate(self.solver, n, seed=tc.seed)
 
     def evaluate(self) -> dict[str, float]:
@@ -522,15 +523,7 @@ class Trainer:
         """Samples, MIDI, grid and the metric table against the test split in ``samples/final``."""
         tc = self.cfg.train
         try:
-            roll = self._drawn_at_step(tc.final_samples)
-            if roll is None:
-                with self.sampling():
-                    roll = generate(
-                        self.solver,
-                        tc.final_samples,
-                        seed=tc.seed,
-                        stop=lambda: self.stop_requested,
-                    )
+            roll = self._final_draw()
         except SamplingStopped as err:
             raise TrainingInterrupted(
                 f"interrupted while drawing the final samples ({err.drawn} of {err.total} "
