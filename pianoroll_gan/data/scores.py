@@ -1,7 +1,7 @@
 """Scores parsed by music21, before any grid, and the package's archive of them.
 
 Parsing the 433 MusicXML chorales of music21's corpus is most of the time ``prepare`` takes
-on the default source (about 65 ms a file). What the parse gives does not depend on the
+on the default source (about 55 ms of CPU a file). What the parse gives does not depend on the
 spec: each part's notes in quarter notes, its name and program, and the bars. So the package
 ships those for music21's Bach chorales (``archive/music21-scores.npz``), and a file whose
 name, size and CRC-32 match an archived one is read from there; any other file (another
