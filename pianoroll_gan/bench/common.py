@@ -148,6 +148,54 @@ def flop_rate(flops: int, seconds: float, precision: str, peaks: dict) -> dict[s
     }
 
 
+# The main jobs' end-to-end time targets, in seconds: the GAN on any 2-core CPU, the diffusion
+# recipe with native bf16 and without it (where it trains in fp32).
+JOB_TARGETS_S = {
+    "musegan_chorales": {"any": 360.0},
+    "diffusion_chorales": {"native_bf16": 900.0, "fp32": 1800.0},
+}
+
+
+def _minutes(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def job_target(recipe: str, steps: int, seconds_per_step: float, native_bf16: bool) -> dict:
+    """The training steps of a main job at the measured step time, against its time target.
+
+    The steps are a lower bound of the job: its evaluations, final samples, data preparation
+    and install come on top, so only a miss is a verdict; a fit says how much time is left
+    for the rest (time ``pianoroll-gan train`` itself to judge the target).
+
+    Returns:
+        ``steps``, ``seconds_per_step``, ``steps_s`` (the steps alone), ``target_s``,
+        ``missed`` (True when the steps alone exceed the target) and ``margin_s`` (target
+        minus the steps' time; negative when missed).
+    """
+    targets = JOB_TARGETS_S[recipe]
+    target = targets.get("any") or targets["native_bf16" if native_bf16 else "fp32"]
+    steps_s = steps * seconds_per_step
+    out = {
+        "steps": steps,
+        "seconds_per_step": seconds_per_step,
+        "steps_s": steps_s,
+        "target_s": target,
+        "missed": steps_s > target,
+        "margin_s": target - steps_s,
+    }
+    if out["missed"]:
+        verdict = f"missed by at least {_minutes(steps_s - target)}"
+    else:
+        verdict = (f"the steps alone leave {_minutes(target - steps_s)} for evaluation, final "
+                   f"samples and set-up; time `pianoroll-gan train` to judge it")  # fmt: skip
+    print(
+        f"{recipe} end to end: {steps:,} training steps at {seconds_per_step:.3f} s = "
+        f"{_minutes(steps_s)} for the steps alone; target {_minutes(target)}: {verdict}"
+    )
+    return out
+
+
 def repo_relative(path: str | Path) -> str:
     """``path`` relative to the repository when inside it, else as given (for report headers
     that read the same on any machine)."""

@@ -17,7 +17,9 @@ Figures printed:
    time of 256 chorale samples by DPM-Solver++(2M) at 20 steps (Lu et al. 2022) against
    the target of 20 s, and of the joint voice decoder on 64 chorale samples with
    ``reproduce``'s diffusion decoding; the Polyffusion preset's best share of each
-   precision's peak against the target of 60%;
+   precision's peak against the target of 60%; the chorale recipe's steps at the step time
+   of the precision it trains in here, against its end-to-end time target
+   (:func:`~.common.job_target`);
 3. with ``PIANOROLL_GAN_DIFFUSION_RUN=<run folder>`` (a trained diffusion_chorales run), the
    metric table of DDIM-50 beside DDPM-1000 against the test split
    (``PIANOROLL_GAN_BENCH_SAMPLES`` samples each, default 128; DDPM-1000 of the chorale
@@ -35,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ..allocator import current as current_allocator
-from .common import count_flops, flop_rate, matmul_peaks, peak_rss_mib, time_call
+from .common import count_flops, flop_rate, job_target, matmul_peaks, peak_rss_mib, time_call
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16
@@ -285,6 +287,11 @@ def run(quick: bool = False, peaks: dict | None = None) -> dict:
         report["preset_target_met"] = best >= target
         report["peak_share_targets"] = peak_share_targets(report["training"])
     chorales = load_experiment(EXPERIMENTS / "diffusion_chorales.toml")
+    if not quick:  # the recipe trains in bf16 where native ("bf16-native"), else in fp32
+        step = report["training"][f"chorales/{fast}"]["seconds_per_step"]
+        report["job_target"] = job_target(
+            "diffusion_chorales", chorales.train.steps, step, fast == "bf16"
+        )
     report["sampling"] = bench_sampling(chorales, 8 if quick else 16, quick)
     run_dir = os.environ.get("PIANOROLL_GAN_DIFFUSION_RUN")
     if run_dir:

@@ -149,6 +149,45 @@ def test_peak_share_targets_best_case_per_precision(capsys):
     assert bench_diffusion.peak_share_targets({"chorales/fp32": training["chorales/fp32"]}) == {}
 
 
+def test_job_targets_by_recipe_and_cpu(capsys):
+    # The GAN: 6 min on any CPU; 1,600 steps at 0.288 s = 460.8 s, over by 100.8 s.
+    gan = common.job_target("musegan_chorales", 1600, 0.288, native_bf16=True)
+    assert gan == pytest.approx({
+        "steps": 1600, "seconds_per_step": 0.288, "steps_s": 460.8, "target_s": 360.0,
+        "missed": True, "margin_s": -100.8,
+    })  # fmt: skip
+    assert common.job_target("musegan_chorales", 1600, 0.288, native_bf16=False) == gan
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == (
+        "musegan_chorales end to end: 1,600 training steps at 0.288 s = 7 min 41 s for the "
+        "steps alone; target 6 min 0 s: missed by at least 1 min 41 s"
+    )
+    # Diffusion: 15 min with native bf16 (2,400 x 0.35 s = 840 s fits, 60 s to spare) ...
+    native = common.job_target("diffusion_chorales", 2400, 0.35, native_bf16=True)
+    assert (native["target_s"], native["missed"]) == (900.0, False)
+    assert native["margin_s"] == pytest.approx(60.0)
+    assert "leave 1 min 0 s for evaluation" in capsys.readouterr().out
+    # ... and 30 min where it trains in fp32 (2,400 x 0.8 s = 1,920 s: over by 2 min).
+    fp32 = common.job_target("diffusion_chorales", 2400, 0.8, native_bf16=False)
+    assert (fp32["target_s"], fp32["missed"]) == (1800.0, True)
+    assert fp32["margin_s"] == pytest.approx(-120.0)
+    assert "missed by at least 2 min 0 s" in capsys.readouterr().out
+
+
+def test_gan_bench_projects_the_main_job(fixed_peaks, monkeypatch, tmp_path, capsys):
+    cfg = load_experiment(EXPERIMENTS / "debug_gan.toml")
+    spec = get_spec(cfg.data.spec)
+    monkeypatch.setattr(bench_gan, "training_cases", lambda quick: [("chorales", cfg, spec, 1, 0)])
+    path = tmp_path / "bench.json"
+    assert main(["bench", "gan", "--json", str(path)]) == 0
+    case = json.loads(path.read_text())["gan"]["chorales"]
+    target = case["job_target"]
+    assert target["steps"] == cfg.train.steps and target["target_s"] == 360.0
+    assert target["seconds_per_step"] == case["seconds_per_step"]
+    assert target["steps_s"] == pytest.approx(cfg.train.steps * case["seconds_per_step"])
+    assert "musegan_chorales end to end:" in capsys.readouterr().out
+
+
 def test_fast_sampling_scales_to_256_samples(monkeypatch, capsys):
     cfg = load_experiment(EXPERIMENTS / "debug_diffusion.toml")
     solver = bench_diffusion._solver(cfg, "chorales", "fp32")
