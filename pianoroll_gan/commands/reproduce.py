@@ -81,6 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ddim-steps", type=int, default=50, help="DDIM steps (default 50)")
     parser.add_argument(
+        "--choose-samples",
+        type=int,
+        default=256,
+        metavar="N",
+        help="rows with decoder candidates (the diffusion model's voices decoded row) take, per "
+        "run, the candidate that N samples (sampling seed --seed + 1) pass best against the "
+        "validation split (default 256; 0: the row's own settings)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="sampling seed (the same for every training seed)"
     )
     parser.add_argument(
@@ -152,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         qn_threshold=args.qn_threshold,
         page_samples=None if args.no_page else args.page,
+        choose_samples=args.choose_samples,
     )
     out = reproduce(args.setting, opts)
     print(f"report: {out / 'results.md'}")

@@ -12,9 +12,10 @@ inpaint the second half given the first).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +58,9 @@ class DiffusionExperiment(SolverConfig, Protocol):
 
     diffusion: DiffusionConfig
 
+
+# The sampling options that change the denoised images (the rest choose how they are decoded).
+DENOISING = ("sampler", "sample_steps", "eta", "guidance", "note_bias", "resample", "key_draw")
 
 # Sampling options of :meth:`DiffusionSolver.sample` (each defaults to the config's field of
 # the same name; ``steps`` to ``sample_steps``).
@@ -141,6 +145,7 @@ class DiffusionSolver(Solver):
         self.ema_updates = 0
         self.optimizer = torch.optim.Adam(model.parameters(), lr=self.dcfg.lr)
         self.last_stats = DecodeStats(0, 0)  # integrity of the last sample() call
+        self._images: dict[tuple[Any, ...], torch.Tensor] | None = None  # reuse_images()
         self.keys = KeyNormalizer(spec) if self.dcfg.key_normalize else None
 
     @property
@@ -289,13 +294,21 @@ class DiffusionSolver(Solver):
             has_known = bool(known_w.any())
             for lo in range(0, n, self.dcfg.sample_batch):
                 rows = slice(lo, min(lo + self.dcfg.sample_batch, n))
-                image = self._denoise(
-                    streams[rows],
-                    opts,
-                    None if labels_w is None else labels_w[rows],
-                    values_w[rows] if has_known else None,
-                    known_w[rows] if has_known else None,
-                )
+                key = None
+                if self._images is not None and condition is None and labels is None:
+                    key = (seed, first, n, start, lo, *(getattr(opts, f) for f in DENOISING))
+                image = None if key is None else self._images.get(key)
+                if image is None:
+                    image = self._denoise(
+                        streams[rows],
+                        opts,
+                        None if labels_w is None else labels_w[rows],
+                        values_w[rows] if has_known else None,
+                        known_w[rows] if has_known else None,
+                    )
+                    if key is not None:
+                        self._images[key] = image
+                image = image.clone()
                 if start == 0 and by_register[rows].any():
                     self._draw_by_register(image, frame, by_register, rows, seed, first)
                 roll, stats = self._decode(
@@ -311,6 +324,19 @@ class DiffusionSolver(Solver):
         if frame is not None:  # the given notes come back bit-exactly
             out = frame.from_normal(out, given_here, known_here)
         return out[:, :, : plan.total]
+
+    @contextlib.contextmanager
+    def reuse_images(self) -> Iterator[None]:
+        """Within this block, :meth:`sample` denoises each unconditional batch once and
+        keeps the images: a later call with the same ``n``, ``seed``, ``first`` and sampler
+        settings decodes the kept images again, so decoder settings can be compared on the
+        same draws (``reproduce`` chooses its decoding so). The results are those of calls
+        outside the block."""
+        self._images = {}
+        try:
+            yield
+        finally:
+            self._images = None
 
     def sampling_options(self, **options: Any) -> DiffusionConfig:
         """The config with the given sampling options in place of its fields, checked by the

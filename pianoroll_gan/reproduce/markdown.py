@@ -252,10 +252,19 @@ def write_markdown(
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        sampling = ", ".join(f"{k}={v}" for k, v in row.options.items()) or "config defaults"
-        if row.extra.get("condition"):
-            sampling += f"; {row.extra['condition']}"
         for run in row.runs:
+            options = row.options if run.options is None else run.options
+            sampling = ", ".join(f"{k}={v}" for k, v in options.items()) or "config defaults"
+            if row.extra.get("condition"):
+                sampling += f"; {row.extra['condition']}"
+            choice = run.info.get("decoder_choice")
+            if choice:
+                best = choice["rows"][choice["chosen"]]
+                sampling += (
+                    f" (decoder chosen on {choice['n']} samples against the validation split "
+                    f"from {len(choice['rows'])} candidates: {best['passed']} of "
+                    f"{best['judged']} items)"
+                )
             lines.append(
                 f"| {row.label} | {run.seed} | `{run.info['run_dir']}` | "
                 f"`{str(run.info['commit'])[:12]}` | {run.info['step']} | "

@@ -52,6 +52,7 @@ class SeedRun:
     grid: Path  # its sample grid
     bar: list[Judgement] | None = None  # against the test split; None: no bar judged
     targets: list[Judgement] | None = None  # the setting's targets (TARGETS), likewise
+    options: dict[str, Any] | None = None  # its sampling options (None: the row's)
 
 
 @dataclass
@@ -201,6 +202,8 @@ def write_json(
             reference = data.pop("reference", reference)
             data.pop("spec", None)
             entry: dict[str, Any] = {"seed": run.seed, "source": run.info, "metrics": data}
+            if run.options is not None and run.options != row.options:
+                entry["sample_options"] = run.options
             if run.bar is not None:
                 entry["bar"] = [j.to_dict() for j in run.bar]
                 entry["bar_counts"] = count(run.bar)

@@ -374,3 +374,37 @@ def test_note_bias_option_reaches_the_sampler():
     assert solver.sampling_options(note_bias=0.25).note_bias == 0.25
     with pytest.raises(ValueError, match="diffusion.note_bias must be a finite value"):
         solver.sampling_options(note_bias=float("nan"))
+
+
+def test_reuse_images_decodes_one_draw_again_and_changes_no_result():
+    solver = make_solver(
+        "diffusion.key_normalize=true", "diffusion.sample_batch=2", spec=VOICE_SPEC
+    )
+    solver.train_step(torch.from_numpy(tiny_roll(spec=VOICE_SPEC)).float(), 0)
+    options = dict(binarize="voices", voice_candidates=3)
+    plain = solver.sample(5, seed=1, chord_prior=0.0, **options)
+    prior = solver.sample(5, seed=1, chord_prior=50.0, **options)
+    other_seed = solver.sample(5, seed=2, chord_prior=0.0, **options)
+    real, calls = solver._denoise, []
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    solver._denoise = counting
+    with solver.reuse_images():
+        assert np.array_equal(solver.sample(5, seed=1, chord_prior=0.0, **options), plain)
+        assert calls == [2, 2, 1]  # three batches of at most sample_batch = 2
+        assert np.array_equal(solver.sample(5, seed=1, chord_prior=50.0, **options), prior)
+        assert len(calls) == 3  # decoded again from the kept images
+        # another seed or another sampler setting denoises anew
+        assert np.array_equal(solver.sample(5, seed=2, chord_prior=0.0, **options), other_seed)
+        solver.sample(5, seed=1, note_bias=0.5, **options)
+        assert len(calls) == 9
+        # conditional sampling never takes kept images
+        cond = tiny_roll(n=5, seed=3, spec=VOICE_SPEC)
+        solver.sample(5, seed=1, condition=cond, inpaint="tracks", tracks=["Bass"], **options)
+        assert len(calls) == 12
+    assert solver._images is None  # the block's images are let go
+    solver.sample(5, seed=1, chord_prior=0.0, **options)
+    assert len(calls) == 15

@@ -208,7 +208,11 @@ def test_seeds_resolve_into_each_config_and_train_seed_cannot_be_set(tmp_path, c
         main(["reproduce", "chorales", "--seeds", "2", "--seed-list", "0,1"])
     variants = [e.label for e in SETTINGS["chorales"] if not e.every_seed]
     assert variants == [
-        "GAN hybrid bf16", "GAN jamming", "GAN composer", "GAN accompaniment", "diffusion fp32"
+        "GAN hybrid bf16",
+        "GAN jamming",
+        "GAN composer",
+        "GAN accompaniment",
+        "diffusion fp32",
     ]
 
 
@@ -273,7 +277,7 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path, monkeypatch):
     tiny = [*TINY, f"data.cache_dir={json.dumps(str(tmp_path / 'prepared'))}"]
     args = ["reproduce", "chorales", "--out", str(out), *common, "--steps-scale", "0.001"]
     args += ["--seeds", "2", "--n", "6", "--ddpm-samples", "3", "--ddim-samples", "5"]
-    args += ["--ddim-steps", "4", "--set", *tiny]
+    args += ["--ddim-steps", "4", "--choose-samples", "3", "--set", *tiny]
     assert main(args) == 0
 
     labels = ["GAN hybrid", "GAN hybrid voices decoded", "GAN hybrid bf16",
@@ -297,8 +301,12 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path, monkeypatch):
     assert report["reference"]["TD"] == pytest.approx(expected["TD"])
 
     # Each seed is its own run (train.seed set), named in the report with its commit; DDPM
-    # and DDIM share the diffusion run of a seed.
+    # and DDIM share the diffusion run of a seed (the decoded rows add their decoder choice).
     sources = [[r["source"] for r in m["runs"]] for m in models]
+    choices = [[s.pop("decoder_choice", None) for s in per_model] for per_model in sources]
+    assert [all(c is not None for c in per_model) for per_model in choices] == [
+        label.startswith("diffusion") and label.endswith("voices decoded") for label in labels
+    ]
     folders = {s["run_dir"] for per_model in sources for s in per_model}
     assert len(folders) == 2 + 1 + 1 + 1 + 1 + 2 + 1 and sources[7] == sources[8] == sources[9]
     assert sources[0] == sources[1]  # the decoded row samples the same runs
@@ -338,6 +346,29 @@ def test_tiny_chorale_report_over_two_seeds_and_reuse(tmp_path, monkeypatch):
     assert page.count("<audio") == sum(min(4, per_seed[0]) for per_seed in n)  # DDPM: 3
     for src in re.findall(r'(?:src|href)="([^"#]+)"', page):
         assert (out / src).is_file(), src
+
+    # The decoded diffusion rows take, per run, the decoder candidate that 3 samples of
+    # sampling seed 4 (--seed 3, + 1) pass best against the validation split; each run's
+    # choice is kept beside its samples and named in the runs table.
+    from pianoroll_gan.reproduce.pipeline import DIFFUSION_DECODER_CHOICES, DIFFUSION_DECODING
+
+    for label in ("diffusion DDIM-4 voices decoded", "diffusion fp32 DDIM-4 voices decoded"):
+        model, model_seeds = models[labels.index(label)], seeds[labels.index(label)]
+        slug = re.sub(r"[^a-z0-9]+", "_", label.lower())
+        for seed, run in zip(model_seeds, model["runs"]):
+            choice = json.loads((out / slug / f"choice_seed_{seed}.json").read_text())
+            assert (choice["n"], choice["seed"], choice["split"]) == (3, 4, "valid")
+            assert len(choice["rows"]) == len(DIFFUSION_DECODER_CHOICES)
+            best = max(choice["rows"], key=lambda r: (r["passed"], r["margin"]))
+            assert choice["rows"][choice["chosen"]] is not None and best["passed"] == max(
+                r["passed"] for r in choice["rows"]
+            )
+            assert choices[labels.index(model["label"])][model_seeds.index(seed)] == choice
+            used = run.get("sample_options", model["sample_options"])
+            wanted = {**DIFFUSION_DECODING, "steps": 4, **best["options"]}
+            assert json.dumps(used, sort_keys=True) == json.dumps(wanted, sort_keys=True,
+                                                                  default=list)  # fmt: skip
+    assert md.count("decoder chosen on 3 samples against the validation split") == 3
 
     # The bar is judged on every seed of every row, against the test split.
     test, _ = load_split(report["data_cache"], "test")
