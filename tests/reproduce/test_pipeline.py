@@ -122,6 +122,19 @@ def test_diffusion_decoding_is_a_valid_setting_of_the_recipe():
     assert len(opts.voice_penalty) == 4 and opts.voice_candidates == 5
     with pytest.raises(ValueError, match="voice_candidates"):
         dataclasses.replace(cfg, **{**DIFFUSION_DECODING, "voice_candidates": 0})
+    # ... and so is each decoder candidate of the row; the first is the row's own settings.
+    from pianoroll_gan.reproduce.pipeline import DIFFUSION_DECODER_CHOICES, SETTINGS
+
+    assert DIFFUSION_DECODER_CHOICES[0] == {}
+    for candidate in DIFFUSION_DECODER_CHOICES:
+        assert set(candidate) <= set(DIFFUSION_DECODING)
+        dataclasses.replace(cfg, **{**DIFFUSION_DECODING, **candidate})
+    entries = {e.label: e for e in SETTINGS["chorales"]}
+    for label in ("diffusion", "diffusion fp32"):
+        assert dict(entries[label].choices) == {" DDIM voices decoded": DIFFUSION_DECODER_CHOICES}
+    assert not any(e.choices for e in entries.values() if e.label.startswith("GAN"))
+    with pytest.raises(ValueError, match="--choose-samples"):
+        ReproduceOptions(choose_samples=-1)
 
 
 def _run_folder(runs: Path, folder: str, age: float, steps: int = 10, *overrides: str) -> Path:
