@@ -529,9 +529,8 @@ def choose_for_run(
     from .choose import choose_decoding
 
     seed = opts.seed + 1
-    record = sampling_record(
-        info, {"row": options, "candidates": list(candidates)}, opts.choose_samples, seed, False
-    )
+    judged = {"row": options, "candidates": list(candidates), "items": [i.label for i in items]}
+    record = sampling_record(info, judged, opts.choose_samples, seed, False)
     if path.is_file():
         kept = json.loads(path.read_text())
         if kept.get("record") == record:
@@ -649,6 +648,8 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
             log.warning("the validation split is empty: rows keep their own decoder settings")
             held_out = None
 
+    # The choice judges the bar and the targets, each item once (the range item is in both).
+    judged_items = tuple(dict.fromkeys((*(bar or ()), *(targets or ()))))
     rows: dict[str, Row] = {}
     for entry, seed, cfg in plan:
         run_dir, reused = train_or_reuse(cfg, opts.reuse or opts.no_train or opts.reuse_samples)
@@ -670,7 +671,7 @@ def reproduce(setting: str, opts: ReproduceOptions) -> Path:
         ) -> dict[str, Any]:
             choice = choose_for_run(
                 out / _slug(label) / f"choice_seed_{seed}.json", options, candidates, load,
-                info, opts, held_out, spec, (*bar, *(targets or ())), qn_threshold,
+                info, opts, held_out, spec, judged_items, qn_threshold,
             )  # fmt: skip
             choices[label] = choice
             return {**options, **choice["rows"][choice["chosen"]]["options"]}

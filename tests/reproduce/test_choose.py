@@ -81,3 +81,33 @@ def test_choose_decoding_keeps_the_candidate_that_passes_most_by_the_widest_marg
     assert chosen == 1
     with pytest.raises(ValueError, match="at least one candidate"):
         choose_decoding(solver, {}, [], reference, spec, items, n=1, seed=0, qn_threshold=2)
+
+
+def test_a_run_s_choice_is_kept_and_taken_again_only_for_the_same_draw(tmp_path):
+    from pianoroll_gan.reproduce.pipeline import ReproduceOptions, choose_for_run
+
+    spec = get_spec("chorales")
+    reference = np.zeros((8, *spec.sample_shape), dtype=bool)
+    reference[:, :, ..., 30] = True
+    items = (BarItem("EB within 5 points", "EB", "track", "within", 5.0, scale=100),)
+    info = {"run_dir": "runs/x", "commit": "abc", "step": 10}
+    loads = []
+
+    def load():
+        loads.append(1)
+        return _StubSolver(reference)
+
+    path = tmp_path / "row" / "choice_seed_0.json"
+    opts = ReproduceOptions(choose_samples=8, seed=3)
+    args = (opts, reference, spec, items, 2)
+    first = choose_for_run(path, {}, [{"blank": 8}, {}], load, info, *args)
+    assert (first["chosen"], first["n"], first["seed"], first["split"]) == (1, 8, 4, "valid")
+    assert path.is_file() and len(loads) == 1
+    assert choose_for_run(path, {}, [{"blank": 8}, {}], load, info, *args) == first
+    assert len(loads) == 1  # taken from the file
+    # other candidates, another run or another number of samples: chosen again
+    choose_for_run(path, {}, [{}, {"blank": 8}], load, info, *args)
+    choose_for_run(path, {}, [{}, {"blank": 8}], load, {**info, "step": 20}, *args)
+    choose_for_run(path, {}, [{}, {"blank": 8}], load, {**info, "step": 20},
+                   ReproduceOptions(choose_samples=4, seed=3), *args[1:])  # fmt: skip
+    assert len(loads) == 4 and not list(path.parent.glob("*.tmp"))
