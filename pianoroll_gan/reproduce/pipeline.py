@@ -484,12 +484,11 @@ def sample_model(
     sets = []
     for suffix, options in entry.variants:
         options = _sample_options(cfg, options, opts)
-        if choose is not None and choices.get(suffix):
-            label = _variant_label(entry.label, suffix, options)
+        label = _variant_label(entry.label, suffix, options)
+        if choose is not None and choices.get(suffix):  # decoder settings only: same label
             options = choose(label, options, choices[suffix], load)
         n = {"ddpm": opts.ddpm_samples, "ddim": opts.ddim_samples}.get(options.get("sampler"))
         n = n or opts.n_samples
-        label = _variant_label(entry.label, suffix, options)
         record = sampling_record(info, options, n, opts.seed, conditioned)
         roll = previous(label, record) if previous is not None else None
         if roll is None:
@@ -526,6 +525,7 @@ def choose_for_run(
     Returns:
         ``{"record", "split", "n", "seed", "chosen", "rows"}`` (``rows``: one per candidate).
     """
+    from ..train.checkpoint import atomic_write_text
     from .choose import choose_decoding
 
     seed = opts.seed + 1
@@ -542,16 +542,14 @@ def choose_for_run(
     )  # fmt: skip
     choice = {"record": record, "split": "valid", "n": opts.choose_samples, "seed": seed,
               "chosen": chosen, "rows": rows}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(choice, indent=1, default=list) + "\n")
-    tmp.replace(path)
+    text = json.dumps(choice, indent=1, default=list)
+    atomic_write_text(path, text + "\n")
     log.info(
         "%s: decoder %s chosen on the validation split (%d of %d items)",
         path, rows[chosen]["options"] or "as the row", rows[chosen]["passed"],
         rows[chosen]["judged"],
     )  # fmt: skip
-    return json.loads(path.read_text())
+    return json.loads(text)  # as read back from the file: tuples become lists
 
 
 # The command -------------------------------------------------------------------------------
