@@ -1,11 +1,13 @@
 """``pianoroll-gan bench harmonize``: whole chorales harmonized from their sopranos.
 
-The soprano of every chorale of the test split (whole pieces, any length, pickups padded to
-a bar line as :func:`pianoroll_gan.harmonize.melody.melody_from_notes` does for any melody)
-is given to each harmonizer (``rules``, ``chorales-gan``, ``chorales-diffusion`` or a run
-folder), which writes alto, tenor and bass as ``pianoroll-gan harmonize`` does
-(:func:`pianoroll_gan.harmonize.pipeline.harmonize_roll`, one harmonization per piece,
-``--transpose auto``). Each result is scored beside Bach's own four voices:
+The soprano of every chorale of the test split (``--split valid``: the validation split, on
+which settings can be chosen without looking at the test split; whole pieces, any length,
+pickups padded to a bar line as :func:`pianoroll_gan.harmonize.melody.melody_from_notes` does
+for any melody) is given to each harmonizer (``rules``, ``chorales-gan``,
+``chorales-diffusion``, a model file or a run folder), which writes alto, tenor and bass as
+``pianoroll-gan harmonize`` does (:func:`pianoroll_gan.harmonize.pipeline.harmonize_roll`,
+one harmonization per piece, ``--transpose auto``, the model file's harmonizing options).
+Each result is scored beside Bach's own four voices:
 
 - the voice-leading figures of :func:`pianoroll_gan.metrics.voice.voice_metrics`, counted over
   all pieces together, from the melody's first note to its last (no change spans two pieces);
@@ -40,7 +42,8 @@ __all__ = [
     "PieceScore",
     "HarmonizerRun",
     "chorale_from_piece",
-    "read_test_chorales",
+    "SPLITS",
+    "read_chorales",
     "score_piece",
     "merge_scans",
     "summarize",
@@ -56,6 +59,8 @@ log = logging.getLogger(__name__)
 MODELS = ("rules", "chorales-gan", "chorales-diffusion")
 #: The row name of Bach's own harmonization.
 BACH = "Bach"
+#: The held-out splits whose chorales can be harmonized.
+SPLITS = ("valid", "test")
 #: ``--quick``: pieces taken and diffusion sampling steps.
 QUICK_PIECES, QUICK_STEPS = 2, 5
 
@@ -139,8 +144,15 @@ def chorale_from_piece(piece, spec) -> Chorale:
     return Chorale(piece.piece_id, melody, bach.reshape(spec.n_tracks, -1, spec.steps_per_bar, 128))
 
 
-def read_test_chorales(data_cfg, spec) -> tuple[list[Chorale], list[dict[str, str]]]:
-    """The chorales of the test split of ``data_cfg`` (prepared when missing), in id order.
+def read_chorales(
+    data_cfg, spec, split: str = "test"
+) -> tuple[list[Chorale], list[dict[str, str]]]:
+    """The chorales of a split of ``data_cfg`` (prepared when missing), in id order.
+
+    Args:
+        data_cfg: the data the models were trained on.
+        spec: their spec.
+        split: one of :data:`SPLITS`.
 
     Returns:
         ``(chorales, skipped)``: the pieces read, and ``{"piece", "reason"}`` for each that
@@ -151,7 +163,9 @@ def read_test_chorales(data_cfg, spec) -> tuple[list[Chorale], list[dict[str, st
     from ..data.sources import read_file, resolve_source
 
     meta = read_meta(ensure_prepared(data_cfg))
-    ids = [meta["pieces"][k] for k in sorted(set(meta["splits"]["test"]["piece"]))]
+    if split not in SPLITS:
+        raise ValueError(f"--split: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    ids = [meta["pieces"][k] for k in sorted(set(meta["splits"][split]["piece"]))]
     source = resolve_source(data_cfg.source, tuple(data_cfg.include), data_cfg.max_files)
     paths = {source.piece_id(p): p for p in source.files}
     chorales, skipped = [], []
@@ -283,7 +297,7 @@ def run_benchmark(
     """Harmonize every chorale with every model and score the results.
 
     Args:
-        chorales: from :func:`read_test_chorales` (or built by hand).
+        chorales: from :func:`read_chorales` (or built by hand).
         models: row name -> :class:`~pianoroll_gan.harmonize.models.LoadedModel`.
         seed: sampling seed of every piece.
         candidates: GAN draws per window.
@@ -303,7 +317,8 @@ def run_benchmark(
     for chorale in chorales:
         runs[BACH].scores.append(score_piece(chorale.bach, chorale, spec or _chorales()))
     for name, model in models.items():
-        run = runs[name] = HarmonizerRun(name, options=dict(options.get(name, {})))
+        own = {**model.harmonize, **options.get(name, {})}  # the model file's, then the row's
+        run = runs[name] = HarmonizerRun(name, options=own)
         todo = chorales[: limits.get(name, len(chorales))]
         for k, chorale in enumerate(todo):
             try:
@@ -419,7 +434,7 @@ def render_markdown(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``bench harmonize`` (a group of ``bench``'s parser)."""
-    group = parser.add_argument_group("bench harmonize (whole test-split chorales)")
+    group = parser.add_argument_group("bench harmonize (whole held-out chorales)")
     group.add_argument(
         "--models",
         default=",".join(MODELS),
@@ -433,7 +448,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL=N",
         help="harmonize only the first N pieces with MODEL (repeatable)",
     )
-    group.add_argument("--pieces", type=int, default=0, help="only the first N test chorales")
+    group.add_argument("--pieces", type=int, default=0, help="only the first N chorales")
+    group.add_argument(
+        "--split",
+        default="test",
+        choices=SPLITS,
+        help="whose chorales: the test split (default) or the validation split, to choose "
+        "settings on",
+    )
     group.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     group.add_argument(
         "--jobs",
@@ -470,6 +492,8 @@ def _limits(items: list[str], models: list[str]) -> dict[str, int]:
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces a run, with every option spelled out."""
     parts = ["pianoroll-gan bench harmonize", f"--models {args.models}"]
+    if args.split != "test":
+        parts.append(f"--split {args.split}")
     parts += [f"--limit {item}" for item in args.limit]
     if args.pieces:
         parts.append(f"--pieces {args.pieces}")
@@ -525,11 +549,12 @@ def run_command(args: argparse.Namespace) -> int:
         if model.spec.to_dict() != spec.to_dict():
             raise ValueError(f"--models: {name} has another spec than {names[0]}")
     data_cfg = _data_config(models)
-    chorales, skipped = read_test_chorales(data_cfg, spec)
+    chorales, skipped = read_chorales(data_cfg, spec, args.split)
     count = QUICK_PIECES if args.quick and not args.pieces else args.pieces
     if count:
         chorales = chorales[:count]
-    print(f"{len(chorales)} test chorales read, {len(skipped)} not read", flush=True)
+    split_name = {"test": "test", "valid": "validation"}[args.split]
+    print(f"{len(chorales)} {split_name} chorales read, {len(skipped)} not read", flush=True)
     machine, commit = machine_info(), git_commit()
     header = [
         "# Whole chorales harmonized from their sopranos",
@@ -538,7 +563,7 @@ def run_command(args: argparse.Namespace) -> int:
         "",
         "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()),
         "",
-        f"The soprano of each of the {len(chorales)} chorales of the test split "
+        f"The soprano of each of the {len(chorales)} chorales of the {split_name} split "
         f"({data_cfg.source}, spec '{spec.name}') is given whole, pickup included; each "
         "harmonizer writes alto, tenor and bass once (sampling seed "
         f"{args.seed}; melodies outside the soprano range are moved into it and back). "
@@ -550,7 +575,7 @@ def run_command(args: argparse.Namespace) -> int:
         "labeller of the metrics module).",
     ]
     head = {"command": command_line(args), "commit": commit, "machine": machine}
-    head["data"] = {"source": data_cfg.source, "spec": spec.name}
+    head["data"] = {"source": data_cfg.source, "spec": spec.name, "split": args.split}
     args.results.mkdir(parents=True, exist_ok=True)
 
     def write(runs: dict[str, HarmonizerRun]) -> str:

@@ -3,8 +3,11 @@
 A *model file* is a checkpoint reduced to what sampling needs: ``format`` (the layout
 version, :data:`FORMAT`), ``config`` (the resolved experiment), ``spec`` (the piano-roll
 spec the networks were built for), ``solver`` (the weights; optimizer moments emptied),
-``step`` and ``version`` (of pianoroll_gan). :func:`export_model` writes one from a run
-folder; a checkpoint of a run folder (which has no ``format``) reads as format 1.
+``step``, ``version`` (of pianoroll_gan) and ``harmonize``: the sampling options it harmonizes
+with where they differ from the config's (a decoder chosen on harmonizations rather than on
+free samples; absent in earlier files, which harmonize with the config's settings).
+:func:`export_model` writes one from a run folder; a checkpoint of a run folder (which has no
+``format``) reads as format 1.
 
 Shipped models are model files inside the package (``harmonize/shipped/<name>.pt``) listed
 in :data:`SHIPPED`; each entry fixes the family and spec preset its file must have.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ __all__ = [
     "ShippedModel",
     "LoadedModel",
     "export_model",
+    "harmonize_options",
     "ship_model",
     "load_model",
     "spec_differences",
@@ -74,6 +78,7 @@ class LoadedModel:
     solver: Any
     family: str
     source: str  # a registry name, a run folder or a model file
+    harmonize: dict[str, Any] = field(default_factory=dict)  # sampling options to harmonize with
 
 
 def spec_differences(found: PianorollSpec, expected: PianorollSpec) -> list[str]:
@@ -95,11 +100,52 @@ def _empty_optimizers(state: Any) -> Any:
     return state
 
 
+def harmonize_options(cfg: Any, items: Sequence[str], where: str = "harmonize") -> dict[str, Any]:
+    """``key=value`` sampling options (``chord_prior=24``, ``voice_penalty=[8, 14, 12, 14]``)
+    that a model harmonizes with, checked against its family's sampling options and the
+    config's own rules.
+
+    Args:
+        cfg: the model's experiment config.
+        items: the options; ``steps`` stands for the diffusion config's ``sample_steps``.
+        where: names the options in error messages.
+
+    Returns:
+        Option -> value, each typed as the config's field of that name.
+
+    Raises:
+        ValueError: an option the family's ``sample`` does not take, or a value its config
+            refuses.
+    """
+    from ..config import merge, parse_overrides
+    from ..diffusion.solver import SAMPLE_OPTIONS as DIFFUSION_OPTIONS
+    from ..experiment import experiment_from_dict
+    from ..gan.solver import SAMPLE_OPTIONS as GAN_OPTIONS
+
+    family = cfg.family
+    valid = {"gan": GAN_OPTIONS, "diffusion": DIFFUSION_OPTIONS}[family]
+    names = [item.partition("=")[0].strip() for item in items]
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ValueError(
+            f"{where}: {family} sampling does not take {unknown}; valid options: "
+            f"{', '.join(valid)}"
+        )
+    field_of = {"steps": "sample_steps"} if family == "diffusion" else {}
+    parsed = parse_overrides(
+        [f"{family}.{field_of.get(n, n)}={item.partition('=')[2]}" for n, item in zip(names, items)]
+    )
+    checked = experiment_from_dict(merge(cfg.to_dict(), parsed), where)
+    section = getattr(checked, family)
+    return {name: getattr(section, field_of.get(name, name)) for name in names}
+
+
 def export_model(
     run_dir: str | Path,
     path: str | Path,
     checkpoint: str | Path = "best",
     overrides: Sequence[str] = (),
+    harmonize: Sequence[str] | None = None,
 ) -> Path:
     """Write the model file of a run folder's checkpoint, or rewrite a model file's settings.
 
@@ -111,12 +157,16 @@ def export_model(
         overrides: ``section.key=value`` applied to the run's config, for settings that do
             not change the weights (e.g. the sampler and decoder defaults the model file
             samples with).
+        harmonize: ``key=value`` sampling options the model harmonizes with in place of its
+            config's (:func:`harmonize_options`; ``[]`` for none). None: none for a run
+            folder; a model file keeps its own.
 
     Returns:
         ``path``.
 
     Raises:
-        ValueError: an override that changes the networks, so the weights no longer fit.
+        ValueError: an override that changes the networks, so the weights no longer fit,
+            or a ``harmonize`` option its family does not take.
     """
     from ..experiment import load_experiment
     from ..train.checkpoint import CheckpointManager, atomic_save, load_checkpoint
@@ -124,7 +174,7 @@ def export_model(
 
     run_dir = Path(run_dir)
     if run_dir.is_file():
-        return _rewrite_model_file(run_dir, Path(path), overrides)
+        return _rewrite_model_file(run_dir, Path(path), overrides, harmonize)
     if not (run_dir / "config.toml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: config.toml is missing")
     cfg = load_experiment(run_dir / "config.toml", list(overrides))
@@ -143,13 +193,17 @@ def export_model(
         "solver": solver_state,
         "step": state.get("step"),
         "version": __version__,
+        "harmonize": harmonize_options(cfg, harmonize or (), f"{run_dir}: harmonize"),
     }
     return atomic_save(model, path)
 
 
-def _rewrite_model_file(source: Path, path: Path, overrides: Sequence[str]) -> Path:
-    """A model file's weights with its config under ``overrides``, written to ``path``
-    (checked by building the networks and loading the weights before writing)."""
+def _rewrite_model_file(
+    source: Path, path: Path, overrides: Sequence[str], harmonize: Sequence[str] | None
+) -> Path:
+    """A model file's weights with its config under ``overrides`` (and its harmonizing
+    options replaced by ``harmonize`` unless None), written to ``path`` (checked by building
+    the networks and loading the weights before writing)."""
     from ..config import merge, parse_overrides
     from ..experiment import experiment_from_dict
     from ..train.checkpoint import atomic_save, load_checkpoint
@@ -172,7 +226,11 @@ def _rewrite_model_file(source: Path, path: Path, overrides: Sequence[str]) -> P
             f"{source}: the overrides {list(overrides)} change the networks, so the file's "
             f"weights do not fit ({first}); override sampling and decoding settings only"
         ) from None
-    return atomic_save({**state, "config": cfg.to_dict(), "version": __version__}, path)
+    options = dict(state.get("harmonize", {}))  # kept unless replaced
+    if harmonize is not None:
+        options = harmonize_options(cfg, harmonize, f"{source}: harmonize")
+    update = {"config": cfg.to_dict(), "version": __version__, "harmonize": options}
+    return atomic_save({**state, **update}, path)
 
 
 def ship_model(
@@ -180,11 +238,12 @@ def ship_model(
     name: str,
     checkpoint: str | Path = "best",
     overrides: Sequence[str] = (),
+    harmonize: Sequence[str] | None = None,
 ) -> Path:
     """Export a run as the shipped model ``name`` (checked against its registry entry);
-    ``overrides`` as in :func:`export_model`."""
+    ``overrides`` and ``harmonize`` as in :func:`export_model`."""
     entry = _entry(name)
-    path = export_model(run_dir, SHIPPED_DIR / f"{name}.pt", checkpoint, overrides)
+    path = export_model(run_dir, SHIPPED_DIR / f"{name}.pt", checkpoint, overrides, harmonize)
     try:
         load_model(name, device="cpu")
     except ValueError:
@@ -253,6 +312,7 @@ def load_model(
             raise ValueError(f"--model {RULES} is the rule-based baseline, not a {family} model")
         return LoadedModel(None, get_spec("chorales"), None, "rules", RULES)
     path, entry = _resolve(str(model), family)
+    options: dict[str, Any] = {}
     if path.is_dir():
         cfg, spec, solver = load_run(path, checkpoint, device=device)
     else:
@@ -279,7 +339,8 @@ def load_model(
                 )
         solver = build_solver(cfg, spec, device)
         solver.load_state_dict(state["solver"])
+        options = dict(state.get("harmonize") or {})
     if family is not None and cfg.family != family:
         raise ValueError(f"--model {model} is a {cfg.family} model, not {family}")
     source = entry.name if entry is not None else str(path)
-    return LoadedModel(cfg, spec, solver, cfg.family, source)
+    return LoadedModel(cfg, spec, solver, cfg.family, source, options)

@@ -175,6 +175,9 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
             "dropped_cells",
         )
     ]
+    if report.get("options"):
+        settings = ", ".join(f"{k}={v}" for k, v in report["options"].items())
+        lines.append(f"- sampling options: {settings}")
     for item in report["harmonizations"]:
         lines += ["", f"## harmony_{item['index']}", ""]
         if item.get("window_agreement"):

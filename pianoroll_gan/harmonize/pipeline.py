@@ -79,7 +79,8 @@ def harmonize_roll(
         seed: sampling seed.
         transpose: None, a number of semitones or ``"auto"`` (:func:`~.melody.fit_range`).
         candidates: GAN: draws per window (:mod:`.generate`).
-        options: passed to the solver's ``sample``.
+        options: passed to the solver's ``sample``, over the model's own harmonizing options
+            (:attr:`~.models.LoadedModel.harmonize`).
 
     Returns:
         ``(roll, moved, harmonization)``: bool ``roll`` ``(n, tracks, bars, steps_per_bar,
@@ -96,7 +97,7 @@ def harmonize_roll(
         n=n,
         seed=seed,
         candidates=candidates,
-        **(options or {}),
+        **{**model.harmonize, **(options or {})},
     )
     bars = melody.bars(spec)
     roll = np.zeros((n, spec.n_tracks, bars, spec.steps_per_bar, 128), dtype=bool)
@@ -108,6 +109,11 @@ def harmonize_roll(
     flat[:, 1:, : sounding[0]] = False
     flat[:, 1:, sounding[-1] + 1 :] = False
     return roll, moved, result
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Sampling options as JSON values (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
 
 
 def harmonize_melody(
@@ -140,7 +146,7 @@ def harmonize_melody(
         pickup: pickup length in quarter notes (None: from the file).
         candidates: GAN: draws per window (:mod:`.generate`).
         tempo: quarter notes per minute of MIDI, MusicXML and audio.
-        options: passed to the solver's ``sample``.
+        options: passed to the solver's ``sample``, over the model's own harmonizing options.
 
     Returns:
         The harmonizations and the files written.
@@ -189,6 +195,7 @@ def harmonize_melody(
         "windows": result.windows,
         "candidates": candidates if model.family == "gan" else None,
         "seed": seed,
+        "options": _plain({**model.harmonize, **(options or {})}),
         "dropped_cells": result.dropped,
         "harmonizations": items,
     }

@@ -12,11 +12,13 @@ from pianoroll_gan.bench.harmonize import (
     BACH,
     Chorale,
     chorale_from_piece,
+    read_chorales,
     render_markdown,
     run_benchmark,
     score_piece,
     summarize,
 )
+from pianoroll_gan.data.config import DataConfig
 from pianoroll_gan.data.piece import Piece
 from pianoroll_gan.harmonize.models import LoadedModel, load_model
 from pianoroll_gan.spec import get_spec
@@ -118,6 +120,31 @@ def test_benchmark_rows_failures_and_page():
     assert "| Bach | 2 | - | - | 100.0 | 100.0 | 100.0 | 33.33 | 33.33 | 0.00 |" in text
     assert "- broken, a: this GAN is conditioned on" in text
     assert "- c: meter 3/4 is not supported" in text
+
+
+def test_chorales_of_either_held_out_split(tmp_path):
+    # Twelve chorales split by piece: 10% of them validation, 10% test (one piece each).
+    names = (
+        "bwv10.7.mxl bwv101.7.mxl bwv102.7.mxl bwv103.6.mxl bwv104.6.mxl bwv108.6.mxl "
+        "bwv11.6.mxl bwv110.7.mxl bwv111.6.mxl bwv113.8.mxl bwv114.7.mxl bwv115.6.mxl"
+    )
+    cfg = DataConfig(cache_dir=str(tmp_path), include=tuple(names.split()), prepare_workers=1)
+    valid, _ = read_chorales(cfg, SPEC, "valid")
+    test, _ = read_chorales(cfg, SPEC, "test")
+    assert len(valid) == len(test) == 1
+    assert valid[0].piece_id != test[0].piece_id
+    assert read_chorales(cfg, SPEC)[0][0].piece_id == test[0].piece_id  # the test split by default
+    with pytest.raises(ValueError, match="unknown split 'train'; valid splits: valid, test"):
+        read_chorales(cfg, SPEC, "train")
+
+
+def test_a_model_files_harmonizing_options_are_its_rows_options():
+    chorales = [chorale_from_piece(piece(C_F_G, name="a"), SPEC)]
+    rules = load_model("rules")
+    rules.harmonize = {"chord_prior": 24.0}  # as a model file's, read by load_model
+    runs = run_benchmark(chorales, {"rules": rules}, options={"rules": {"steps": 5}},
+                         progress=False)  # fmt: skip
+    assert runs["rules"].options == {"chord_prior": 24.0, "steps": 5}  # the row's come last
 
 
 def test_bench_harmonize_option_errors(tmp_path, capsys):

@@ -12,7 +12,7 @@ from helpers.harmonize import DIFFUSION_TINY, GAN_TINY, SPEC
 
 from pianoroll_gan import cli, io
 from pianoroll_gan.experiment import load_experiment
-from pianoroll_gan.harmonize import load_model, models, read_melody
+from pianoroll_gan.harmonize import harmonize_melody, load_model, models, read_melody
 from pianoroll_gan.harmonize.pipeline import output_spec
 from pianoroll_gan.io.audio import AudioConfig
 from pianoroll_gan.train.checkpoint import atomic_save, load_checkpoint
@@ -184,6 +184,41 @@ def test_a_model_file_takes_new_decoder_settings_and_keeps_its_weights(runs, tmp
     with pytest.raises(ValueError, match="change the networks, so the file's weights do not"):
         models.export_model(tmp_path / "m.pt", tmp_path / "m.pt", overrides=["gan.latent_dim=24"])
     assert load_checkpoint(tmp_path / "m.pt")["config"] == state["config"]
+
+
+def test_a_model_file_harmonizes_with_its_own_options(runs, tmp_path, monkeypatch):
+    harmonizing = ["chord_prior=24", "voice_penalty=[8, 14, 12, 14]", "steps=3"]
+    path = models.export_model(runs["diffusion"], tmp_path / "m.pt", "last", harmonize=harmonizing)
+    state = load_checkpoint(path)
+    # Typed as the config's fields; the config itself (free sampling) is untouched.
+    assert state["harmonize"] == {"chord_prior": 24.0, "voice_penalty": (8.0, 14.0, 12.0, 14.0),
+                                  "steps": 3}  # fmt: skip
+    assert state["config"] == load_checkpoint(models.export_model(
+        runs["diffusion"], tmp_path / "plain.pt", "last"))["config"]  # fmt: skip
+    # Rewriting the settings keeps the harmonizing options unless new ones are given.
+    models.export_model(path, path, overrides=["diffusion.chord_prior=3.0"])
+    assert load_checkpoint(path)["harmonize"] == state["harmonize"]
+    models.export_model(path, path, harmonize=["chord_prior=20"])
+    assert load_checkpoint(path)["harmonize"] == {"chord_prior": 20.0}
+    assert load_model(runs["diffusion"], checkpoint="last").harmonize == {}  # a run folder
+    model = load_model(str(path))
+    assert model.harmonize == {"chord_prior": 20.0}
+    # harmonize_melody samples with them, under the options it is given.
+    seen, sample = [], model.solver.sample
+    monkeypatch.setattr(model.solver, "sample", lambda *a, **k: seen.append(k) or sample(*a, **k))
+    out = tmp_path / "h"
+    for options, expected in (({}, 20.0), ({"chord_prior": 5.0}, 5.0)):
+        harmonize_melody("4/4 c'4 d' e' f'", model, out, options={"steps": 2, **options})
+        assert (seen[-1]["chord_prior"], seen[-1]["steps"]) == (expected, 2)
+        report = json.loads((out / "report.json").read_text())
+        assert report["options"] == {"chord_prior": expected, "steps": 2}
+    assert "- sampling options: chord_prior=5.0, steps=2" in (out / "report.md").read_text()
+    # An option the family's sampling does not take, or a value its config refuses: one line.
+    with pytest.raises(ValueError, match=r"harmonize: diffusion sampling does not take \['lr'\]"):
+        models.export_model(path, path, harmonize=["lr=0.1"])
+    with pytest.raises(ValueError, match="binarize"):
+        models.export_model(path, path, harmonize=["binarize='sideways'"])
+    assert load_checkpoint(path)["harmonize"] == {"chord_prior": 20.0}  # left as it was
 
 
 def test_harmonize_experiment_conditions_on_the_soprano():

@@ -76,18 +76,22 @@ def options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def harmonize(name: str, split: np.ndarray, spec, gan: dict, diffusion: dict) -> np.ndarray:
+def harmonize(name: str, split: np.ndarray, spec, gan: dict, diffusion: dict, models: dict):
+    """The split's sopranos harmonized by ``name``; a model samples with its file's
+    harmonizing options under the ones given here."""
     if name == "rules":
         return rule_based_rolls(split[:, 0], spec)
     if name == "diffusion":
-        model = load_model("chorales-diffusion")
+        model = load_model(models["diffusion"])
         tracks = list(spec.track_names[1:])
         return model.solver.sample(
-            len(split), seed=0, condition=split, inpaint="tracks", tracks=tracks, **diffusion
-        )
+            len(split), seed=0, condition=split, inpaint="tracks", tracks=tracks,
+            **{**model.harmonize, **diffusion},
+        )  # fmt: skip
     extra = {"binarize": "viterbi"} if name == "gan-lines" else {}
-    return load_model("chorales-gan").solver.sample(
-        len(split), seed=0, condition=split, **{**gan, **extra}
+    model = load_model(models["gan"])
+    return model.solver.sample(
+        len(split), seed=0, condition=split, **{**model.harmonize, **gan, **extra}
     )
 
 
@@ -100,16 +104,22 @@ def main() -> None:
                         help="sampling options for the GAN rows")  # fmt: skip
     parser.add_argument("--diffusion", nargs="*", default=[], metavar="KEY=VALUE",
                         help="sampling options for the diffusion row")  # fmt: skip
+    parser.add_argument("--gan-model", default="chorales-gan",
+                        help="the GAN rows' model (default the shipped one)")  # fmt: skip
+    parser.add_argument("--diffusion-model", default="chorales-diffusion",
+                        help="the diffusion row's model (default the shipped one)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="folder for results.md and .json")
     args = parser.parse_args()
+    models = {"gan": args.gan_model, "diffusion": args.diffusion_model}
     default = args.split == "test" and args.only == list(NAMES) and not args.gan + args.diffusion
+    default &= models == {"gan": "chorales-gan", "diffusion": "chorales-diffusion"}
     out = args.out or (HERE if default else None)
     bach, spec = load_split(args.cache, args.split)
     gan, diffusion = options(args.gan), options(args.diffusion)
     rows, summary, verdicts = [], {}, []
     for key in args.only:
         name = NAMES[key]
-        roll = harmonize(key, bach, spec, gan, diffusion)
+        roll = harmonize(key, bach, spec, gan, diffusion, models)
         assert np.array_equal(roll[:, 0], bach[:, 0]), name  # the melody is kept exactly
         res = evaluate(roll, spec, reference=bach, qn_threshold=2, name=name,
                        reference_name=f"{args.split} split (Bach)")  # fmt: skip
@@ -132,6 +142,12 @@ def main() -> None:
         + ([f"--only {' '.join(args.only)}"] if args.only != list(NAMES) else [])
         + ([f"--gan {' '.join(args.gan)}"] if args.gan else [])
         + ([f"--diffusion {' '.join(args.diffusion)}"] if args.diffusion else [])
+        + ([f"--gan-model {args.gan_model}"] if args.gan_model != "chorales-gan" else [])
+        + (
+            [f"--diffusion-model {args.diffusion_model}"]
+            if args.diffusion_model != "chorales-diffusion"
+            else []
+        )
     )
     lines = [
         "# Harmonizing the sopranos of the chorales' " + args.split + " split",
