@@ -395,7 +395,7 @@ def render_markdown(
         f"| notes out of range, {' / '.join(spec.track_names)} (%) |"
     )
     rule = "|" + "---|" * 11
-    lines = [*header, "", "## All test chorales each harmonizer finished", "", columns, rule]
+    lines = [*header, "", "## All chorales each harmonizer finished", "", columns, rule]
     report: dict[str, Any] = {"skipped": skipped, "all": {}, "common": None, "failures": {}}
     for name, run in runs.items():
         line, summary = _row(name, run, None, spec)
