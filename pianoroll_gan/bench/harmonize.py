@@ -162,9 +162,9 @@ def read_chorales(
     from ..data.prepare import ensure_prepared, read_meta
     from ..data.sources import read_file, resolve_source
 
-    meta = read_meta(ensure_prepared(data_cfg))
     if split not in SPLITS:
         raise ValueError(f"--split: unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    meta = read_meta(ensure_prepared(data_cfg))
     ids = [meta["pieces"][k] for k in sorted(set(meta["splits"][split]["piece"]))]
     source = resolve_source(data_cfg.source, tuple(data_cfg.include), data_cfg.max_files)
     paths = {source.piece_id(p): p for p in source.files}
@@ -317,7 +317,7 @@ def run_benchmark(
     for chorale in chorales:
         runs[BACH].scores.append(score_piece(chorale.bach, chorale, spec or _chorales()))
     for name, model in models.items():
-        own = {**model.harmonize, **options.get(name, {})}  # the model file's, then the row's
+        own = model.harmonizing_options(options.get(name))  # the model file's, then the row's
         run = runs[name] = HarmonizerRun(name, options=own)
         todo = chorales[: limits.get(name, len(chorales))]
         for k, chorale in enumerate(todo):

@@ -80,6 +80,10 @@ class LoadedModel:
     source: str  # a registry name, a run folder or a model file
     harmonize: dict[str, Any] = field(default_factory=dict)  # sampling options to harmonize with
 
+    def harmonizing_options(self, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The sampling options this model harmonizes with: its own, ``given`` on top."""
+        return {**self.harmonize, **(given or {})}
+
 
 def spec_differences(found: PianorollSpec, expected: PianorollSpec) -> list[str]:
     """``"field: found X, expected Y"`` for every spec field that differs (name aside)."""
@@ -122,6 +126,8 @@ def harmonize_options(cfg: Any, items: Sequence[str], where: str = "harmonize") 
     from ..experiment import experiment_from_dict
     from ..gan.solver import SAMPLE_OPTIONS as GAN_OPTIONS
 
+    if not items:
+        return {}
     family = cfg.family
     valid = {"gan": GAN_OPTIONS, "diffusion": DIFFUSION_OPTIONS}[family]
     names = [item.partition("=")[0].strip() for item in items]

@@ -97,7 +97,7 @@ def harmonize_roll(
         n=n,
         seed=seed,
         candidates=candidates,
-        **{**model.harmonize, **(options or {})},
+        **model.harmonizing_options(options),
     )
     bars = melody.bars(spec)
     roll = np.zeros((n, spec.n_tracks, bars, spec.steps_per_bar, 128), dtype=bool)
@@ -109,11 +109,6 @@ def harmonize_roll(
     flat[:, 1:, : sounding[0]] = False
     flat[:, 1:, sounding[-1] + 1 :] = False
     return roll, moved, result
-
-
-def _plain(options: dict[str, Any]) -> dict[str, Any]:
-    """Sampling options as JSON values (tuples as lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
 
 
 def harmonize_melody(
@@ -195,7 +190,7 @@ def harmonize_melody(
         "windows": result.windows,
         "candidates": candidates if model.family == "gan" else None,
         "seed": seed,
-        "options": _plain({**model.harmonize, **(options or {})}),
+        "options": model.harmonizing_options(options),
         "dropped_cells": result.dropped,
         "harmonizations": items,
     }

@@ -86,12 +86,12 @@ def harmonize(name: str, split: np.ndarray, spec, gan: dict, diffusion: dict, mo
         tracks = list(spec.track_names[1:])
         return model.solver.sample(
             len(split), seed=0, condition=split, inpaint="tracks", tracks=tracks,
-            **{**model.harmonize, **diffusion},
+            **model.harmonizing_options(diffusion),
         )  # fmt: skip
     extra = {"binarize": "viterbi"} if name == "gan-lines" else {}
     model = load_model(models["gan"])
     return model.solver.sample(
-        len(split), seed=0, condition=split, **{**model.harmonize, **gan, **extra}
+        len(split), seed=0, condition=split, **model.harmonizing_options({**gan, **extra})
     )
 
 
