@@ -77,7 +77,10 @@ class VoiceDecodingConfig:
     ``voice_ranges``, in the key the sample ends in). It only chooses among the model's own
     probabilities (the ``voice_candidates - 1`` most probable pitches of each voice and step,
     and silence, scored cell by cell or as one distribution per voice: ``emission``); figures
-    decoded with priors must be reported as such. ``penalty`` is also
+    decoded with priors must be reported as such. ``voice_hold`` also offers each voice the
+    pitch it last sounded with a probability above the threshold (so that where the model's
+    probability is low and spread the decoder can keep the note instead of resting or
+    leaping). ``penalty`` is also
     the GAN's per-voice Viterbi (``binarize = "viterbi"``) change penalty. ``voice_penalty``,
     one value per voice from high to low (e.g. ``[7, 7, 7, 10]``: in the chorales' test
     split 0.6% of the bass notes are sixteenths, 4% of the inner voices'), takes the place of
@@ -92,6 +95,7 @@ class VoiceDecodingConfig:
     range_prior: float = 0.0
     voice_candidates: int = 3
     emission: Emission = "bernoulli"
+    voice_hold: bool = False
 
 
 def check_voice_decoding(cfg: Any, section: str) -> None:

@@ -102,6 +102,7 @@ def viterbi_voices(
     voice_ranges: torch.Tensor | None = None,
     candidates: int = 3,
     emission: str = "bernoulli",
+    hold: bool = False,
     chunk: int = 64,
     eps: float = 1e-6,
 ) -> torch.Tensor:
@@ -156,6 +157,15 @@ def viterbi_voices(
             exactly that distribution; read cell by cell, a voice whose probability is
             spread over several pitches (0.3, 0.3, 0.2) is silent although it sounds with
             probability 0.8.
+        hold: also offer each voice, at every step, the pitch it last sounded (the most
+            probable pitch of the latest earlier step at which that pitch cleared
+            ``threshold``), in place of its least probable candidate when it is not among
+            them, scored by its own probability there. The pruned candidates are an
+            approximation of the Viterbi over all pitches; where a voice's probability is
+            low and spread, its most probable pitches there are arbitrary and the note it
+            was holding is not among them, so the decoder can only rest or leap. With
+            ``hold`` it can also keep the note, when the priors and the model's own
+            probability of that pitch make that the better path.
         chunk: samples decoded at once (memory grows with ``chunk * candidates ** (2 voices)``).
 
     Returns:
@@ -186,7 +196,7 @@ def viterbi_voices(
         ranges = None if voice_ranges is None else voice_ranges[start : start + chunk]
         out[start : start + chunk] = _decode_tuples(
             part, threshold, penalties, lowest_pitch, chord_weight, chord_sets, parallel_weight,
-            crossing_weight, range_weight, ranges, k, emission, eps,
+            crossing_weight, range_weight, ranges, k, emission, hold, eps,
         )  # fmt: skip
     return out
 
@@ -217,6 +227,7 @@ def _decode_tuples(
     voice_ranges: torch.Tensor | None,
     k: int,
     emission: str,
+    hold: bool,
     eps: float,
 ) -> torch.Tensor:
     n, voices, bars, steps, pitches = probs.shape
@@ -226,17 +237,21 @@ def _decode_tuples(
     p = p.permute(0, 2, 3, 1, 4).reshape(n, length, voices, pitches)
     bias = math.log(threshold / (1 - threshold))
     top = p.topk(k - 1, dim=-1)  # the candidate pitches: the same under either emission
+    values, indices = top.values, top.indices
+    if hold:
+        indices = _with_held_pitch(p, indices, threshold)
+        values = p.gather(-1, indices)
     if emission == "categorical":
-        sounding = top.values.sum(-1, keepdim=True)
-        scores = torch.log(top.values / sounding.clamp(min=1)) - torch.log(
+        sounding = values.sum(-1, keepdim=True)
+        scores = torch.log(values / sounding.clamp(min=1)) - torch.log(
             (1 - sounding).clamp(min=eps)
         )
     else:
-        scores = torch.logit(top.values)
+        scores = torch.logit(values)
     top_scores = scores - bias
     silence = torch.zeros_like(top_scores[..., :1])
     cand_score = torch.cat([silence, top_scores], -1)  # (n, L, V, k)
-    cand_pitch = torch.cat([silence.long() - 1, top.indices], -1)  # -1 = silence
+    cand_pitch = torch.cat([silence.long() - 1, indices], -1)  # -1 = silence
     grid = torch.cartesian_prod(*[torch.arange(k, device=device)] * voices)  # (T, V)
     if voices == 1:
         grid = grid[:, None]
@@ -313,6 +328,23 @@ def _decode_tuples(
     return notes.permute(0, 3, 1, 2, 4)
 
 
+def _with_held_pitch(p: torch.Tensor, indices: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The candidate pitches ``indices`` ``(n, L, V, c)`` (most probable first) with each
+    voice's held pitch in the last place where it is not among them: the most probable pitch
+    of the latest earlier step at which that pitch's probability ``p`` ``(n, L, V, P)``
+    cleared ``threshold`` (none before the voice first does)."""
+    best_p, best = p.max(-1)  # (n, L, V)
+    length = p.shape[1]
+    steps = torch.arange(length, device=p.device).view(1, length, 1)
+    last = torch.where(best_p > threshold, steps, -1).cummax(dim=1).values
+    before = torch.cat([torch.full_like(last[:, :1], -1), last[:, :-1]], dim=1)
+    held = best.gather(1, before.clamp(min=0))  # (n, L, V)
+    offer = (before >= 0) & (indices != held[..., None]).all(-1)
+    out = indices.clone()
+    out[..., -1] = torch.where(offer, held, indices[..., -1])
+    return out
+
+
 @dataclass(frozen=True)
 class VoicePriors:
     """Settings of the joint voice decoder (:func:`viterbi_voices`), in logit units.
@@ -324,6 +356,7 @@ class VoicePriors:
             ``parallel_weight``, ``crossing_weight``, ``range_weight``).
         candidates: states per voice and step (silence and the most probable pitches).
         emission: ``"bernoulli"`` or ``"categorical"`` (:func:`viterbi_voices`).
+        hold: offer each voice the pitch it last sounded (:func:`viterbi_voices`).
     """
 
     threshold: float = 0.5
@@ -334,6 +367,7 @@ class VoicePriors:
     range: float = 0.0
     candidates: int = 3
     emission: str = "bernoulli"
+    hold: bool = False
 
     @classmethod
     def from_settings(cls, cfg: Any, options: Mapping[str, Any]) -> VoicePriors:
@@ -354,6 +388,7 @@ class VoicePriors:
             range=get("range_prior"),
             candidates=get("voice_candidates"),
             emission=get("emission"),
+            hold=bool(get("voice_hold")),
         )
 
 
@@ -403,6 +438,7 @@ def decode_voices(
         voice_ranges=ranges,
         candidates=priors.candidates,
         emission=priors.emission,
+        hold=priors.hold,
     )
 
 

@@ -363,3 +363,52 @@ def test_categorical_emission_scores_match_their_definition_by_brute_force():
             best, best_path = score, pitch
     notes = viterbi_voices(probs, 0.5, 0.4, lowest_pitch=60, candidates=3, emission="categorical")
     assert [pitches_of(notes[:, v]) for v in range(2)] == best_path
+
+
+def test_held_pitch_is_offered_in_place_of_the_least_probable_candidate():
+    from pianoroll_gan.decoding import _with_held_pitch
+
+    # One voice over 5 steps and 6 pitches: pitch 1 clears the threshold at steps 0-1, nothing
+    # does at steps 2-3, pitch 4 does at step 4.
+    p = torch.full((1, 5, 1, 6), 0.01)
+    p[0, 0, 0, 1] = p[0, 1, 0, 1] = 0.9
+    p[0, 2, 0, [2, 3, 5]] = torch.tensor([0.3, 0.2, 0.1])
+    p[0, 3, 0, [1, 2, 3]] = torch.tensor([0.05, 0.3, 0.2])
+    p[0, 4, 0, [4, 5]] = torch.tensor([0.8, 0.3])
+    top = p.topk(2, dim=-1).indices
+    held = _with_held_pitch(p, top, 0.5)
+    assert held[0, 0, 0].tolist() == top[0, 0, 0].tolist()  # nothing sounded before step 0
+    assert held[0, 1, 0].tolist() == top[0, 1, 0].tolist()  # pitch 1 is a candidate already
+    assert held[0, 2, 0].tolist() == [2, 1]  # 1 takes the place of 3
+    assert held[0, 3, 0].tolist() == [2, 1]
+    assert held[0, 4, 0].tolist() == [4, 1]  # 1 is still the last note that cleared 0.5
+
+
+def test_voice_hold_keeps_a_note_through_a_dip_the_candidates_miss():
+    # One voice: pitch 6 at 0.99 for two steps, then three steps where four other pitches are
+    # likelier than its 0.05 (so with 5 candidates it is not among them), then 6 again.
+    rows = [{6: 0.99}, {6: 0.99}] + [{0: 0.1, 1: 0.09, 2: 0.08, 3: 0.07, 6: 0.05}] * 3
+    probs = line(rows + [{6: 0.99}, {6: 0.99}])
+    # Resting through the dip costs two changes (2 x 5 logits); holding 6 costs
+    # 3 x logit(0.05) = -8.83 against silence's 0, so the full Viterbi holds it.
+    plain = viterbi_voices(probs, 0.5, 5.0, lowest_pitch=60, candidates=5)
+    held = viterbi_voices(probs, 0.5, 5.0, lowest_pitch=60, candidates=5, hold=True)
+    assert pitches_of(plain) == [6, 6, -1, -1, -1, 6, 6]
+    assert pitches_of(held) == [6] * 7
+    assert torch.equal(held, viterbi_monophonic(probs, 0.5, 5.0))  # the unpruned decoder
+    # Where resting is cheaper than the model's own probability of the note, it still rests.
+    cheap = viterbi_voices(probs, 0.5, 3.0, lowest_pitch=60, candidates=5, hold=True)
+    assert pitches_of(cheap) == [6, 6, -1, -1, -1, 6, 6]
+
+
+def test_voice_hold_setting_reaches_the_decoder():
+    from pianoroll_gan.cli import build_parser
+    from pianoroll_gan.commands.sample import sampler_options
+    from pianoroll_gan.decoding import VoicePriors
+
+    assert VoicePriors.from_settings(GANConfig(), {}).hold is False
+    assert VoicePriors.from_settings(GANConfig(voice_hold=True), {}).hold is True
+    options = sampler_options(build_parser().parse_args(["sample", "RUN", "--voice-hold"]))
+    assert options == {"voice_hold": True}
+    assert VoicePriors.from_settings(GANConfig(), options).hold is True
+    assert sampler_options(build_parser().parse_args(["sample", "RUN"])) == {}

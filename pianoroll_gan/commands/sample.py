@@ -145,6 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "voice's cells at a step as one distribution over its states ('categorical')",
     )
     opts.add_argument(
+        "--voice-hold",
+        action="store_const",
+        const=True,
+        default=None,
+        help="--binarize voices: also offer each voice the pitch it last sounded above the "
+        "threshold, so that where the model is unsure it can keep the note instead of resting",
+    )
+    opts.add_argument(
         "--key-draw",
         choices=KEY_DRAWS,
         help="key-normalized models: draw each sample's key from the training phrases of its "
@@ -192,6 +200,7 @@ OPTION_KEYS = (
     "range_prior",
     "voice_candidates",
     "emission",
+    "voice_hold",
     "key_draw",
     "sampler",
     "steps",
@@ -212,7 +221,7 @@ OPTION_KEYS = (
 SHARED_OPTIONS = (
     "binarize", "threshold", "penalty", "voice_penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
-    "emission", "key_draw",
+    "emission", "voice_hold", "key_draw",
 )  # fmt: skip
 OPTION_FIELDS = {
     "sampler": ("diffusion", "sampler"),

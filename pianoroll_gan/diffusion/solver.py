@@ -67,7 +67,7 @@ DENOISING = ("sampler", "sample_steps", "eta", "guidance", "note_bias", "resampl
 SAMPLE_OPTIONS = (
     "sampler", "steps", "eta", "guidance", "note_bias", "resample", "binarize", "threshold",
     "penalty", "voice_penalty", "chord_prior", "parallel_prior", "crossing_prior",
-    "range_prior", "voice_candidates", "emission", "key_draw",
+    "range_prior", "voice_candidates", "emission", "voice_hold", "key_draw",
 )  # fmt: skip
 
 

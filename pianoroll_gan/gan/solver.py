@@ -65,7 +65,7 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 SAMPLE_OPTIONS = (
     "binarize", "threshold", "max_polyphony", "penalty", "voice_penalty",
     "chord_prior", "parallel_prior", "crossing_prior", "range_prior", "voice_candidates",
-    "emission", "key_draw",
+    "emission", "voice_hold", "key_draw",
 )  # fmt: skip
 
 
