@@ -596,7 +596,7 @@ def test_sampler_options_of_the_other_family(tmp_path, capsys):
     assert line.endswith(
         "--steps is not an option of gan sampling; its options: --binarize, --threshold, "
         "--penalty, --voice-penalty, --chord-prior, --parallel-prior, --crossing-prior, "
-        "--range-prior, --voice-candidates, --emission, --key-draw"
+        "--range-prior, --voice-candidates, --emission, --voice-hold, --key-draw"
     )
     # the decoders' options are shared; a value only the other family has is refused
     line = cli_error(capsys, ["sample", str(diffusion), "--binarize", "bs"])
