@@ -239,7 +239,7 @@ def _decode_tuples(
     top = p.topk(k - 1, dim=-1)  # the candidate pitches: the same under either emission
     values, indices = top.values, top.indices
     if hold:
-        indices = _with_held_pitch(p, indices, threshold)
+        indices = _with_held_pitch(values, indices, threshold)
         values = p.gather(-1, indices)
     if emission == "categorical":
         sounding = values.sum(-1, keepdim=True)
@@ -328,14 +328,16 @@ def _decode_tuples(
     return notes.permute(0, 3, 1, 2, 4)
 
 
-def _with_held_pitch(p: torch.Tensor, indices: torch.Tensor, threshold: float) -> torch.Tensor:
-    """The candidate pitches ``indices`` ``(n, L, V, c)`` (most probable first) with each
-    voice's held pitch in the last place where it is not among them: the most probable pitch
-    of the latest earlier step at which that pitch's probability ``p`` ``(n, L, V, P)``
-    cleared ``threshold`` (none before the voice first does)."""
-    best_p, best = p.max(-1)  # (n, L, V)
-    length = p.shape[1]
-    steps = torch.arange(length, device=p.device).view(1, length, 1)
+def _with_held_pitch(
+    values: torch.Tensor, indices: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """The candidate pitches ``indices`` ``(n, L, V, c)`` and their probabilities ``values``
+    (most probable first) with each voice's held pitch in the last place where it is not among
+    them: the most probable pitch of the latest earlier step at which it cleared
+    ``threshold`` (none before the voice first does)."""
+    best_p, best = values[..., 0], indices[..., 0]  # (n, L, V)
+    length = values.shape[1]
+    steps = torch.arange(length, device=values.device).view(1, length, 1)
     last = torch.where(best_p > threshold, steps, -1).cummax(dim=1).values
     before = torch.cat([torch.full_like(last[:, :1], -1), last[:, :-1]], dim=1)
     held = best.gather(1, before.clamp(min=0))  # (n, L, V)

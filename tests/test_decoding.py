@@ -375,8 +375,9 @@ def test_held_pitch_is_offered_in_place_of_the_least_probable_candidate():
     p[0, 2, 0, [2, 3, 5]] = torch.tensor([0.3, 0.2, 0.1])
     p[0, 3, 0, [1, 2, 3]] = torch.tensor([0.05, 0.3, 0.2])
     p[0, 4, 0, [4, 5]] = torch.tensor([0.8, 0.3])
-    top = p.topk(2, dim=-1).indices
-    held = _with_held_pitch(p, top, 0.5)
+    top = p.topk(2, dim=-1)
+    held = _with_held_pitch(top.values, top.indices, 0.5)
+    top = top.indices
     assert held[0, 0, 0].tolist() == top[0, 0, 0].tolist()  # nothing sounded before step 0
     assert held[0, 1, 0].tolist() == top[0, 1, 0].tolist()  # pitch 1 is a candidate already
     assert held[0, 2, 0].tolist() == [2, 1]  # 1 takes the place of 3
