@@ -84,20 +84,25 @@ JOINT_DECODING: dict[str, Any] = {
 DIFFUSION_DECODING: dict[str, Any] = {
     "sampler": "ddim", "note_bias": 0.3, "binarize": "voices",
     "voice_penalty": (8.0, 12.0, 10.0, 14.0), "voice_candidates": 5, "chord_prior": 16.0,
-    "parallel_prior": 16.0, "crossing_prior": 4.0, "range_prior": 16.0,
+    "parallel_prior": 16.0, "crossing_prior": 4.0, "range_prior": 16.0, "voice_hold": False,
 }  # fmt: skip
 
 # The diffusion networks of the recipe's seeds sit at different points of the decoder's trade
 # between chords, note length and rests, and no one setting met every target on all three
 # (docs/ablations.md), so the decoded row takes, per network, the candidate it passes best on
 # the validation split (.choose): the settings above, a longer-held tenor, and two stronger
-# chord priors with the change penalties that keep the notes long under them.
-DIFFUSION_DECODER_CHOICES: tuple[dict[str, Any], ...] = (
+# chord priors with the change penalties that keep the notes long under them; each of the four
+# again with every voice offered the pitch it was holding (voice_hold), which fills the inner
+# voices' rests where the held pitch fell out of the candidates.
+_DECODER_PRIORS: tuple[dict[str, Any], ...] = (
     {},
     {"voice_penalty": (8.0, 12.0, 12.0, 14.0)},
     {"voice_penalty": (10.0, 13.0, 13.0, 18.0), "chord_prior": 20.0},
     {"voice_penalty": (12.0, 18.0, 18.0, 16.0), "chord_prior": 22.0},
 )  # fmt: skip
+DIFFUSION_DECODER_CHOICES: tuple[dict[str, Any], ...] = _DECODER_PRIORS + tuple(
+    {**c, "voice_hold": True} for c in _DECODER_PRIORS
+)
 
 SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
     "chorales": (
