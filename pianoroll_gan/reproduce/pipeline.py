@@ -93,15 +93,19 @@ DIFFUSION_DECODING: dict[str, Any] = {
 # the validation split (.choose): the settings above, a longer-held tenor, and two stronger
 # chord priors with the change penalties that keep the notes long under them; each of the four
 # again with every voice offered the pitch it was holding (voice_hold), which fills the inner
-# voices' rests where the held pitch fell out of the candidates.
+# voices' rests where the held pitch fell out of the candidates; and, with voice_hold, the
+# chord prior of 20 with a longer-held soprano (under that prior two of the recipe's networks
+# wrote a soprano whose notes were too short on the validation split).
 _DECODER_PRIORS: tuple[dict[str, Any], ...] = (
     {},
     {"voice_penalty": (8.0, 12.0, 12.0, 14.0)},
     {"voice_penalty": (10.0, 13.0, 13.0, 18.0), "chord_prior": 20.0},
     {"voice_penalty": (12.0, 18.0, 18.0, 16.0), "chord_prior": 22.0},
 )  # fmt: skip
-DIFFUSION_DECODER_CHOICES: tuple[dict[str, Any], ...] = _DECODER_PRIORS + tuple(
-    {**c, "voice_hold": True} for c in _DECODER_PRIORS
+DIFFUSION_DECODER_CHOICES: tuple[dict[str, Any], ...] = (
+    *_DECODER_PRIORS,
+    *({**c, "voice_hold": True} for c in _DECODER_PRIORS),
+    {"voice_penalty": (12.0, 13.0, 13.0, 18.0), "chord_prior": 20.0, "voice_hold": True},
 )
 
 SETTINGS: dict[str, tuple[ModelEntry, ...]] = {
