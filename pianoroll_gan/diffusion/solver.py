@@ -27,7 +27,15 @@ from ..decoding import VoicePriors, decode_voices
 from ..models.unet import UNet, unet_divisor
 from ..spec import PianorollSpec
 from ..theory import CHORD_QUALITIES as QUALITIES
-from ..train.solver import KEY_STREAMS, Solver, SolverConfig, ema_update, sample_streams
+from ..train.solver import (
+    KEY_STREAMS,
+    Solver,
+    SolverConfig,
+    adam,
+    ema_update,
+    load_optimizer,
+    sample_streams,
+)
 from .conditioning import ChordEncoder, Denoiser, chords_from_text, guided_model, roll_chords
 from .config import DiffusionConfig
 from .gaussian import GaussianDiffusion
@@ -143,7 +151,7 @@ class DiffusionSolver(Solver):
         self.nets = {"unet": model}
         self.ema = copy.deepcopy(model).requires_grad_(False).eval()
         self.ema_updates = 0
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.dcfg.lr)
+        self.optimizer = adam(model.parameters(), lr=self.dcfg.lr)
         self.last_stats = DecodeStats(0, 0)  # integrity of the last sample() call
         self._images: dict[tuple[Any, ...], torch.Tensor] | None = None  # reuse_images()
         self.keys = KeyNormalizer(spec) if self.dcfg.key_normalize else None
@@ -193,7 +201,7 @@ class DiffusionSolver(Solver):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer(self.optimizer, state["optimizer"])
         self.ema_updates = int(state["ema_updates"])
         load_key_state(self.keys, state, "diffusion.key_normalize")
 

@@ -30,7 +30,9 @@ from ..train.solver import (
     KEY_STREAMS,
     Solver,
     SolverConfig,
+    adam,
     ema_update,
+    load_optimizer,
     sample_streams,
     stream_draw,
 )
@@ -95,8 +97,7 @@ class GANSolver(Solver):
         self.ema = copy.deepcopy(G).requires_grad_(False).eval() if g.ema_decay else None
         self.ema_updates = 0
         self.optimizers = {
-            name: torch.optim.Adam(net.parameters(), lr=g.lr, betas=g.betas)
-            for name, net in self.nets.items()
+            name: adam(net.parameters(), lr=g.lr, betas=g.betas) for name, net in self.nets.items()
         }
         self.lr_factor = linear_decay(g.lr_decay_start, cfg.train.steps)
         self.batches_per_step = g.n_critic if g.critic_batches == "fresh" else 1
@@ -239,7 +240,7 @@ class GANSolver(Solver):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, net in self.nets.items():
             self.unwrap(net).load_state_dict(state[name])
-            self.optimizers[name].load_state_dict(state[f"opt_{name}"])
+            load_optimizer(self.optimizers[name], state[f"opt_{name}"])
         self.condition_bank = state.get("condition_bank", self.condition_bank).to(torch.bool)
         load_key_state(self.keys, state, "gan.key_normalize")
         if self.ema is not None:
