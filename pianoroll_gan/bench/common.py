@@ -148,6 +148,71 @@ def flop_rate(flops: int, seconds: float, precision: str, peaks: dict) -> dict[s
     }
 
 
+# The operators that do the products count_flops counts (matrix products, convolutions,
+# attention), as torch's profiler names them on the CPU. Wrappers (``aten::linear``,
+# ``aten::convolution``) are left out: their own time is dispatch, the kernels below them are
+# what is summed.
+PRODUCT_OPS = frozenset(
+    {
+        "aten::mm",
+        "aten::addmm",
+        "aten::bmm",
+        "aten::baddbmm",
+        "aten::_addmm_activation",
+        "aten::mkldnn_convolution",
+        "aten::convolution_backward",
+        "aten::_slow_conv2d_forward",
+        "aten::_slow_conv2d_backward",
+        "aten::slow_conv3d_forward",
+        "aten::_scaled_dot_product_flash_attention_for_cpu",
+        "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+    }
+)
+
+
+def product_seconds(fn: Callable[[], object]) -> tuple[float, float]:
+    """Seconds that one call of ``fn()`` spends inside :data:`PRODUCT_OPS`, and its wall time.
+
+    One call under ``torch.profiler`` (CPU activities), summing the operators' own (self) time;
+    the profiler adds a few microseconds to every operator call, which the products, long
+    calls, hardly feel. Call it outside any timed loop.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - start
+    inside = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in PRODUCT_OPS)
+    return inside / 1e6, wall
+
+
+def product_rate(
+    flops: int, seconds: float, wall: float, precision: str, peaks: dict
+) -> dict[str, float]:
+    """The step's FLOPs per second of the time its product kernels took: the most the step
+    could reach if everything else (memory-bound layers, the optimizer, Python) took no time.
+
+    Args:
+        flops: FLOPs of one step (:func:`count_flops`).
+        seconds, wall: :func:`product_seconds` of one step.
+        precision: ``"fp32"`` or ``"bf16"``.
+        peaks: :func:`matmul_peaks` of the same run.
+
+    Returns:
+        ``product_seconds_per_step``, ``product_share_of_step`` (of the profiled step's wall
+        time), ``product_gflops`` and ``product_fraction_of_peak``; the rates are 0 when no
+        product operator ran.
+    """
+    gflops = flops / seconds / 1e9 if seconds > 0 else 0.0
+    return {
+        "product_seconds_per_step": seconds,
+        "product_share_of_step": seconds / wall if wall > 0 else 0.0,
+        "product_gflops": gflops,
+        "product_fraction_of_peak": gflops / peaks[f"cpu_{precision}_gflops"],
+    }
+
+
 # The main jobs' end-to-end time targets, in seconds: the GAN on any 2-core CPU, the diffusion
 # recipe with native bf16 and without it (where it trains in fp32).
 JOB_TARGETS_S = {

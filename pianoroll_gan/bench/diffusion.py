@@ -37,7 +37,16 @@ from pathlib import Path
 import torch
 
 from ..allocator import current as current_allocator
-from .common import count_flops, flop_rate, job_target, matmul_peaks, peak_rss_mib, time_call
+from .common import (
+    count_flops,
+    flop_rate,
+    job_target,
+    matmul_peaks,
+    peak_rss_mib,
+    product_rate,
+    product_seconds,
+    time_call,
+)
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 TARGET_PRESET = {"glibc": 0.45, "tcmalloc": 0.93}  # samples/s at batch 16
@@ -90,7 +99,10 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
     cpu = (time.process_time() - cpu_start) / repeat
     memory = peak_rss_mib() - base
     params = count_parameters(solver.model)
-    rate = flop_rate(count_flops(lambda: solver.train_step(x, 2)), seconds, precision, peaks)
+    flops = count_flops(lambda: solver.train_step(x, 2))
+    rate = flop_rate(flops, seconds, precision, peaks)
+    inside, wall = product_seconds(lambda: solver.train_step(x, 3))
+    rate.update(product_rate(flops, inside, wall, precision, peaks))
     result = {
         "params": params,
         "batch": batch,
@@ -109,7 +121,9 @@ def bench_training(label: str, cfg, spec_name: str, batch: int, precision: str,
         f"(CPU {cpu:.2f} s/step over {torch.get_num_threads()} threads); "
         f"{rate['gflop_per_step']:.2f} GFLOP/step, {rate['gflops']:.1f} GFLOP/s = "
         f"{100 * rate['fraction_of_peak']:.0f}% of the {precision} matmul peak "
-        f"({rate['peak_gflops']:.0f} GFLOP/s)",
+        f"({rate['peak_gflops']:.0f} GFLOP/s); products alone {rate['product_gflops']:.0f} "
+        f"GFLOP/s = {100 * rate['product_fraction_of_peak']:.0f}% of that peak, in "
+        f"{100 * rate['product_share_of_step']:.0f}% of the step's time",
         flush=True,
     )
     return result
@@ -196,16 +210,25 @@ def peak_share_targets(training: dict) -> dict:
     (printed as met or missed by how many points)."""
     out = {}
     for precision in ("fp32", "bf16"):
-        shares = [v["fraction_of_peak"] for k, v in training.items()
-                  if k.startswith("preset/") and v["precision"] == precision]  # fmt: skip
-        if not shares:
+        cases = [v for k, v in training.items()
+                 if k.startswith("preset/") and v["precision"] == precision]  # fmt: skip
+        if not cases:
             continue
-        best = max(shares)
+        case = max(cases, key=lambda v: v["fraction_of_peak"])
+        best = case["fraction_of_peak"]
         met = best >= TARGET_PEAK_SHARE
         gap = "met" if met else f"missed by {100 * (TARGET_PEAK_SHARE - best):.0f} points"
-        print(f"preset training step, {precision}: {100 * best:.0f}% of the {precision} matmul "
-              f"peak; target >= {100 * TARGET_PEAK_SHARE:.0f}% ({gap})")  # fmt: skip
+        line = (f"preset training step, {precision}: {100 * best:.0f}% of the {precision} "
+                f"matmul peak; target >= {100 * TARGET_PEAK_SHARE:.0f}% ({gap})")  # fmt: skip
         out[precision] = {"fraction_of_peak": best, "target": TARGET_PEAK_SHARE, "met": met}
+        ceiling = case.get("product_fraction_of_peak")
+        if ceiling is not None and not met:
+            # The step cannot beat its own product kernels: under the target, those kernels
+            # (not the memory-bound rest of the step) are what would have to get faster.
+            line += (f"; its product kernels alone run at {100 * ceiling:.0f}%"
+                     + (", under the target" if ceiling < TARGET_PEAK_SHARE else ""))  # fmt: skip
+            out[precision]["product_fraction_of_peak"] = ceiling
+        print(line)
     return out
 
 

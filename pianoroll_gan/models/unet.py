@@ -83,6 +83,12 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.out_layers(h)
 
 
+# Under CPU bf16 autocast, attention over fewer positions than this runs in fp32, over as many
+# or more in bf16: the fused CPU kernel is faster in fp32 at 256 positions and in bf16 at
+# 1,024 (docs/benchmarks.md, "Attention precision").
+CPU_BF16_ATTENTION_MIN_LENGTH = 512
+
+
 class Attention(nn.Module):
     """Multi-head attention of queries ``x`` to a context (itself for self-attention)."""
 
@@ -103,9 +109,14 @@ class Attention(nn.Module):
 
         q, k, v = split(self.to_q(x)), split(self.to_k(context)), split(self.to_v(context))
         # Fused kernel: never materialises the (L x L) attention matrix in memory.
-        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
-            # fp32: more exact, and the CPU kernel alone is faster in fp32 than in bf16 at these
-            # head widths (24 against 43 ms forward + backward at the chorale U-Net's shape).
+        if (
+            q.dtype == torch.bfloat16
+            and q.device.type == "cpu"
+            and q.shape[-2] < CPU_BF16_ATTENTION_MIN_LENGTH
+        ):
+            # fp32: more exact, and the CPU kernel alone is faster in fp32 than in bf16 over
+            # short sequences (24 against 43 ms forward + backward at the chorale U-Net's
+            # shape, 256 positions); over long ones bf16 is faster (docs/benchmarks.md).
             with torch.autocast("cpu", enabled=False):
                 out = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
         else:

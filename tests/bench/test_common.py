@@ -88,6 +88,52 @@ def test_flop_rate_reads_against_the_matching_peak():
     assert common.flop_rate(3 * 10**9, 0.5, "fp32", peaks)["fraction_of_peak"] == 0.5
 
 
+def test_product_seconds_sums_the_product_kernels_only():
+    a, b = torch.randn(96, 64), torch.randn(64, 80)
+    x = torch.randn(1, 3, 9, 9)
+    conv = torch.nn.Conv2d(3, 4, 3)
+
+    def elementwise() -> None:
+        (a.exp() + 1).relu().sum()
+
+    def products() -> None:
+        (a @ b).relu()
+        F.linear(a, b.T)
+        conv(x)
+        elementwise()
+
+    inside, wall = common.product_seconds(elementwise)
+    assert inside == 0.0 and wall > 0
+    inside, wall = common.product_seconds(products)
+    assert 0 < inside <= wall
+    # The product operators these calls reach on the CPU are the ones the set names.
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        products()
+    names = {e.key for e in prof.key_averages()}
+    found = names & common.PRODUCT_OPS
+    assert "aten::mm" in found
+    assert found & {"aten::mkldnn_convolution", "aten::_slow_conv2d_forward"}  # by size
+    assert "aten::exp" in names - common.PRODUCT_OPS
+
+
+def test_product_rate_by_hand():
+    peaks = {"cpu_fp32_gflops": 8.0, "cpu_bf16_gflops": 32.0}
+    # 2 GFLOP in 0.5 s of product kernels within a 2 s step: 4 GFLOP/s, half the fp32 peak.
+    assert common.product_rate(2 * 10**9, 0.5, 2.0, "fp32", peaks) == {
+        "product_seconds_per_step": 0.5,
+        "product_share_of_step": 0.25,
+        "product_gflops": 4.0,
+        "product_fraction_of_peak": 0.5,
+    }
+    assert common.product_rate(2 * 10**9, 0.5, 2.0, "bf16", peaks)["product_fraction_of_peak"] == (
+        0.125
+    )
+    none = common.product_rate(2 * 10**9, 0.0, 2.0, "fp32", peaks)
+    assert none["product_gflops"] == 0.0 and none["product_fraction_of_peak"] == 0.0
+
+
 # JSON reports on the debug experiments ----------------------------------------------------
 FLOP_FIELDS = {"gflop_per_step", "gflops", "precision", "peak_gflops", "fraction_of_peak"}
 
@@ -110,8 +156,14 @@ def test_gan_bench_json_has_flop_fields(fixed_peaks, monkeypatch, tmp_path, caps
     case = report["gan"]["chorales"]
     assert case["precision"] == "fp32"
     check_rate(case, 150.0)
+    assert 0 < case["product_seconds_per_step"] and 0 < case["product_share_of_step"] <= 1
+    assert case["product_gflops"] == pytest.approx(
+        case["gflop_per_step"] / case["product_seconds_per_step"]
+    )
+    assert case["product_fraction_of_peak"] == pytest.approx(case["product_gflops"] / 150.0)
     out = capsys.readouterr().out
     assert re.search(r"chorales: .* GFLOP/s = \d+% of the fp32 matmul peak \(150 GFLOP/s\)", out)
+    assert re.search(r"products alone \d+ GFLOP/s = \d+% of that peak, in \d+% of the step", out)
     target = case["job_target"]
     assert target["steps"] == cfg.train.steps and target["target_s"] == 360.0
     assert target["seconds_per_step"] == case["seconds_per_step"]
@@ -130,7 +182,10 @@ def test_diffusion_bench_json_has_flop_fields(fixed_peaks, monkeypatch, tmp_path
     assert main(["bench", "diffusion", "--quick", "--json", str(path)]) == 0
     report = json.loads(path.read_text())
     assert report["matmul_peak"]["cpu_fp32_gflops"] == 150.0
-    check_rate(report["diffusion"]["training"]["debug/fp32"], 150.0)
+    case = report["diffusion"]["training"]["debug/fp32"]
+    check_rate(case, 150.0)
+    assert case["product_fraction_of_peak"] == pytest.approx(case["product_gflops"] / 150.0)
+    assert 0 < case["product_share_of_step"] <= 1
 
 
 # Targets ----------------------------------------------------------------------------------
@@ -153,6 +208,28 @@ def test_peak_share_targets_best_case_per_precision(capsys):
         "preset training step, bf16: 65% of the bf16 matmul peak; target >= 60% (met)",
     ]
     assert bench_diffusion.peak_share_targets({"chorales/fp32": training["chorales/fp32"]}) == {}
+    capsys.readouterr()
+    # A miss names how fast the best case's product kernels alone ran.
+    training["preset/bf16/channels_last"].update(
+        fraction_of_peak=0.25, product_fraction_of_peak=0.5
+    )
+    training["preset/fp32"]["product_fraction_of_peak"] = 0.7
+    training["preset/bf16"]["product_fraction_of_peak"] = 0.51
+    out = bench_diffusion.peak_share_targets(training)
+    # The bf16 case without the channels-last layout is now the best one.
+    assert out["bf16"] == {
+        "fraction_of_peak": 0.42,
+        "target": 0.6,
+        "met": False,
+        "product_fraction_of_peak": 0.51,
+    }
+    assert out["fp32"]["product_fraction_of_peak"] == 0.7
+    assert capsys.readouterr().out.splitlines() == [
+        "preset training step, fp32: 31% of the fp32 matmul peak; target >= 60% "
+        "(missed by 29 points); its product kernels alone run at 70%",
+        "preset training step, bf16: 42% of the bf16 matmul peak; target >= 60% "
+        "(missed by 18 points); its product kernels alone run at 51%, under the target",
+    ]
 
 
 def test_job_targets_by_recipe_and_cpu(capsys):

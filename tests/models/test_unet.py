@@ -80,18 +80,33 @@ def test_config_errors_name_the_fix():
         UNetConfig(channel_mult=(1, 2), attention_levels=(2,))
 
 
-def test_attention_under_cpu_bf16_autocast_is_computed_in_fp32():
+def test_attention_under_cpu_bf16_autocast_is_fp32_over_short_sequences(monkeypatch):
+    from pianoroll_gan.models import unet
     from pianoroll_gan.models.unet import Attention
 
     torch.manual_seed(0)
     attn = Attention(16, 16, heads=2)
     attn.to_out = torch.nn.Identity()  # look at the attention itself
     x = torch.randn(3, 10, 16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = attn(x)
-        q, k, v = (f(x).double().reshape(3, 10, 2, 8).transpose(1, 2)
-                   for f in (attn.to_q, attn.to_k, attn.to_v))  # the bf16 projections  # fmt: skip
-    weights = torch.softmax(q @ k.transpose(-1, -2) / 8**0.5, dim=-1)
-    want = (weights @ v).transpose(1, 2).reshape(3, 10, 16)
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = attn(x)
+            # the bf16 projections
+            q, k, v = (
+                f(x).double().reshape(3, 10, 2, 8).transpose(1, 2)
+                for f in (attn.to_q, attn.to_k, attn.to_v)
+            )
+        weights = torch.softmax(q @ k.transpose(-1, -2) / 8**0.5, dim=-1)
+        return got, (weights @ v).transpose(1, 2).reshape(3, 10, 16)
+
+    assert 10 < unet.CPU_BF16_ATTENTION_MIN_LENGTH  # 10 positions: a short sequence
+    got, want = run()
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-5)
+    # From the threshold on, the kernel runs in bf16: the same attention to bf16's precision.
+    monkeypatch.setattr(unet, "CPU_BF16_ATTENTION_MIN_LENGTH", 10)
+    got, want = run()
+    assert got.dtype == torch.bfloat16
+    assert not torch.allclose(got.double(), want, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got.double(), want, atol=3e-2, rtol=2e-2)
