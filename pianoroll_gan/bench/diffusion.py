@@ -217,7 +217,8 @@ def peak_share_targets(training: dict) -> dict:
         case = max(cases, key=lambda v: v["fraction_of_peak"])
         best = case["fraction_of_peak"]
         met = best >= TARGET_PEAK_SHARE
-        gap = "met" if met else f"missed by {100 * (TARGET_PEAK_SHARE - best):.0f} points"
+        points = 100 * (TARGET_PEAK_SHARE - best)
+        gap = "met" if met else f"missed by {points:.{0 if points >= 1 else 1}f} points"
         line = (f"preset training step, {precision}: {100 * best:.0f}% of the {precision} "
                 f"matmul peak; target >= {100 * TARGET_PEAK_SHARE:.0f}% ({gap})")  # fmt: skip
         out[precision] = {"fraction_of_peak": best, "target": TARGET_PEAK_SHARE, "met": met}

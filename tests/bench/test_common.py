@@ -230,6 +230,10 @@ def test_peak_share_targets_best_case_per_precision(capsys):
         "preset training step, bf16: 42% of the bf16 matmul peak; target >= 60% "
         "(missed by 18 points); its product kernels alone run at 51%, under the target",
     ]
+    # Under one point, the miss is printed to a tenth (never "missed by 0 points").
+    near = {"preset/fp32": {"precision": "fp32", "fraction_of_peak": 0.598}}
+    bench_diffusion.peak_share_targets(near)
+    assert "(missed by 0.2 points)" in capsys.readouterr().out
 
 
 def test_job_targets_by_recipe_and_cpu(capsys):
