@@ -21,10 +21,10 @@ from .config import TrainConfig
 __all__ = [
     "KEY_STREAMS",
     "Solver",
-    "adam",
-    "load_optimizer",
     "SolverConfig",
+    "adam",
     "ema_update",
+    "load_optimizer",
     "sample_streams",
     "stream_draw",
 ]
